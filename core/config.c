@@ -1,0 +1,362 @@
+/* config.c - reads onaird's configuration file (libconfig syntax) over the
+ * defaults.  The schema below is the single list of accepted keys: anything
+ * else in the file is refused, naming the file, the line and the key, so a
+ * typo never silently falls back to a default.  specs/config.md documents the
+ * same table for operators.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <libconfig.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jid.h"
+
+typedef enum key_type { KEY_STRING, KEY_INT, KEY_BOOL, KEY_STRING_LIST } key_type;
+
+typedef struct key_spec {
+    const char *group;
+    const char *name;
+    key_type type;
+    long long min, max; /* for KEY_INT */
+} key_spec;
+
+static const key_spec schema[] = {
+    {"server", "domain", KEY_STRING, 0, 0},
+    {"server", "guest_domain", KEY_STRING, 0, 0},
+    {"server", "data_dir", KEY_STRING, 0, 0},
+    {"server", "admin_socket", KEY_STRING, 0, 0},
+    {"server", "log_level", KEY_STRING, 0, 0},
+    {"tls", "certificate", KEY_STRING, 0, 0},
+    {"tls", "key", KEY_STRING, 0, 0},
+    {"tls", "generate", KEY_BOOL, 0, 0},
+    {"c2s", "listen", KEY_STRING_LIST, 0, 0},
+    {"c2s", "port", KEY_INT, 0, 65535},
+    {"c2s", "direct_tls_port", KEY_INT, 0, 65535},
+    {"c2s", "require_tls", KEY_BOOL, 0, 0},
+    {"c2s", "allow_plain", KEY_BOOL, 0, 0},
+    {"c2s", "max_connections", KEY_INT, 1, 10000000},
+    {"c2s", "auth_timeout_s", KEY_INT, 1, 3600},
+    {"limits", "max_stanza_bytes", KEY_INT, 1024, 64 * 1024 * 1024},
+    {"limits", "max_depth", KEY_INT, 2, 1000},
+    {"limits", "max_attrs", KEY_INT, 4, 10000},
+    {"limits", "max_offline_per_user", KEY_INT, 0, 10000000},
+    {"limits", "max_roster_items", KEY_INT, 0, 10000000},
+    {"limits", "max_write_buffer_bytes", KEY_INT, 4096, 1024LL * 1024 * 1024},
+    {"store", "map_size_mb", KEY_INT, 1, 1024LL * 1024},
+};
+
+static void set_str(char **slot, const char *value)
+{
+    free(*slot);
+    *slot = value ? strdup(value) : NULL;
+}
+
+void config_defaults(config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->domain = strdup("localhost");
+    cfg->guest_domain = strdup("guest.localhost");
+    cfg->data_dir = strdup("data");
+    cfg->admin_socket = NULL; /* derived from data_dir */
+    cfg->log_level = LOG_INFO;
+    cfg->tls_certificate = strdup("certs/onair.crt");
+    cfg->tls_key = strdup("certs/onair.key");
+    cfg->tls_generate = false;
+    cfg->listen[0] = strdup("127.0.0.1");
+    cfg->listen[1] = strdup("::1");
+    cfg->nlisten = 2;
+    cfg->c2s_port = 5222;
+    cfg->c2s_tls_port = 5223;
+    cfg->require_tls = true;
+    cfg->allow_plain = true;
+    cfg->max_connections = 100000;
+    cfg->auth_timeout_s = 30;
+    cfg->max_stanza_bytes = 262144;
+    cfg->max_depth = 32;
+    cfg->max_attrs = 64;
+    cfg->max_offline_per_user = 1000;
+    cfg->max_roster_items = 1000;
+    cfg->max_write_buffer_bytes = 1048576;
+    cfg->store_map_size_mb = 1024;
+}
+
+void config_free(config *cfg)
+{
+    free(cfg->domain);
+    free(cfg->guest_domain);
+    free(cfg->data_dir);
+    free(cfg->admin_socket);
+    free(cfg->tls_certificate);
+    free(cfg->tls_key);
+    for (size_t i = 0; i < cfg->nlisten; i++)
+        free(cfg->listen[i]);
+    free(cfg->path);
+    memset(cfg, 0, sizeof *cfg);
+}
+
+typedef struct load_ctx {
+    const char *file;
+    char *err;
+    size_t errlen;
+} load_ctx;
+
+static int fail(load_ctx *lc, const config_setting_t *s, const char *key, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    int line = s ? config_setting_source_line(s) : 0;
+    snprintf(lc->err, lc->errlen, "%s:%d: %s: %s", lc->file, line, key, msg);
+    return -1;
+}
+
+/* Returns an absolute path for p relative to base_dir; caller frees. */
+static char *resolve_path(const char *base_dir, const char *p)
+{
+    if (p[0] == '/')
+        return strdup(p);
+    size_t n = strlen(base_dir) + 1 + strlen(p) + 1;
+    char *out = malloc(n);
+    if (out)
+        snprintf(out, n, "%s/%s", base_dir, p);
+    return out;
+}
+
+static const key_spec *find_key(const char *group, const char *name)
+{
+    for (size_t i = 0; i < sizeof schema / sizeof schema[0]; i++)
+        if (strcmp(schema[i].group, group) == 0 && strcmp(schema[i].name, name) == 0)
+            return &schema[i];
+    return NULL;
+}
+
+static bool known_group(const char *group)
+{
+    for (size_t i = 0; i < sizeof schema / sizeof schema[0]; i++)
+        if (strcmp(schema[i].group, group) == 0)
+            return true;
+    return false;
+}
+
+/* Applies one setting to cfg after checking its type against spec. */
+static int apply(load_ctx *lc, config *cfg, const key_spec *spec, config_setting_t *s, const char *base_dir)
+{
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", spec->group, spec->name);
+    int type = config_setting_type(s);
+    const char *str = NULL;
+    long long num = 0;
+    bool flag = false;
+
+    switch (spec->type) {
+    case KEY_STRING:
+        if (type != CONFIG_TYPE_STRING)
+            return fail(lc, s, key, "expected a string");
+        str = config_setting_get_string(s);
+        break;
+    case KEY_INT:
+        if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64)
+            return fail(lc, s, key, "expected an integer between %lld and %lld", spec->min, spec->max);
+        num = config_setting_get_int64(s);
+        if (num < spec->min || num > spec->max)
+            return fail(lc, s, key, "expected an integer between %lld and %lld", spec->min, spec->max);
+        break;
+    case KEY_BOOL:
+        if (type != CONFIG_TYPE_BOOL)
+            return fail(lc, s, key, "expected true or false");
+        flag = config_setting_get_bool(s) != 0;
+        break;
+    case KEY_STRING_LIST:
+        if (type == CONFIG_TYPE_STRING) {
+            str = config_setting_get_string(s);
+        } else if (type == CONFIG_TYPE_ARRAY || type == CONFIG_TYPE_LIST) {
+            int n = config_setting_length(s);
+            if (n < 1 || n > CONFIG_MAX_LISTEN)
+                return fail(lc, s, key, "expected 1 to %d addresses", CONFIG_MAX_LISTEN);
+            for (int i = 0; i < n; i++) {
+                config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+                if (config_setting_type(e) != CONFIG_TYPE_STRING)
+                    return fail(lc, e, key, "expected a list of strings");
+            }
+            for (size_t i = 0; i < cfg->nlisten; i++)
+                free(cfg->listen[i]);
+            cfg->nlisten = 0;
+            for (int i = 0; i < n; i++)
+                cfg->listen[cfg->nlisten++] = strdup(config_setting_get_string_elem(s, i));
+            return 0;
+        } else {
+            return fail(lc, s, key, "expected a string or a list of strings");
+        }
+        break;
+    }
+
+    const char *g = spec->group, *k = spec->name;
+    if (strcmp(g, "server") == 0) {
+        if (strcmp(k, "domain") == 0 || strcmp(k, "guest_domain") == 0) {
+            bool is_guest = k[0] == 'g';
+            if (is_guest && str[0] == '\0') {
+                set_str(&cfg->guest_domain, NULL);
+                return 0;
+            }
+            char *norm = jid_nameprep(str);
+            if (!norm || strchr(norm, '@') || strchr(norm, '/')) {
+                free(norm);
+                return fail(lc, s, key, "not a valid domain name: \"%s\"", str);
+            }
+            char **slot = is_guest ? &cfg->guest_domain : &cfg->domain;
+            free(*slot);
+            *slot = norm;
+        } else if (strcmp(k, "data_dir") == 0) {
+            if (str[0] == '\0')
+                return fail(lc, s, key, "must not be empty");
+            free(cfg->data_dir);
+            cfg->data_dir = resolve_path(base_dir, str);
+        } else if (strcmp(k, "admin_socket") == 0) {
+            if (str[0] == '\0')
+                return fail(lc, s, key, "must not be empty");
+            free(cfg->admin_socket);
+            cfg->admin_socket = resolve_path(base_dir, str);
+        } else if (strcmp(k, "log_level") == 0) {
+            if (log_level_parse(str, &cfg->log_level) != 0)
+                return fail(lc, s, key, "expected debug, info, warn, error or none");
+        }
+    } else if (strcmp(g, "tls") == 0) {
+        if (strcmp(k, "generate") == 0) {
+            cfg->tls_generate = flag;
+        } else {
+            bool is_cert = strcmp(k, "certificate") == 0;
+            char **slot = is_cert ? &cfg->tls_certificate : &cfg->tls_key;
+            *(is_cert ? &cfg->tls_certificate_line : &cfg->tls_key_line) = config_setting_source_line(s);
+            free(*slot);
+            *slot = resolve_path(base_dir, str);
+        }
+    } else if (strcmp(g, "c2s") == 0) {
+        if (strcmp(k, "listen") == 0) {
+            for (size_t i = 0; i < cfg->nlisten; i++)
+                free(cfg->listen[i]);
+            cfg->listen[0] = strdup(str);
+            cfg->nlisten = 1;
+        } else if (strcmp(k, "port") == 0) {
+            cfg->c2s_port = (int)num;
+        } else if (strcmp(k, "direct_tls_port") == 0) {
+            cfg->c2s_tls_port = (int)num;
+        } else if (strcmp(k, "require_tls") == 0) {
+            cfg->require_tls = flag;
+        } else if (strcmp(k, "allow_plain") == 0) {
+            cfg->allow_plain = flag;
+        } else if (strcmp(k, "max_connections") == 0) {
+            cfg->max_connections = (unsigned)num;
+        } else if (strcmp(k, "auth_timeout_s") == 0) {
+            cfg->auth_timeout_s = (unsigned)num;
+        }
+    } else if (strcmp(g, "limits") == 0) {
+        if (strcmp(k, "max_stanza_bytes") == 0)
+            cfg->max_stanza_bytes = (size_t)num;
+        else if (strcmp(k, "max_depth") == 0)
+            cfg->max_depth = (unsigned)num;
+        else if (strcmp(k, "max_attrs") == 0)
+            cfg->max_attrs = (unsigned)num;
+        else if (strcmp(k, "max_offline_per_user") == 0)
+            cfg->max_offline_per_user = (size_t)num;
+        else if (strcmp(k, "max_roster_items") == 0)
+            cfg->max_roster_items = (size_t)num;
+        else if (strcmp(k, "max_write_buffer_bytes") == 0)
+            cfg->max_write_buffer_bytes = (size_t)num;
+    } else if (strcmp(g, "store") == 0) {
+        cfg->store_map_size_mb = (size_t)num;
+    }
+    return 0;
+}
+
+int config_load(config *cfg, const char *path, char *err, size_t errlen)
+{
+    load_ctx lc = {path, err, errlen};
+    char *abs = realpath(path, NULL);
+    if (!abs) {
+        snprintf(err, errlen, "%s:0: (file): cannot read: %s", path, strerror(errno));
+        return -1;
+    }
+    char *base_dir = strdup(abs);
+    char *slash = strrchr(base_dir, '/');
+    if (slash == base_dir)
+        slash[1] = '\0';
+    else if (slash)
+        *slash = '\0';
+
+    config_t cf;
+    config_init(&cf);
+    int rc = -1;
+    if (config_read_file(&cf, abs) != CONFIG_TRUE) {
+        snprintf(err, errlen, "%s:%d: (syntax): %s", path, config_error_line(&cf), config_error_text(&cf));
+        goto out;
+    }
+    /* Relative data paths resolve against the config's folder. */
+    {
+        char *d = resolve_path(base_dir, cfg->data_dir);
+        free(cfg->data_dir);
+        cfg->data_dir = d;
+        char *c = resolve_path(base_dir, cfg->tls_certificate);
+        free(cfg->tls_certificate);
+        cfg->tls_certificate = c;
+        char *k = resolve_path(base_dir, cfg->tls_key);
+        free(cfg->tls_key);
+        cfg->tls_key = k;
+    }
+
+    config_setting_t *root = config_root_setting(&cf);
+    int ngroups = config_setting_length(root);
+    for (int i = 0; i < ngroups; i++) {
+        config_setting_t *grp = config_setting_get_elem(root, (unsigned)i);
+        const char *gname = config_setting_name(grp);
+        if (!known_group(gname)) {
+            fail(&lc, grp, gname, "unknown setting (groups: server, tls, c2s, limits, store)");
+            goto out;
+        }
+        if (strcmp(gname, "tls") == 0)
+            cfg->tls_certificate_line = cfg->tls_key_line = config_setting_source_line(grp);
+        if (config_setting_type(grp) != CONFIG_TYPE_GROUP) {
+            fail(&lc, grp, gname, "expected a group { ... }");
+            goto out;
+        }
+        int nkeys = config_setting_length(grp);
+        for (int j = 0; j < nkeys; j++) {
+            config_setting_t *s = config_setting_get_elem(grp, (unsigned)j);
+            const key_spec *spec = find_key(gname, config_setting_name(s));
+            if (!spec) {
+                char key[128];
+                snprintf(key, sizeof key, "%s.%s", gname, config_setting_name(s));
+                fail(&lc, s, key, "unknown setting (see specs/config.md)");
+                goto out;
+            }
+            if (apply(&lc, cfg, spec, s, base_dir) != 0)
+                goto out;
+        }
+    }
+    if (cfg->guest_domain && strcmp(cfg->guest_domain, cfg->domain) == 0) {
+        snprintf(err, errlen, "%s:0: server.guest_domain: must differ from server.domain", path);
+        goto out;
+    }
+    rc = 0;
+out:
+    if (rc == 0) {
+        if (!cfg->admin_socket) {
+            size_t n = strlen(cfg->data_dir) + sizeof "/admin.sock";
+            cfg->admin_socket = malloc(n);
+            snprintf(cfg->admin_socket, n, "%s/admin.sock", cfg->data_dir);
+        }
+        free(cfg->path);
+        cfg->path = abs;
+        abs = NULL;
+    }
+    config_destroy(&cf);
+    free(base_dir);
+    free(abs);
+    return rc;
+}

@@ -1,0 +1,63 @@
+/* config.h - onaird's configuration: one file in libconfig syntax, read into
+ * a plain struct.  Every key, its type and default is documented in
+ * specs/config.md; an unknown key, a wrong type or a bad value is an error
+ * that names the file, line and key.  Relative paths are resolved against the
+ * directory of the configuration file.
+ */
+#ifndef ONAIR_CONFIG_H
+#define ONAIR_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "log.h"
+
+#define CONFIG_MAX_LISTEN 8
+
+typedef struct config {
+    /* server */
+    char *domain;       /* owned; normalised */
+    char *guest_domain; /* owned; NULL when anonymous logins are disabled */
+    char *data_dir;     /* owned; absolute */
+    char *admin_socket; /* owned; absolute; default <data_dir>/admin.sock */
+    log_level log_level;
+
+    /* tls */
+    char *tls_certificate; /* owned; absolute */
+    char *tls_key;         /* owned; absolute */
+    bool tls_generate;     /* create a self-signed pair at those paths if missing */
+    int tls_certificate_line; /* where the keys were set, for error messages (0 = default) */
+    int tls_key_line;
+
+    /* c2s */
+    char *listen[CONFIG_MAX_LISTEN]; /* owned addresses */
+    size_t nlisten;
+    int c2s_port;        /* 0 = off */
+    int c2s_tls_port;    /* direct TLS (XEP-0368); 0 = off */
+    bool require_tls;    /* TLS before authentication */
+    bool allow_plain;    /* SASL PLAIN (only ever over TLS) */
+    unsigned max_connections;
+    unsigned auth_timeout_s;
+
+    /* limits */
+    size_t max_stanza_bytes;
+    unsigned max_depth;
+    unsigned max_attrs;
+    size_t max_offline_per_user;
+    size_t max_roster_items;
+    size_t max_write_buffer_bytes;
+
+    /* store */
+    size_t store_map_size_mb;
+
+    char *path; /* owned; absolute path of the file read */
+} config;
+
+/* Fills cfg with the defaults (owned strings; config_free releases them). */
+void config_defaults(config *cfg);
+/* Reads path over the defaults.  Returns 0, or -1 with a one-line message
+ * "<file>:<line>: <key>: <problem>" in err. */
+int config_load(config *cfg, const char *path, char *err, size_t errlen);
+void config_free(config *cfg);
+
+#endif

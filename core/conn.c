@@ -1,0 +1,346 @@
+/* conn.c - client sockets on the libuv loop, with TLS through OpenSSL
+ * memory BIOs (RFC 6120 section 5 STARTTLS, XEP-0368 direct TLS).
+ *
+ * Encrypted bytes read from the socket are pushed into the SSL's read BIO;
+ * plaintext comes out of SSL_read and goes to the owner's on_data.  Output
+ * goes through SSL_write into the write BIO, which is drained to the socket.
+ * Writes try uv_try_write first so that an idle or keeping-up connection
+ * never holds a buffer; only the unwritten remainder is queued.
+ */
+#include "conn.h"
+
+#include <openssl/err.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server.h"
+
+struct conn {
+    uv_tcp_t tcp; /* first: handle pointers cast back to the conn */
+    struct server *srv;
+    SSL *ssl;     /* owned; NULL while plaintext */
+    const conn_callbacks *cb;
+    void *ud;
+    char *early;  /* owned: plaintext written before the TLS handshake finished */
+    size_t early_len;
+    size_t pending; /* bytes in queued write requests */
+    unsigned nreqs;
+    bool closing;
+    bool handle_closing;
+    char peer[64];
+};
+
+typedef struct write_req {
+    uv_write_t req;
+    conn *c;
+    size_t len;
+    char data[];
+} write_req;
+
+static void do_close(conn *c);
+
+static void on_closed(uv_handle_t *h)
+{
+    conn *c = (conn *)h;
+    c->srv->nconnections--;
+    if (c->cb && c->cb->on_close)
+        c->cb->on_close(c->ud);
+    if (c->ssl)
+        SSL_free(c->ssl);
+    free(c->early);
+    free(c);
+}
+
+static void do_close(conn *c)
+{
+    if (c->handle_closing)
+        return;
+    c->handle_closing = true;
+    c->closing = true;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    uv_close((uv_handle_t *)&c->tcp, on_closed);
+}
+
+static void on_written(uv_write_t *req, int status)
+{
+    write_req *wr = (write_req *)req;
+    conn *c = wr->c;
+    c->pending -= wr->len;
+    c->nreqs--;
+    free(wr);
+    if (status < 0) {
+        do_close(c);
+        return;
+    }
+    if (c->closing && c->nreqs == 0)
+        do_close(c);
+}
+
+/* Writes bytes to the socket: synchronously if nothing is queued, the rest
+ * (or all) as a queued request holding its own copy. */
+static int raw_write(conn *c, const char *data, size_t len)
+{
+    if (c->handle_closing)
+        return -1;
+    size_t off = 0;
+    if (c->nreqs == 0) {
+        uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+        int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        if (n >= 0)
+            off = (size_t)n;
+        else if (n != UV_EAGAIN && n != UV_ENOSYS) {
+            do_close(c);
+            return -1;
+        }
+        if (off == len)
+            return 0;
+    }
+    size_t rest = len - off;
+    if (c->pending + rest > c->srv->cfg.max_write_buffer_bytes) {
+        log_write(&c->srv->log, LOG_WARN, "conn", "%s: output over %zu bytes, closing", c->peer,
+                  c->srv->cfg.max_write_buffer_bytes);
+        do_close(c);
+        return -1;
+    }
+    write_req *wr = malloc(sizeof *wr + rest);
+    if (!wr) {
+        do_close(c);
+        return -1;
+    }
+    wr->c = c;
+    wr->len = rest;
+    memcpy(wr->data, data + off, rest);
+    uv_buf_t b = uv_buf_init(wr->data, (unsigned)rest);
+    if (uv_write(&wr->req, (uv_stream_t *)&c->tcp, &b, 1, on_written) != 0) {
+        free(wr);
+        do_close(c);
+        return -1;
+    }
+    c->pending += rest;
+    c->nreqs++;
+    return 0;
+}
+
+/* Moves whatever TLS produced (records, alerts) to the socket. */
+static int flush_tls(conn *c)
+{
+    BIO *wbio = SSL_get_wbio(c->ssl);
+    char buf[16384];
+    int n;
+    while ((n = BIO_read(wbio, buf, sizeof buf)) > 0) {
+        if (raw_write(c, buf, (size_t)n) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int tls_write(conn *c, const char *data, size_t len)
+{
+    if (!SSL_is_init_finished(c->ssl)) {
+        char *grown = realloc(c->early, c->early_len + len);
+        if (!grown)
+            return -1;
+        memcpy(grown + c->early_len, data, len);
+        c->early = grown;
+        c->early_len += len;
+        return 0;
+    }
+    while (len > 0) {
+        int chunk = len > 1 << 20 ? 1 << 20 : (int)len;
+        int n = SSL_write(c->ssl, data, chunk);
+        if (n <= 0) {
+            ERR_clear_error();
+            do_close(c);
+            return -1;
+        }
+        data += n;
+        len -= (size_t)n;
+    }
+    return flush_tls(c);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    conn *c = (conn *)h;
+    *buf = uv_buf_init(c->srv->read_buf, sizeof c->srv->read_buf);
+}
+
+static void deliver(conn *c, const char *data, size_t len)
+{
+    if (!c->closing && c->cb && c->cb->on_data)
+        c->cb->on_data(c->ud, data, len);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    conn *c = (conn *)s;
+    if (nread == 0)
+        return;
+    if (nread < 0) {
+        do_close(c);
+        return;
+    }
+    if (!c->ssl) {
+        deliver(c, buf->base, (size_t)nread);
+        return;
+    }
+    if (BIO_write(SSL_get_rbio(c->ssl), buf->base, (int)nread) != (int)nread) {
+        do_close(c);
+        return;
+    }
+    bool was_finished = SSL_is_init_finished(c->ssl);
+    for (;;) {
+        int n = SSL_read(c->ssl, c->srv->tls_buf, sizeof c->srv->tls_buf);
+        if (!was_finished && SSL_is_init_finished(c->ssl)) {
+            was_finished = true;
+            if (c->early) {
+                char *early = c->early;
+                size_t early_len = c->early_len;
+                c->early = NULL;
+                c->early_len = 0;
+                tls_write(c, early, early_len);
+                free(early);
+            }
+        }
+        if (n > 0) {
+            deliver(c, c->srv->tls_buf, (size_t)n);
+            if (c->handle_closing || !c->ssl)
+                return;
+            continue;
+        }
+        int err = SSL_get_error(c->ssl, n);
+        if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
+            break;
+        if (err != SSL_ERROR_ZERO_RETURN) {
+            unsigned long e = ERR_peek_error();
+            log_write(&c->srv->log, LOG_INFO, "conn", "%s: TLS error: %s", c->peer,
+                      e ? ERR_reason_error_string(e) : "protocol error");
+        }
+        ERR_clear_error();
+        flush_tls(c);
+        c->closing = true;
+        if (c->nreqs == 0)
+            do_close(c);
+        return;
+    }
+    flush_tls(c);
+}
+
+static int start_tls(conn *c)
+{
+    if (!c->srv->tls)
+        return -1;
+    SSL *ssl = SSL_new(c->srv->tls);
+    if (!ssl)
+        return -1;
+    BIO *rbio = BIO_new(BIO_s_mem());
+    BIO *wbio = BIO_new(BIO_s_mem());
+    if (!rbio || !wbio) {
+        BIO_free(rbio);
+        BIO_free(wbio);
+        SSL_free(ssl);
+        return -1;
+    }
+    BIO_set_mem_eof_return(rbio, -1);
+    SSL_set_bio(ssl, rbio, wbio); /* ssl owns both BIOs now */
+    SSL_set_accept_state(ssl);
+    c->ssl = ssl;
+    return 0;
+}
+
+conn *conn_accept(struct server *srv, uv_stream_t *server_handle, bool direct_tls)
+{
+    conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->srv = srv;
+    if (uv_tcp_init(srv->loop, &c->tcp) != 0) {
+        free(c);
+        return NULL;
+    }
+    srv->nconnections++;
+    if (uv_accept(server_handle, (uv_stream_t *)&c->tcp) != 0 || (direct_tls && start_tls(c) != 0)) {
+        do_close(c);
+        return NULL;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    struct sockaddr_storage ss;
+    int sl = sizeof ss;
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
+        char ip[INET6_ADDRSTRLEN] = "?";
+        int port = 0;
+        if (ss.ss_family == AF_INET) {
+            uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
+            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
+            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        }
+        snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
+    }
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
+        do_close(c);
+        return NULL;
+    }
+    return c;
+}
+
+void conn_set_callbacks(conn *c, const conn_callbacks *cb, void *ud)
+{
+    c->cb = cb;
+    c->ud = ud;
+}
+
+int conn_write(conn *c, const char *data, size_t len)
+{
+    if (c->closing || len == 0)
+        return c->closing ? -1 : 0;
+    return c->ssl ? tls_write(c, data, len) : raw_write(c, data, len);
+}
+
+int conn_start_tls(conn *c)
+{
+    if (c->ssl || c->closing)
+        return -1;
+    return start_tls(c);
+}
+
+bool conn_is_tls(const conn *c)
+{
+    return c->ssl != NULL;
+}
+
+void conn_close(conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    if (c->ssl && SSL_is_init_finished(c->ssl)) {
+        SSL_shutdown(c->ssl);
+        ERR_clear_error();
+        flush_tls(c);
+    }
+    if (c->nreqs == 0)
+        do_close(c);
+}
+
+void conn_abort(conn *c)
+{
+    do_close(c);
+}
+
+void conn_stop_reading(conn *c)
+{
+    uv_read_stop((uv_stream_t *)&c->tcp);
+}
+
+const char *conn_peer(const conn *c)
+{
+    return c->peer;
+}
+
+size_t conn_pending_bytes(const conn *c)
+{
+    return c->pending;
+}

@@ -1,0 +1,278 @@
+/* server.c - the server context: builds every part from the configuration
+ * (store, TLS, SASL, router with its modules, listeners, admin socket,
+ * signals), accepts connections, and takes it all down again on SIGTERM.
+ * SIGHUP re-reads the configuration and applies what can change at run time.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <utlist.h>
+
+#include "admin.h"
+#include "conn.h"
+#include "disco.h"
+#include "sasl.h"
+#include "session.h"
+#include "tls.h"
+
+#define SHUTDOWN_GRACE_MS 3000
+
+uint64_t server_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void server_random_id(char *out, size_t cap, size_t len)
+{
+    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+    unsigned char rnd[64];
+    if (len >= cap)
+        len = cap - 1;
+    if (len > sizeof rnd)
+        len = sizeof rnd;
+    RAND_bytes(rnd, (int)len);
+    for (size_t i = 0; i < len; i++)
+        out[i] = alphabet[rnd[i] % 36];
+    out[len] = '\0';
+}
+
+static void apply_limits(server *srv)
+{
+    srv->limits.max_stanza_bytes = srv->cfg.max_stanza_bytes;
+    srv->limits.max_depth = srv->cfg.max_depth;
+    srv->limits.max_attrs = srv->cfg.max_attrs;
+    srv->log.level = srv->cfg.log_level;
+}
+
+static void on_connection(uv_stream_t *server_handle, int status)
+{
+    server_listener *l = server_handle->data;
+    server *srv = l->srv;
+    if (status < 0 || srv->stopping)
+        return;
+    conn *c = conn_accept(srv, server_handle, l->direct_tls);
+    if (!c)
+        return;
+    srv->stats.connections_accepted++;
+    if (srv->nconnections > srv->cfg.max_connections) {
+        srv->stats.connections_refused++;
+        conn_abort(c);
+        return;
+    }
+    if (!stream_accept(srv, c, l->direct_tls))
+        conn_abort(c);
+}
+
+static int listen_on(server *srv, const char *addr, int port, bool direct_tls, char *err, size_t errlen)
+{
+    if (srv->nlisteners >= SERVER_MAX_LISTENERS)
+        return 0;
+    struct sockaddr_storage ss;
+    bool is_v6 = strchr(addr, ':') != NULL;
+    int rc = is_v6 ? uv_ip6_addr(addr, port, (struct sockaddr_in6 *)&ss)
+                   : uv_ip4_addr(addr, port, (struct sockaddr_in *)&ss);
+    if (rc != 0) {
+        snprintf(err, errlen, "%s:0: c2s.listen: not an IP address: \"%s\"", srv->cfg.path, addr);
+        return -1;
+    }
+    server_listener *l = &srv->listeners[srv->nlisteners];
+    uv_tcp_init(srv->loop, &l->tcp);
+    l->srv = srv;
+    l->direct_tls = direct_tls;
+    l->is_open = true;
+    l->tcp.data = l;
+    srv->nlisteners++;
+    rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, is_v6 ? UV_TCP_IPV6ONLY : 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&l->tcp, 4096, on_connection);
+    if (rc != 0) {
+        if (is_v6 && (rc == UV_EADDRNOTAVAIL || rc == UV_EAFNOSUPPORT)) {
+            log_write(&srv->log, LOG_WARN, "server", "no IPv6 here: not listening on [%s]:%d", addr, port);
+            return 0;
+        }
+        snprintf(err, errlen, "cannot listen on %s port %d: %s", addr, port, uv_strerror(rc));
+        return -1;
+    }
+    log_write(&srv->log, LOG_INFO, "server", "listening on %s%s%s:%d (%s)", is_v6 ? "[" : "", addr, is_v6 ? "]" : "",
+              port, direct_tls ? "direct TLS" : "STARTTLS");
+    return 0;
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    server *srv = h->data;
+    if (signum == SIGHUP) {
+        server_reload(srv);
+        return;
+    }
+    log_write(&srv->log, LOG_INFO, "server", "signal %d: shutting down", signum);
+    server_stop(srv);
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    stream_sweep(t->data);
+}
+
+int server_init(server *srv, uv_loop_t *loop, config *cfg, char *err, size_t errlen)
+{
+    memset(srv, 0, sizeof *srv);
+    srv->loop = loop;
+    srv->cfg = *cfg;
+    memset(cfg, 0, sizeof *cfg);
+    srv->started_ms = server_now_ms();
+    apply_limits(srv);
+    router_init(&srv->router);
+
+    if (tls_ensure_certificate(&srv->cfg, err, errlen) != 0)
+        return -1;
+    srv->tls = tls_context_new(&srv->cfg, err, errlen);
+    if (!srv->tls)
+        return -1;
+    if (sasl_setup(&srv->gsasl) != 0) {
+        snprintf(err, errlen, "cannot initialise GNU SASL");
+        return -1;
+    }
+    char serr[512];
+    if (store_open(&srv->store, srv->cfg.data_dir, srv->cfg.store_map_size_mb, false, serr, sizeof serr) != STORE_OK) {
+        snprintf(err, errlen, "%s:0: server.data_dir: cannot open the store in %s: %s", srv->cfg.path,
+                 srv->cfg.data_dir, serr);
+        return -1;
+    }
+    disco_register(srv);
+    session_register(srv);
+
+    for (size_t i = 0; i < srv->cfg.nlisten; i++) {
+        if (srv->cfg.c2s_port && listen_on(srv, srv->cfg.listen[i], srv->cfg.c2s_port, false, err, errlen) != 0)
+            return -1;
+        if (srv->cfg.c2s_tls_port &&
+            listen_on(srv, srv->cfg.listen[i], srv->cfg.c2s_tls_port, true, err, errlen) != 0)
+            return -1;
+    }
+    int rc = admin_start(srv);
+    if (rc != 0) {
+        snprintf(err, errlen, "%s:0: server.admin_socket: cannot listen on %s: %s", srv->cfg.path,
+                 srv->cfg.admin_socket, uv_strerror(rc));
+        return -1;
+    }
+    uv_signal_init(loop, &srv->sig_term);
+    uv_signal_init(loop, &srv->sig_int);
+    uv_signal_init(loop, &srv->sig_hup);
+    srv->sig_term.data = srv->sig_int.data = srv->sig_hup.data = srv;
+    uv_signal_start(&srv->sig_term, on_signal, SIGTERM);
+    uv_signal_start(&srv->sig_int, on_signal, SIGINT);
+    uv_signal_start(&srv->sig_hup, on_signal, SIGHUP);
+    uv_timer_init(loop, &srv->sweep_timer);
+    srv->sweep_timer.data = srv;
+    uv_timer_start(&srv->sweep_timer, on_sweep, 1000, 1000);
+    uv_unref((uv_handle_t *)&srv->sweep_timer);
+    log_write(&srv->log, LOG_INFO, "server", "onair %s serving %s%s%s, store %s", ONAIR_VERSION, srv->cfg.domain,
+              srv->cfg.guest_domain ? " and guests on " : "", srv->cfg.guest_domain ? srv->cfg.guest_domain : "",
+              srv->cfg.data_dir);
+    return 0;
+}
+
+static void on_grace_timeout(uv_timer_t *t)
+{
+    server *srv = t->data;
+    for (session *s = srv->all_head; s; s = s->all_next)
+        if (s->conn)
+            conn_abort(s->conn);
+    uv_close((uv_handle_t *)t, (uv_close_cb)free);
+}
+
+void server_stop(server *srv)
+{
+    if (srv->stopping)
+        return;
+    srv->stopping = true;
+    for (size_t i = 0; i < srv->nlisteners; i++) {
+        if (srv->listeners[i].is_open) {
+            srv->listeners[i].is_open = false;
+            uv_close((uv_handle_t *)&srv->listeners[i].tcp, NULL);
+        }
+    }
+    admin_stop(srv);
+    session *s, *tmp;
+    DL_FOREACH_SAFE2(srv->all_head, s, tmp, all_next)
+    {
+        stream_error(s, "system-shutdown", "the server is shutting down");
+    }
+    /* handles are initialised last in server_init: a failed start may lack them */
+    if (srv->sig_term.loop) {
+        uv_close((uv_handle_t *)&srv->sig_term, NULL);
+        uv_close((uv_handle_t *)&srv->sig_int, NULL);
+        uv_close((uv_handle_t *)&srv->sig_hup, NULL);
+    }
+    if (srv->sweep_timer.loop)
+        uv_close((uv_handle_t *)&srv->sweep_timer, NULL);
+    if (srv->all_head) {
+        uv_timer_t *grace = malloc(sizeof *grace);
+        if (grace) {
+            uv_timer_init(srv->loop, grace);
+            grace->data = srv;
+            uv_timer_start(grace, on_grace_timeout, SHUTDOWN_GRACE_MS, 0);
+            uv_unref((uv_handle_t *)grace);
+        }
+    }
+}
+
+void server_reload(server *srv)
+{
+    config next;
+    config_defaults(&next);
+    char err[1024];
+    if (config_load(&next, srv->cfg.path, err, sizeof err) != 0) {
+        log_write(&srv->log, LOG_ERROR, "server", "reload refused, keeping the running configuration: %s", err);
+        config_free(&next);
+        return;
+    }
+    if (strcmp(next.domain, srv->cfg.domain) != 0 || strcmp(next.data_dir, srv->cfg.data_dir) != 0 ||
+        next.c2s_port != srv->cfg.c2s_port || next.c2s_tls_port != srv->cfg.c2s_tls_port)
+        log_write(&srv->log, LOG_WARN, "server", "reload: domain, data_dir and ports change only on restart");
+    srv->cfg.log_level = next.log_level;
+    srv->cfg.max_stanza_bytes = next.max_stanza_bytes;
+    srv->cfg.max_depth = next.max_depth;
+    srv->cfg.max_attrs = next.max_attrs;
+    srv->cfg.max_offline_per_user = next.max_offline_per_user;
+    srv->cfg.max_roster_items = next.max_roster_items;
+    srv->cfg.max_write_buffer_bytes = next.max_write_buffer_bytes;
+    srv->cfg.max_connections = next.max_connections;
+    srv->cfg.auth_timeout_s = next.auth_timeout_s;
+    srv->cfg.require_tls = next.require_tls;
+    srv->cfg.allow_plain = next.allow_plain;
+    apply_limits(srv);
+    if (tls_ensure_certificate(&next, err, sizeof err) == 0) {
+        SSL_CTX *ctx = tls_context_new(&next, err, sizeof err);
+        if (ctx) {
+            SSL_CTX_free(srv->tls); /* live connections keep their own reference */
+            srv->tls = ctx;
+        } else {
+            log_write(&srv->log, LOG_ERROR, "server", "reload: keeping the old certificate: %s", err);
+        }
+    } else {
+        log_write(&srv->log, LOG_ERROR, "server", "reload: keeping the old certificate: %s", err);
+    }
+    config_free(&next);
+    log_write(&srv->log, LOG_INFO, "server", "configuration reloaded from %s", srv->cfg.path);
+}
+
+void server_free(server *srv)
+{
+    if (srv->store)
+        store_close(srv->store);
+    if (srv->tls)
+        SSL_CTX_free(srv->tls);
+    if (srv->gsasl)
+        gsasl_done(srv->gsasl);
+    router_free(&srv->router);
+    xml_buf_free(&srv->out);
+    config_free(&srv->cfg);
+}

@@ -1,0 +1,574 @@
+/* stream.c - the client stream state machine of RFC 6120: stream headers
+ * and features (section 4), STARTTLS (section 5), SASL (section 6), resource
+ * binding (section 7) and stream errors (section 4.9).  A stream that breaks
+ * any rule ends with the matching stream error; no other session notices.
+ *
+ * Once bound, stanzas are checked (RFC 6120 section 8: 'from' stamped by us,
+ * 'to' must be a valid JID) and handed to session.c.  This file knows the
+ * transport only through conn.h, so another transport (WebSocket, RFC 7395)
+ * can drive the same logic.
+ */
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <utlist.h>
+
+#include "conn.h"
+#include "router.h"
+#include "sasl.h"
+#include "server.h"
+#include "session.h"
+
+#define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
+#define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
+#define NS_BIND "urn:ietf:params:xml:ns:xmpp-bind"
+#define NS_SESSION "urn:ietf:params:xml:ns:xmpp-session"
+#define NS_STREAMS "urn:ietf:params:xml:ns:xmpp-streams"
+#define NS_STANZAS "urn:ietf:params:xml:ns:xmpp-stanzas"
+#define MAX_SASL_FAILURES 3
+
+static void on_stream_open(void *ud, const char **attrs, const char *default_ns);
+static void on_stanza(void *ud, xml_node *stanza);
+static void on_stream_close(void *ud);
+static void on_data(void *ud, const char *data, size_t len);
+static void on_conn_close(void *ud);
+
+static const xml_parser_callbacks parser_cb = {on_stream_open, on_stanza, on_stream_close};
+static const conn_callbacks conn_cb = {on_data, on_conn_close};
+
+static void preauth_remove(session *s)
+{
+    server *srv = s->srv;
+    if (!s->in_preauth)
+        return;
+    if (s->preauth_prev)
+        s->preauth_prev->preauth_next = s->preauth_next;
+    else
+        srv->preauth_head = s->preauth_next;
+    if (s->preauth_next)
+        s->preauth_next->preauth_prev = s->preauth_prev;
+    else
+        srv->preauth_tail = s->preauth_prev;
+    s->preauth_prev = s->preauth_next = NULL;
+    s->in_preauth = false;
+}
+
+session *stream_accept(server *srv, conn *c, bool direct_tls)
+{
+    session *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->srv = srv;
+    s->conn = c;
+    s->is_secure = direct_tls;
+    s->state = SESSION_CONNECTED;
+    s->accepted_ms = server_now_ms();
+    s->parser = xml_parser_new(&srv->limits, &parser_cb, s);
+    if (!s->parser) {
+        free(s);
+        return NULL;
+    }
+    /* oldest first: the sweep only looks at the head */
+    s->in_preauth = true;
+    s->preauth_prev = srv->preauth_tail;
+    if (srv->preauth_tail)
+        srv->preauth_tail->preauth_next = s;
+    else
+        srv->preauth_head = s;
+    srv->preauth_tail = s;
+    DL_APPEND2(srv->all_head, s, all_prev, all_next);
+    conn_set_callbacks(c, &conn_cb, s);
+    return s;
+}
+
+void stream_send_raw(session *s, const char *data, size_t len)
+{
+    if (s->conn && s->state != SESSION_CLOSING) {
+        s->srv->stats.stanzas_out++;
+        conn_write(s->conn, data, len);
+    }
+}
+
+void stream_send(session *s, const xml_node *stanza)
+{
+    if (!s->conn || s->state == SESSION_CLOSING)
+        return;
+    xml_buf *out = &s->srv->out;
+    xml_buf_reset(out);
+    xml_serialize(stanza, XML_NS_CLIENT, out);
+    if (!out->failed)
+        stream_send_raw(s, out->data, out->len);
+}
+
+static void send_str(session *s, const char *str)
+{
+    if (s->conn)
+        conn_write(s->conn, str, strlen(str));
+}
+
+static void send_header(session *s)
+{
+    char buf[512];
+    const char *from = s->stream_domain[0] ? s->stream_domain : s->srv->cfg.domain;
+    snprintf(buf, sizeof buf,
+             "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+             "xmlns:stream='http://etherx.jabber.org/streams' id='%s' from='%s' version='1.0' xml:lang='en'>",
+             s->stream_id, from);
+    send_str(s, buf);
+    s->header_sent = true;
+}
+
+static void new_stream_id(session *s)
+{
+    server_random_id(s->stream_id, sizeof s->stream_id, 16);
+}
+
+void stream_error(session *s, const char *condition, const char *text)
+{
+    if (s->state == SESSION_CLOSING || !s->conn)
+        return;
+    s->srv->stats.stream_errors++;
+    if (!s->header_sent) {
+        new_stream_id(s);
+        send_header(s);
+    }
+    xml_buf *out = &s->srv->out;
+    xml_buf_reset(out);
+    xml_buf_append_str(out, "<stream:error><");
+    xml_buf_append_str(out, condition);
+    xml_buf_append_str(out, " xmlns='" NS_STREAMS "'/>");
+    if (text) {
+        xml_buf_append_str(out, "<text xmlns='" NS_STREAMS "' xml:lang='en'>");
+        xml_buf_append_escaped(out, text, strlen(text));
+        xml_buf_append_str(out, "</text>");
+    }
+    xml_buf_append_str(out, "</stream:error></stream:stream>");
+    if (!out->failed)
+        conn_write(s->conn, out->data, out->len);
+    log_write(&s->srv->log, LOG_INFO, "stream", "%s %s: stream error %s", conn_peer(s->conn),
+              s->full ? s->full : "-", condition);
+    if (s->state == SESSION_BOUND)
+        session_unbind(s);
+    s->state = SESSION_CLOSING;
+    xml_parser_stop(s->parser);
+    conn_close(s->conn);
+}
+
+void stream_close(session *s)
+{
+    if (s->state == SESSION_CLOSING || !s->conn)
+        return;
+    if (s->state == SESSION_BOUND)
+        session_unbind(s);
+    if (!s->header_sent) {
+        new_stream_id(s);
+        send_header(s);
+    }
+    send_str(s, "</stream:stream>");
+    s->state = SESSION_CLOSING;
+    xml_parser_stop(s->parser);
+    conn_close(s->conn);
+}
+
+void stream_sweep(server *srv)
+{
+    uint64_t now = server_now_ms();
+    uint64_t limit = (uint64_t)srv->cfg.auth_timeout_s * 1000;
+    while (srv->preauth_head && now - srv->preauth_head->accepted_ms > limit) {
+        session *s = srv->preauth_head;
+        preauth_remove(s);
+        stream_error(s, "connection-timeout", "authentication took too long");
+    }
+}
+
+/* ---- stream header and features ---- */
+
+static bool is_guest_domain(const server *srv, const char *domain)
+{
+    return srv->cfg.guest_domain && strcmp(domain, srv->cfg.guest_domain) == 0;
+}
+
+static void send_features(session *s)
+{
+    server *srv = s->srv;
+    xml_buf *out = &srv->out;
+    xml_buf_reset(out);
+    xml_buf_append_str(out, "<stream:features>");
+    if (s->state == SESSION_AUTHENTICATED) {
+        xml_buf_append_str(out, "<bind xmlns='" NS_BIND "'/>"
+                                "<session xmlns='" NS_SESSION "'><optional/></session>");
+    } else {
+        if (!s->is_secure && srv->tls) {
+            xml_buf_append_str(out, "<starttls xmlns='" NS_TLS "'>");
+            if (srv->cfg.require_tls)
+                xml_buf_append_str(out, "<required/>");
+            xml_buf_append_str(out, "</starttls>");
+        }
+        sasl_policy pol = {s->is_secure, is_guest_domain(srv, s->stream_domain), srv->cfg.allow_plain,
+                           srv->cfg.require_tls};
+        const char *mechs[4];
+        size_t n = sasl_mechanisms(&pol, mechs, 4);
+        if (n > 0) {
+            xml_buf_append_str(out, "<mechanisms xmlns='" NS_SASL "'>");
+            for (size_t i = 0; i < n; i++) {
+                xml_buf_append_str(out, "<mechanism>");
+                xml_buf_append_str(out, mechs[i]);
+                xml_buf_append_str(out, "</mechanism>");
+            }
+            xml_buf_append_str(out, "</mechanisms>");
+        }
+    }
+    xml_buf_append_str(out, "</stream:features>");
+    if (!out->failed && s->conn)
+        conn_write(s->conn, out->data, out->len);
+}
+
+static void on_stream_open(void *ud, const char **attrs, const char *default_ns)
+{
+    session *s = ud;
+    server *srv = s->srv;
+    const char *to = NULL, *version = NULL;
+    for (size_t i = 0; attrs && attrs[i]; i += 2) {
+        if (strcmp(attrs[i], "to") == 0)
+            to = attrs[i + 1];
+        else if (strcmp(attrs[i], "version") == 0)
+            version = attrs[i + 1];
+    }
+    new_stream_id(s);
+    if (strcmp(default_ns, XML_NS_CLIENT) != 0) {
+        stream_error(s, "invalid-namespace", "this port serves jabber:client streams");
+        return;
+    }
+    char *domain = to ? jid_nameprep(to) : strdup(srv->cfg.domain);
+    if (!domain || (strcmp(domain, srv->cfg.domain) != 0 && !is_guest_domain(srv, domain))) {
+        free(domain);
+        stream_error(s, "host-unknown", "this server does not serve that domain");
+        return;
+    }
+    if (s->state == SESSION_AUTHENTICATED && strcmp(domain, s->stream_domain) != 0) {
+        free(domain);
+        stream_error(s, "host-unknown", "the domain changed after authentication");
+        return;
+    }
+    snprintf(s->stream_domain, sizeof s->stream_domain, "%s", domain);
+    free(domain);
+    send_header(s);
+    if (!version || strncmp(version, "1.", 2) != 0) {
+        stream_error(s, "unsupported-version", "XMPP 1.0 streams only");
+        return;
+    }
+    if (s->state == SESSION_CONNECTED)
+        s->state = SESSION_NEGOTIATING;
+    send_features(s);
+}
+
+static void on_stream_close(void *ud)
+{
+    stream_close(ud);
+}
+
+static void on_data(void *ud, const char *data, size_t len)
+{
+    session *s = ud;
+    if (s->state == SESSION_CLOSING)
+        return;
+    xml_error err = xml_parser_feed(s->parser, data, len);
+    if (err != XML_OK && err != XML_ERR_STOPPED)
+        stream_error(s, xml_error_condition(err), NULL);
+}
+
+static void on_conn_close(void *ud)
+{
+    session *s = ud;
+    server *srv = s->srv;
+    if (s->state == SESSION_BOUND)
+        session_unbind(s);
+    s->conn = NULL;
+    preauth_remove(s);
+    DL_DELETE2(srv->all_head, s, all_prev, all_next);
+    if (s->sasl) {
+        sasl_exchange_clear(s->sasl);
+        free(s->sasl);
+    }
+    xml_parser_free(s->parser);
+    free(s->auth_user);
+    jid_clear(&s->jid);
+    free(s->full);
+    free(s->bare);
+    xml_node_free(s->presence);
+    for (size_t i = 0; i < s->ndirected; i++)
+        free(s->directed[i]);
+    free(s->directed);
+    free(s);
+}
+
+/* ---- STARTTLS and SASL ---- */
+
+static void handle_starttls(session *s)
+{
+    if (s->is_secure || !s->srv->tls) {
+        send_str(s, "<failure xmlns='" NS_TLS "'/></stream:stream>");
+        s->state = SESSION_CLOSING;
+        xml_parser_stop(s->parser);
+        conn_close(s->conn);
+        return;
+    }
+    send_str(s, "<proceed xmlns='" NS_TLS "'/>");
+    if (conn_start_tls(s->conn) != 0) {
+        s->state = SESSION_CLOSING;
+        xml_parser_stop(s->parser);
+        conn_abort(s->conn);
+        return;
+    }
+    s->is_secure = true;
+    s->state = SESSION_CONNECTED;
+    s->header_sent = false;
+    xml_parser_reset(s->parser);
+}
+
+static void sasl_failure(session *s, const char *condition)
+{
+    char buf[160];
+    snprintf(buf, sizeof buf, "<failure xmlns='" NS_SASL "'><%s/></failure>", condition);
+    send_str(s, buf);
+    if (s->sasl) {
+        sasl_exchange_clear(s->sasl);
+        free(s->sasl);
+        s->sasl = NULL;
+    }
+    s->srv->stats.logins_failed++;
+    log_write(&s->srv->log, LOG_INFO, "sasl", "%s: authentication failed (%s)", conn_peer(s->conn), condition);
+    if (++s->sasl_failures >= MAX_SASL_FAILURES)
+        stream_error(s, "policy-violation", "too many failed authentication attempts");
+}
+
+static void sasl_reply(session *s, sasl_status st, char *b64, const char *condition)
+{
+    if (st == SASL_FAILURE) {
+        sasl_failure(s, condition);
+        return;
+    }
+    xml_buf *out = &s->srv->out;
+    xml_buf_reset(out);
+    xml_buf_append_str(out, st == SASL_CONTINUE ? "<challenge xmlns='" NS_SASL "'>" : "<success xmlns='" NS_SASL "'>");
+    xml_buf_append_str(out, b64 ? b64 : "");
+    xml_buf_append_str(out, st == SASL_CONTINUE ? "</challenge>" : "</success>");
+    if (!out->failed)
+        conn_write(s->conn, out->data, out->len);
+    if (st == SASL_SUCCESS) {
+        s->auth_user = s->sasl->user;
+        s->sasl->user = NULL;
+        s->is_guest = s->sasl->is_guest;
+        sasl_exchange_clear(s->sasl);
+        free(s->sasl);
+        s->sasl = NULL;
+        s->state = SESSION_AUTHENTICATED;
+        s->header_sent = false;
+        s->srv->stats.logins_ok++;
+        xml_parser_reset(s->parser);
+    }
+}
+
+static void handle_sasl(session *s, xml_node *el)
+{
+    char *text = xml_node_text(el);
+    const char *in = (text && text[0]) ? text : NULL;
+    char *b64 = NULL;
+    const char *condition = "not-authorized";
+    sasl_status st;
+    if (strcmp(el->name, "auth") == 0) {
+        if (s->sasl) {
+            sasl_exchange_clear(s->sasl);
+            free(s->sasl);
+            s->sasl = NULL;
+        }
+        server *srv = s->srv;
+        sasl_policy pol = {s->is_secure, is_guest_domain(srv, s->stream_domain), srv->cfg.allow_plain,
+                           srv->cfg.require_tls};
+        s->sasl = calloc(1, sizeof *s->sasl);
+        if (!s->sasl) {
+            free(text);
+            stream_error(s, "internal-server-error", NULL);
+            return;
+        }
+        st = sasl_start(s->sasl, srv->gsasl, srv->store, &pol, xml_node_attr(el, "mechanism"), in, &b64,
+                        &condition);
+    } else if (strcmp(el->name, "response") == 0) {
+        if (!s->sasl) {
+            free(text);
+            sasl_failure(s, "malformed-request");
+            return;
+        }
+        st = sasl_step(s->sasl, in ? in : "", &b64, &condition);
+    } else if (strcmp(el->name, "abort") == 0) {
+        free(text);
+        sasl_failure(s, "aborted");
+        return;
+    } else {
+        free(text);
+        stream_error(s, "unsupported-stanza-type", NULL);
+        return;
+    }
+    free(text);
+    sasl_reply(s, st, b64, condition);
+    free(b64);
+}
+
+/* ---- resource binding ---- */
+
+static void send_iq_error(session *s, const xml_node *iq, const char *type, const char *condition)
+{
+    xml_buf *out = &s->srv->out;
+    xml_buf_reset(out);
+    const char *id = xml_node_attr(iq, "id");
+    xml_buf_append_str(out, "<iq type='error' id='");
+    xml_buf_append_escaped(out, id ? id : "", id ? strlen(id) : 0);
+    xml_buf_append_str(out, "'><error type='");
+    xml_buf_append_str(out, type);
+    xml_buf_append_str(out, "'><");
+    xml_buf_append_str(out, condition);
+    xml_buf_append_str(out, " xmlns='" NS_STANZAS "'/></error></iq>");
+    if (!out->failed)
+        stream_send_raw(s, out->data, out->len);
+}
+
+static void handle_bind(session *s, xml_node *iq)
+{
+    server *srv = s->srv;
+    xml_node *bind = xml_node_child(iq, "bind", NS_BIND);
+    const char *type = xml_node_attr(iq, "type");
+    if (!bind || !type || strcmp(type, "set") != 0) {
+        stream_error(s, "not-authorized", "bind a resource first");
+        return;
+    }
+    char *want = xml_node_child_text(bind, "resource", NS_BIND);
+    char generated[20];
+    if (!want || !want[0]) {
+        free(want);
+        server_random_id(generated, sizeof generated, 12);
+        want = strdup(generated);
+    }
+    jid j = {0};
+    int rc = jid_from_parts(&j, s->auth_user, s->stream_domain, want);
+    free(want);
+    if (rc != 0) {
+        send_iq_error(s, iq, "modify", "bad-request");
+        return;
+    }
+    s->jid = j;
+    s->full = jid_full(&s->jid);
+    s->bare = jid_bare(&s->jid);
+    session *old = session_find_full(srv, s->full);
+    if (old && old != s) {
+        /* RFC 6120 7.7.2.2: the new session takes over; the old one ends. */
+        stream_error(old, "conflict", "replaced by a new session with the same resource");
+    }
+    preauth_remove(s);
+    s->state = SESSION_BOUND;
+    session_bound(s);
+    xml_buf *out = &srv->out;
+    xml_buf_reset(out);
+    const char *id = xml_node_attr(iq, "id");
+    xml_buf_append_str(out, "<iq type='result' id='");
+    xml_buf_append_escaped(out, id ? id : "", id ? strlen(id) : 0);
+    xml_buf_append_str(out, "'><bind xmlns='" NS_BIND "'><jid>");
+    xml_buf_append_escaped(out, s->full, strlen(s->full));
+    xml_buf_append_str(out, "</jid></bind></iq>");
+    if (!out->failed)
+        stream_send_raw(s, out->data, out->len);
+    log_write(&srv->log, LOG_INFO, "stream", "%s bound %s%s%s", conn_peer(s->conn), s->full,
+              s->is_secure ? " (TLS)" : "", s->is_guest ? " (guest)" : "");
+}
+
+/* ---- stanzas of a bound session ---- */
+
+static bool is_stanza_name(const char *name)
+{
+    return strcmp(name, "message") == 0 || strcmp(name, "presence") == 0 || strcmp(name, "iq") == 0;
+}
+
+static void handle_bound(session *s, xml_node *stanza)
+{
+    if (strcmp(stanza->ns, XML_NS_CLIENT) != 0 || !is_stanza_name(stanza->name)) {
+        xml_node_free(stanza);
+        stream_error(s, "unsupported-stanza-type", NULL);
+        return;
+    }
+    /* RFC 6120 8.1.2.1: the server stamps 'from'; a client may only claim
+     * its own full or bare JID. */
+    const char *from = xml_node_attr(stanza, "from");
+    if (from) {
+        char *norm = jid_normalize(from);
+        bool ok = norm && (strcmp(norm, s->full) == 0 || strcmp(norm, s->bare) == 0);
+        free(norm);
+        if (!ok) {
+            xml_node_free(stanza);
+            stream_error(s, "invalid-from", NULL);
+            return;
+        }
+    }
+    xml_node_set_attr(stanza, "from", s->full);
+    if (strcmp(stanza->name, "iq") == 0) {
+        const char *type = xml_node_attr(stanza, "type");
+        const char *id = xml_node_attr(stanza, "id");
+        bool request = type && (strcmp(type, "get") == 0 || strcmp(type, "set") == 0);
+        bool response = type && (strcmp(type, "result") == 0 || strcmp(type, "error") == 0);
+        size_t nchildren = 0;
+        for (xml_node *c = stanza->children; c; c = c->next)
+            if (c->type == XML_ELEMENT)
+                nchildren++;
+        if (!id || (!request && !response) || (request && nchildren != 1)) {
+            if (!response)
+                router_reply_error(s->srv, stanza, "modify", "bad-request", NULL);
+            xml_node_free(stanza);
+            return;
+        }
+        /* Session establishment (RFC 3921, kept for older clients). */
+        xml_node *sess = xml_node_child(stanza, "session", NS_SESSION);
+        const char *to = xml_node_attr(stanza, "to");
+        if (sess && request && (!to || strcmp(to, s->stream_domain) == 0)) {
+            xml_node *res = router_iq_result(stanza);
+            stream_send(s, res);
+            xml_node_free(res);
+            xml_node_free(stanza);
+            return;
+        }
+    }
+    session_handle_stanza(s, stanza);
+}
+
+static void on_stanza(void *ud, xml_node *stanza)
+{
+    session *s = ud;
+    s->srv->stats.stanzas_in++;
+    switch (s->state) {
+    case SESSION_NEGOTIATING:
+        if (strcmp(stanza->name, "starttls") == 0 && strcmp(stanza->ns, NS_TLS) == 0) {
+            handle_starttls(s);
+        } else if (strcmp(stanza->ns, NS_SASL) == 0) {
+            if (s->srv->cfg.require_tls && !s->is_secure) {
+                sasl_failure(s, "encryption-required");
+            } else {
+                handle_sasl(s, stanza);
+            }
+        } else {
+            stream_error(s, "not-authorized", "authenticate first");
+        }
+        xml_node_free(stanza);
+        return;
+    case SESSION_AUTHENTICATED:
+        if (strcmp(stanza->name, "iq") == 0 && strcmp(stanza->ns, XML_NS_CLIENT) == 0)
+            handle_bind(s, stanza);
+        else
+            stream_error(s, "not-authorized", "bind a resource first");
+        xml_node_free(stanza);
+        return;
+    case SESSION_BOUND:
+        handle_bound(s, stanza);
+        return;
+    default:
+        xml_node_free(stanza);
+        return;
+    }
+}

@@ -1,0 +1,265 @@
+/* bench.h - onair-bench: a load generator for any XMPP server.
+ *
+ * One process (or K forked generator processes with --procs), one libuv loop
+ * per process, no threads.  Each client connection (conn.c) runs the whole
+ * client side of RFC 6120 itself: stream, optional STARTTLS (OpenSSL over
+ * memory BIOs), SASL (GNU SASL in client mode, sasl.c), resource binding and
+ * the legacy session when a server requires it.  Responses are parsed with
+ * expat.  The modes (modes.c) drive many connections and count what happens;
+ * main.c parses options, forks generators and prints the report.
+ *
+ * Ownership: the bench struct owns every conn (a doubly linked list); a conn
+ * owns its SSL object, expat parser, SASL session and buffers and is freed
+ * only in its libuv close callback.  There is no global mutable state.
+ */
+#ifndef ONAIR_BENCH_H
+#define ONAIR_BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <expat.h>
+#include <gsasl.h>
+#include <openssl/ssl.h>
+#include <uv.h>
+
+/* ---- options ------------------------------------------------------------ */
+
+typedef enum bench_mode {
+    MODE_LOGIN,
+    MODE_IDLE,
+    MODE_MSGS,
+    MODE_REGISTER,
+    MODE_PROBE,
+} bench_mode;
+
+typedef struct bench_opts {
+    bench_mode mode;
+    const char *host;
+    int port;
+    const char *domain;
+    const char *prefix;        /* users are <prefix><n>, n = offset+1 .. */
+    unsigned long user_offset;
+    const char *password;      /* borrowed from argv or password_buf */
+    char *password_buf;        /* owned: read from --password-file */
+    unsigned long count;       /* logins, idle connections, registrations */
+    unsigned long users;       /* distinct accounts (login/idle cycle them) */
+    unsigned long concurrency; /* connections negotiating at once */
+    unsigned long pairs;       /* msgs: sender/receiver pairs */
+    bool tls;
+    bool presence;             /* send initial presence after bind */
+    bool warmup;               /* login: an untimed pass over the users first */
+    bool quiet;                /* JSON line only */
+    char mech[32];
+    double duration;           /* seconds: msgs run; cap of login runs */
+    double timeout;            /* seconds a connection may take per step */
+    double setup_timeout;      /* seconds the setup phase may take */
+    double hold;               /* idle: seconds to hold after measuring */
+    double settle;             /* idle: seconds between all-up and RSS read */
+    double rate;               /* msgs: total msgs/s, 0 = closed loop */
+    unsigned window;           /* msgs: in-flight messages per pair */
+    unsigned body_size;        /* msgs: body bytes (timestamp + padding) */
+    unsigned src_addrs;        /* source addresses 127.0.0.2.., 0 = auto */
+    unsigned src_first;        /* first source address index (procs split) */
+    unsigned procs;
+    long server_pid;
+    const char *scram_cache;   /* file of salted passwords, or NULL */
+    const char *label;
+} bench_opts;
+
+/* ---- histogram (log-linear, <= 1.6% relative error) --------------------- */
+
+#define HIST_SUB_BITS 6
+#define HIST_SUB (1u << HIST_SUB_BITS)
+#define HIST_BUCKETS ((64 - HIST_SUB_BITS) * HIST_SUB + HIST_SUB)
+
+typedef struct hist {
+    uint64_t count, min, max;
+    uint64_t b[HIST_BUCKETS];
+} hist;
+
+void hist_add(hist *h, uint64_t v);
+void hist_merge(hist *into, const hist *from);
+uint64_t hist_pct(const hist *h, double p); /* p in [0,1]; 0 if empty */
+
+/* ---- results ------------------------------------------------------------ */
+
+/* name, aggregation over generator processes (0 = sum, 1 = max) */
+#define RESULT_FIELDS(X)                                                      \
+    X(attempted, 0) X(ok, 0) X(failed, 0) X(timeouts, 0) X(exists, 0)         \
+    X(dropped, 0) X(sent, 0) X(received, 0) X(received_window, 0)             \
+    X(out_of_order, 0) X(behind, 0) X(pairs, 0) X(setup_ok, 0)                \
+    X(setup_failed, 0) X(setup_s, 1) X(elapsed_s, 1) X(cpu_s, 0)              \
+    X(cpu_total_s, 0) X(rss_before_kib, 1) X(rss_after_kib, 1)
+
+enum {
+#define RF_ENUM(n, a) RF_##n,
+    RESULT_FIELDS(RF_ENUM)
+#undef RF_ENUM
+    RF_COUNT
+};
+
+typedef struct result {
+    double v[RF_COUNT];
+    hist lat;            /* login latency or message latency, ns */
+    char first_err[200]; /* the first failure seen, for the report */
+} result;
+
+extern const char *const result_names[RF_COUNT];
+extern const int result_agg[RF_COUNT];
+
+void result_note_error(result *r, const char *msg);
+/* Writes the result as protocol lines ("R ...", "H ...", "E ...") to fd. */
+int result_write(int fd, const result *r);
+/* Merges one protocol line into r; returns 0, or -1 for an unknown line. */
+int result_merge_line(result *r, const char *line);
+
+/* ---- SCRAM salted-password cache (sasl.c) ------------------------------- */
+
+typedef struct scram_entry {
+    char *key; /* "<hash bytes>:<iterations>:<salt base64>", owned */
+    char *hex; /* hex SaltedPassword, owned */
+} scram_entry;
+
+typedef struct scram_cache {
+    scram_entry *slots;
+    size_t cap, len;
+    char pwfp[17];  /* fingerprint of the password the entries belong to */
+    int append_fd;  /* --scram-cache file opened O_APPEND, or -1 */
+    uint64_t hits, misses;
+} scram_cache;
+
+/* ---- connections (conn.c) ----------------------------------------------- */
+
+typedef enum conn_state {
+    CS_CONNECTING,
+    CS_STREAM,    /* stream header sent, waiting for features */
+    CS_STARTTLS,  /* <starttls/> sent, waiting for <proceed/> */
+    CS_HANDSHAKE, /* TLS handshake under way */
+    CS_SASL,      /* <auth/> sent */
+    CS_BIND,      /* bind iq sent */
+    CS_SESSION,   /* session iq sent */
+    CS_READY,     /* authenticated and bound (or unauthenticated: register) */
+    CS_CLOSING,   /* </stream:stream> sent, waiting for the server's end */
+    CS_DONE,      /* handle closing; the conn is freed in the close callback */
+} conn_state;
+
+typedef struct obuf {
+    char *p;
+    size_t len, off, cap;
+} obuf;
+
+typedef struct bench bench;
+
+typedef struct conn {
+    uv_tcp_t tcp; /* tcp.data points back to the conn */
+    uv_connect_t creq;
+    uv_write_t wreq;
+    bench *b;
+    struct conn *prev, *next;   /* bench's list of live conns */
+    struct conn *flush_next;    /* bench's list of conns with output */
+    unsigned long user;         /* account number */
+    unsigned long idx;          /* mode-specific (pair index) */
+    int role;                   /* mode-specific (0 sender, 1 receiver) */
+    int phase;                  /* phase the conn was started in */
+    conn_state state;
+    bool in_flush, writing, in_parse, want_auth, sasl_done, tls_on;
+    bool restart_tls, restart_stream, was_ready, counted, timed_out;
+    bool scram_miss, scram_checked, session_required, reg_pending;
+    SSL *ssl;
+    BIO *rbio, *wbio; /* owned by ssl */
+    XML_Parser xp;
+    Gsasl_session *sasl;
+    obuf out, wbuf; /* out: being filled; wbuf: handed to uv_write */
+    int depth, top, sub;
+    unsigned feat;
+    bool collect;
+    char *text;
+    size_t text_len, text_cap;
+    char iq_id[24];
+    int iq_type;
+    char cond[48]; /* error condition of a failure/stream error/iq error */
+    char *jid;     /* bound full JID, owned */
+    uint64_t t_start, deadline;
+} conn;
+
+/* ---- message pairs (msgs mode) ------------------------------------------ */
+
+typedef struct pair {
+    conn *a, *b; /* sender, receiver; NULL once closed */
+    uint64_t sent, received, expect;
+    bool up_a, up_b, live;
+} pair;
+
+/* ---- the bench: everything one generator process owns -------------------- */
+
+enum { PH_SETUP, PH_WAIT_GO, PH_RUN, PH_DRAIN, PH_CLOSING, PH_END };
+
+struct bench {
+    uv_loop_t loop;
+    const bench_opts *o;
+    SSL_CTX *ssl_ctx;
+    Gsasl *gsasl;
+    scram_cache cache;
+    struct sockaddr_storage dst;
+    bool src_loopback;   /* bind source addresses 127.0.0.x */
+    unsigned src_count, src_next;
+    char rbuf[65536];    /* shared read buffer (callbacks never overlap) */
+    char plain[65536];   /* shared TLS plaintext buffer */
+    conn *conns;         /* all live conns */
+    unsigned long nconns;
+    conn *flush_head;
+    uv_check_t check;
+    uv_timer_t sweep, pace, phase_timer;
+    uv_signal_t sigint, sigterm;
+    uv_pipe_t ctl;       /* child: "GO" from the parent */
+    bool ctl_open, handles_closed, stop_sending, gave_up;
+    int ctl_fd, res_fd;  /* -1 when running alone */
+    char ctl_line[16];
+    size_t ctl_len;
+    int phase;
+    int exit_code;
+    uint64_t t_setup, t_go, t_end;
+    struct rusage ru_go;
+    unsigned long launched, active, done, up, target;
+    unsigned long next_reg;
+    pair *pairs;
+    unsigned long npairs, rr;
+    result res;
+};
+
+/* conn.c */
+int conn_start(bench *b, unsigned long user, bool want_auth, int phase, conn **out);
+void conn_send(conn *c, const char *data, size_t len);
+void conn_sendf(conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void conn_close_graceful(conn *c);
+void conn_abort(conn *c, bool timed_out, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void conn_flush_pending(bench *b);
+void conn_sweep(bench *b, uint64_t now);
+size_t xml_escape(char *dst, size_t cap, const char *src);
+
+/* sasl.c */
+int sasl_init(bench *b);
+void sasl_done(bench *b);
+/* Starts SASL on c with the configured mechanism; returns 0 and fills *out
+ * (owned by the caller, gsasl_free) with the base64 initial response. */
+int sasl_begin(conn *c, char **out);
+/* One step with the server's base64 data; returns a GSASL code. */
+int sasl_step(conn *c, const char *in, char **out);
+
+/* modes.c: callbacks from conn.c and the phase machinery */
+void mode_conn_ready(conn *c);
+void mode_conn_message(conn *c, const char *body, size_t len);
+void mode_conn_iq(conn *c, bool ok, const char *cond);
+void mode_conn_closed(conn *c);
+int bench_run(const bench_opts *o, int ctl_fd, int res_fd, result *out);
+
+/* main.c helpers shared with modes.c */
+long read_vmrss_kib(long pid);
+double ns_to_s(uint64_t ns);
+
+#endif
