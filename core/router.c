@@ -115,7 +115,10 @@ void router_reply_error(server *srv, const xml_node *stanza, const char *type, c
         return;
     }
     xml_node_set_attr(err, "to", from);
-    xml_node_set_attr(err, "from", to ? to : srv->cfg.domain);
+    /* A malformed 'to' cannot be the error's sender: the server answers. */
+    char *norm_to = to ? jid_normalize(to) : NULL;
+    xml_node_set_attr(err, "from", norm_to ? norm_to : srv->cfg.domain);
+    free(norm_to);
     /* RFC 6120 8.3.1: include the original payload of IQs so the sender
      * recognises the request. */
     if (strcmp(stanza->name, "iq") == 0 && stanza->children)

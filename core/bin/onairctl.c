@@ -57,8 +57,7 @@ static char *ctl_user(const config *cfg, const char *arg)
     if (strchr(arg, '@') || strchr(arg, '/')) {
         jid j;
         if (jid_parse(arg, &j) != 0 || !j.node || j.resource) {
-            if (j.domain)
-                jid_clear(&j);
+            jid_clear(&j);
             fprintf(stderr, "onairctl: invalid user: %s\n", arg);
             return NULL;
         }
@@ -230,6 +229,7 @@ static int ctl_request(int fd, const char *const *fields, size_t nfields, ctl_da
     size_t cap = 0;
     ssize_t n;
     int rc = -1;
+    errno = 0;
     while (rc < 0 && (n = getline(&line, &cap, in)) >= 0) {
         while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
             line[--n] = '\0';
@@ -341,8 +341,6 @@ static int ctl_bulk_add(const config *cfg, const char *prefix, unsigned long cou
                 rc = STORE_OK, seen++;
             else if (rc == STORE_OK)
                 made++;
-            else if (rc == STORE_ERROR && !jid_nodeprep(name))
-                fprintf(stderr, "onairctl: invalid user name: %s\n", name);
         }
         if (t && rc == STORE_OK)
             rc = store_txn_commit(t);

@@ -190,6 +190,7 @@ typedef struct conn {
 
 typedef struct pair {
     conn *a, *b; /* sender, receiver; NULL once closed */
+    char *to; /* receiver's full JID, XML-escaped, owned */
     uint64_t sent, received, expect;
     bool up_a, up_b, live;
 } pair;
@@ -236,6 +237,7 @@ int conn_start(bench *b, unsigned long user, bool want_auth, int phase, conn **o
 void conn_send(conn *c, const char *data, size_t len);
 void conn_sendf(conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void conn_close_graceful(conn *c);
+void conn_kill(conn *c); /* close the socket now, without a stream close */
 void conn_abort(conn *c, bool timed_out, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void conn_flush_pending(bench *b);
@@ -245,9 +247,10 @@ size_t xml_escape(char *dst, size_t cap, const char *src);
 /* sasl.c */
 int sasl_init(bench *b);
 void sasl_done(bench *b);
-/* Starts SASL on c with the configured mechanism; returns 0 and fills *out
- * (owned by the caller, gsasl_free) with the base64 initial response. */
-int sasl_begin(conn *c, char **out);
+/* Starts SASL on c with the configured mechanism; returns GSASL_OK and fills
+ * *out (owned by the caller, gsasl_free) with the base64 initial response;
+ * *complete tells whether the mechanism needs no further step (PLAIN). */
+int sasl_begin(conn *c, char **out, bool *complete);
 /* One step with the server's base64 data; returns a GSASL code. */
 int sasl_step(conn *c, const char *in, char **out);
 

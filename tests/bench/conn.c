@@ -13,7 +13,7 @@
  * Output is appended to c->out and written once per loop iteration (a
  * uv_check handle calls conn_flush_pending), so a burst of stanzas costs
  * one write.  Reads use the bench's shared buffers.  Whatever happens, a
- * conn ends in conn_close_handle() and is freed in on_close(), after the
+ * conn ends in conn_kill() and is freed in on_close(), after the
  * mode has been told (mode_conn_closed).
  */
 #include "bench.h"
@@ -47,7 +47,6 @@ enum { SUB_NONE, SUB_MECHS, SUB_MECH, SUB_BIND, SUB_JID, SUB_SESSION, SUB_ERROR,
 enum { FEAT_STARTTLS = 1, FEAT_BIND = 2, FEAT_SESSION = 4, FEAT_SESSION_OPT = 8, FEAT_MECH = 16 };
 enum { IQ_OTHER, IQ_RESULT, IQ_ERROR, IQ_GET, IQ_SET };
 
-static void conn_close_handle(conn *c);
 static void conn_feed(conn *c, const char *p, size_t n);
 
 /* ---- output ---------------------------------------------------------------- */
@@ -245,14 +244,13 @@ void conn_abort(conn *c, bool timed_out, const char *fmt, ...)
     c->timed_out = timed_out;
     if (c->in_parse)
         XML_StopParser(c->xp, XML_FALSE);
-    conn_close_handle(c);
+    conn_kill(c);
 }
 
 static void on_close(uv_handle_t *h)
 {
     conn *c = h->data;
     bench *b = c->b;
-    mode_conn_closed(c);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -268,6 +266,7 @@ static void on_close(uv_handle_t *h)
         if (*pp)
             *pp = c->flush_next;
     }
+    mode_conn_closed(c); /* unlinked already: b->nconns excludes c */
     if (c->ssl)
         SSL_free(c->ssl); /* frees both BIOs */
     if (c->xp)
@@ -281,7 +280,7 @@ static void on_close(uv_handle_t *h)
     free(c);
 }
 
-static void conn_close_handle(conn *c)
+void conn_kill(conn *c)
 {
     if (c->state == CS_DONE)
         return;
@@ -295,7 +294,7 @@ void conn_close_graceful(conn *c)
     if (c->state == CS_DONE || c->state == CS_CLOSING)
         return;
     if (c->state == CS_CONNECTING || c->state == CS_HANDSHAKE) {
-        conn_close_handle(c);
+        conn_kill(c);
         return;
     }
     conn_send(c, "</stream:stream>", 16);
@@ -318,7 +317,7 @@ void conn_sweep(bench *b, uint64_t now)
         if (c->deadline == 0 || now < c->deadline || c->state == CS_DONE)
             continue;
         if (c->state == CS_CLOSING)
-            conn_close_handle(c);
+            conn_kill(c);
         else
             conn_abort(c, true, "timed out (state %d)", (int)c->state);
     }
@@ -358,8 +357,9 @@ static void on_features(conn *c)
             return;
         }
         char *out = NULL;
-        int rc = sasl_begin(c, &out);
-        if (rc != 0) {
+        bool complete = false;
+        int rc = sasl_begin(c, &out, &complete);
+        if (rc != GSASL_OK) {
             gsasl_free(out);
             conn_abort(c, false, "SASL start: %s", gsasl_strerror(rc));
             return;
@@ -367,6 +367,7 @@ static void on_features(conn *c)
         conn_sendf(c, "<auth xmlns='" NS_SASL "' mechanism='%s'>%s</auth>", b->o->mech,
                    out && *out ? out : "=");
         gsasl_free(out);
+        c->sasl_done = complete;
         c->state = CS_SASL;
         return;
     }
@@ -483,7 +484,7 @@ static void dispatch_top(conn *c)
         on_iq(c);
         break;
     case TOP_MESSAGE:
-        if (c->state == CS_READY && c->sub == SUB_NONE && c->text_len > 0)
+        if (c->state == CS_READY && c->iq_type != IQ_ERROR && c->text_len > 0)
             mode_conn_message(c, c->text, c->text_len);
         break;
     case TOP_STREAM_ERROR:
@@ -576,6 +577,11 @@ static void xml_start(void *ud, const char *name, const char **attrs)
                          : strcmp(type, "get") == 0    ? IQ_GET
                          : strcmp(type, "set") == 0    ? IQ_SET
                                                        : IQ_OTHER;
+            break;
+        }
+        case TOP_MESSAGE: {
+            const char *type = attr(attrs, "type");
+            c->iq_type = type && strcmp(type, "error") == 0 ? IQ_ERROR : IQ_OTHER;
             break;
         }
         default:
@@ -798,7 +804,7 @@ static void tls_input(conn *c, const char *p, size_t n)
             break;
         if (e == SSL_ERROR_ZERO_RETURN) {
             if (c->state == CS_CLOSING)
-                conn_close_handle(c);
+                conn_kill(c);
             else
                 conn_abort(c, false, "server sent TLS close_notify");
             return;
@@ -852,7 +858,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         return;
     if (n < 0) {
         if (c->state == CS_CLOSING)
-            conn_close_handle(c);
+            conn_kill(c);
         else if (n == UV_EOF)
             conn_abort(c, false, "server closed the connection");
         else

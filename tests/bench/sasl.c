@@ -200,7 +200,7 @@ void sasl_done(bench *b)
     b->gsasl = NULL;
 }
 
-int sasl_begin(conn *c, char **out)
+int sasl_begin(conn *c, char **out, bool *complete)
 {
     bench *b = c->b;
     char user[256];
@@ -215,7 +215,8 @@ int sasl_begin(conn *c, char **out)
         (rc = gsasl_property_set(c->sasl, GSASL_PASSWORD, b->o->password)) != GSASL_OK)
         return rc;
     rc = gsasl_step64(c->sasl, "", out);
-    return rc == GSASL_NEEDS_MORE || rc == GSASL_OK ? 0 : rc;
+    *complete = rc == GSASL_OK;
+    return rc == GSASL_NEEDS_MORE || rc == GSASL_OK ? GSASL_OK : rc;
 }
 
 int sasl_step(conn *c, const char *in, char **out)

@@ -1,0 +1,47 @@
+#!/bin/sh
+# Quick start: installs what is missing, builds onair, and starts onaird on a
+# demo configuration in ./demo (LMDB store, self-signed certificate made on
+# first start, a demo account whose credentials are printed).  Ctrl-C stops it.
+set -eu
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+sh tests/setup.sh
+cmake -S "$ROOT" -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build/release -j "$(nproc 2>/dev/null || echo 2)" --target onaird onairctl
+
+DEMO="$ROOT/demo"
+mkdir -p "$DEMO"
+if [ ! -f "$DEMO/onaird.conf" ]; then
+    cat > "$DEMO/onaird.conf" <<'CONF'
+# onaird demo configuration (every key: specs/config.md)
+server = {
+  domain = "localhost";
+  guest_domain = "guest.localhost";
+  data_dir = "data";
+  log_level = "info";
+};
+tls = { certificate = "certs/onair.crt"; key = "certs/onair.key"; generate = true; };
+c2s = { listen = ["127.0.0.1", "::1"]; port = 5222; direct_tls_port = 5223; };
+CONF
+fi
+if [ ! -f "$DEMO/demo-password" ]; then
+    (umask 077; openssl rand -base64 12 | tr -d '/+=\n' > "$DEMO/demo-password")
+fi
+PASSWORD=$(cat "$DEMO/demo-password")
+if ! build/release/onairctl -c "$DEMO/onaird.conf" account list 2>/dev/null | grep -qx demo; then
+    printf '%s\n' "$PASSWORD" | build/release/onairctl -c "$DEMO/onaird.conf" account add demo >/dev/null
+fi
+cat <<INFO
+
+  onair demo server
+  -----------------
+  account:   demo@localhost
+  password:  $PASSWORD
+  guests:    any client, SASL ANONYMOUS on guest.localhost
+  connect:   127.0.0.1 port 5222 (STARTTLS) or 5223 (direct TLS);
+             the certificate is self-signed ($DEMO/certs/onair.crt)
+  manage:    build/release/onairctl -c $DEMO/onaird.conf account add alice
+
+INFO
+exec build/release/onaird -c "$DEMO/onaird.conf"
