@@ -68,8 +68,8 @@ static void reply(admin_client *c, const char *text)
 
 static void reply_error(admin_client *c, const char *msg)
 {
-    char buf[512];
-    snprintf(buf, sizeof buf, "error\t%s\n", msg);
+    char buf[1300];
+    snprintf(buf, sizeof buf, "error\t%.1200s\n", msg);
     reply(c, buf);
 }
 

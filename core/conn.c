@@ -25,10 +25,14 @@ struct conn {
     size_t early_len;
     size_t pending; /* bytes in queued write requests */
     unsigned nreqs;
-    bool closing;
+    bool closing;        /* no more input is delivered; output drains, then FIN */
     bool handle_closing;
+    bool shutdown_started;
+    uv_timer_t *linger;  /* owned while closing: bounds the wait for the peer's FIN */
     char peer[64];
 };
+
+#define CONN_LINGER_MS 2000
 
 typedef struct write_req {
     uv_write_t req;
@@ -57,8 +61,53 @@ static void do_close(conn *c)
         return;
     c->handle_closing = true;
     c->closing = true;
+    if (c->linger) {
+        uv_close((uv_handle_t *)c->linger, (uv_close_cb)free);
+        c->linger = NULL;
+    }
     uv_read_stop((uv_stream_t *)&c->tcp);
     uv_close((uv_handle_t *)&c->tcp, on_closed);
+}
+
+static void on_linger_timeout(uv_timer_t *t)
+{
+    do_close(t->data);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    conn *c = req->data;
+    free(req);
+    if (status < 0 && status != UV_ECANCELED)
+        do_close(c);
+}
+
+/* Output has drained: send FIN and wait (bounded) for the peer's, reading
+ * and discarding what it still sends.  Closing with unread input would make
+ * the kernel answer with a reset that can destroy our last words (a stream
+ * error) before the peer reads them. */
+static void begin_shutdown(conn *c)
+{
+    if (c->shutdown_started || c->handle_closing)
+        return;
+    c->shutdown_started = true;
+    c->linger = malloc(sizeof *c->linger);
+    uv_shutdown_t *req = malloc(sizeof *req);
+    if (!c->linger || !req) {
+        free(req);
+        free(c->linger);
+        c->linger = NULL;
+        do_close(c);
+        return;
+    }
+    uv_timer_init(c->tcp.loop, c->linger);
+    c->linger->data = c;
+    uv_timer_start(c->linger, on_linger_timeout, CONN_LINGER_MS, 0);
+    req->data = c;
+    if (uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+        free(req);
+        do_close(c);
+    }
 }
 
 static void on_written(uv_write_t *req, int status)
@@ -73,7 +122,7 @@ static void on_written(uv_write_t *req, int status)
         return;
     }
     if (c->closing && c->nreqs == 0)
-        do_close(c);
+        begin_shutdown(c);
 }
 
 /* Writes bytes to the socket: synchronously if nothing is queued, the rest
@@ -180,6 +229,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         do_close(c);
         return;
     }
+    if (c->closing)
+        return; /* draining until the peer's FIN */
     if (!c->ssl) {
         deliver(c, buf->base, (size_t)nread);
         return;
@@ -220,7 +271,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         flush_tls(c);
         c->closing = true;
         if (c->nreqs == 0)
-            do_close(c);
+            begin_shutdown(c);
         return;
     }
     flush_tls(c);
@@ -315,14 +366,13 @@ void conn_close(conn *c)
     if (c->closing)
         return;
     c->closing = true;
-    uv_read_stop((uv_stream_t *)&c->tcp);
     if (c->ssl && SSL_is_init_finished(c->ssl)) {
         SSL_shutdown(c->ssl);
         ERR_clear_error();
         flush_tls(c);
     }
     if (c->nreqs == 0)
-        do_close(c);
+        begin_shutdown(c);
 }
 
 void conn_abort(conn *c)

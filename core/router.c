@@ -119,14 +119,18 @@ void router_reply_error(server *srv, const xml_node *stanza, const char *type, c
     char *norm_to = to ? jid_normalize(to) : NULL;
     xml_node_set_attr(err, "from", norm_to ? norm_to : srv->cfg.domain);
     free(norm_to);
-    /* RFC 6120 8.3.1: include the original payload of IQs so the sender
-     * recognises the request. */
-    if (strcmp(stanza->name, "iq") == 0 && stanza->children)
-        for (xml_node *c = stanza->children; c; c = c->next)
-            if (c->type == XML_ELEMENT) {
-                xml_node_append(err, xml_node_clone(c));
+    /* RFC 6120 8.3.1: include the original payload (an IQ's request, a
+     * message's body and the rest) so the sender recognises what bounced. */
+    bool is_iq = strcmp(stanza->name, "iq") == 0;
+    if (is_iq || strcmp(stanza->name, "message") == 0) {
+        for (xml_node *c = stanza->children; c; c = c->next) {
+            if (c->type != XML_ELEMENT)
+                continue;
+            xml_node_append(err, xml_node_clone(c));
+            if (is_iq)
                 break;
-            }
+        }
+    }
     xml_node *e = xml_node_add_child(err, "error", XML_NS_CLIENT);
     xml_node_set_attr(e, "type", type);
     xml_node_add_child(e, condition, NS_STANZAS);

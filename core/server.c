@@ -179,13 +179,27 @@ int server_init(server *srv, uv_loop_t *loop, config *cfg, char *err, size_t err
     return 0;
 }
 
+static void close_grace_timer(server *srv)
+{
+    if (srv->grace_timer) {
+        uv_close((uv_handle_t *)srv->grace_timer, (uv_close_cb)free);
+        srv->grace_timer = NULL;
+    }
+}
+
 static void on_grace_timeout(uv_timer_t *t)
 {
     server *srv = t->data;
     for (session *s = srv->all_head; s; s = s->all_next)
         if (s->conn)
             conn_abort(s->conn);
-    uv_close((uv_handle_t *)t, (uv_close_cb)free);
+    close_grace_timer(srv);
+}
+
+void server_session_gone(server *srv)
+{
+    if (srv->stopping && !srv->all_head)
+        close_grace_timer(srv);
 }
 
 void server_stop(server *srv)
@@ -214,12 +228,12 @@ void server_stop(server *srv)
     if (srv->sweep_timer.loop)
         uv_close((uv_handle_t *)&srv->sweep_timer, NULL);
     if (srv->all_head) {
-        uv_timer_t *grace = malloc(sizeof *grace);
-        if (grace) {
-            uv_timer_init(srv->loop, grace);
-            grace->data = srv;
-            uv_timer_start(grace, on_grace_timeout, SHUTDOWN_GRACE_MS, 0);
-            uv_unref((uv_handle_t *)grace);
+        srv->grace_timer = malloc(sizeof *srv->grace_timer);
+        if (srv->grace_timer) {
+            uv_timer_init(srv->loop, srv->grace_timer);
+            srv->grace_timer->data = srv;
+            uv_timer_start(srv->grace_timer, on_grace_timeout, SHUTDOWN_GRACE_MS, 0);
+            uv_unref((uv_handle_t *)srv->grace_timer);
         }
     }
 }

@@ -57,6 +57,7 @@ typedef struct server {
 
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t sweep_timer;   /* auth timeouts, once a second */
+    uv_timer_t *grace_timer;  /* owned while shutting down with streams still open */
 
     struct user_sessions *users;    /* uthash: bare JID -> bound sessions */
     struct session *sessions_by_full; /* uthash: full JID -> session */
@@ -85,6 +86,8 @@ int server_init(server *srv, uv_loop_t *loop, config *cfg, char *err, size_t err
 /* Begins a clean shutdown: stop accepting, close every stream with
  * </stream:stream>, close handles; the loop then ends by itself. */
 void server_stop(server *srv);
+/* A stream has gone (called by stream.c): ends the shutdown grace timer when it was the last. */
+void server_session_gone(server *srv);
 /* Frees what remains after the loop has ended. */
 void server_free(server *srv);
 /* Re-reads the configuration file and applies the reloadable keys. */

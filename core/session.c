@@ -95,8 +95,9 @@ static void format_stamp(char *out, size_t cap, int64_t ms)
     time_t t = (time_t)(ms / 1000);
     struct tm tm;
     gmtime_r(&t, &tm);
-    snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-             tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+    char date[32];
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, cap, "%s.%03dZ", date, (int)(ms % 1000));
 }
 
 static bool account_is_known(server *srv, const jid *to)
@@ -750,11 +751,11 @@ static router_result roster_iq(void *ud, server *srv, session *s, xml_node *iq, 
                 router_route(srv, s, p);
             }
             roster_remove(srv->store, s->auth_user, cbare);
+            roster_push(srv, s->bare, &it, true);
             xml_node *res = router_iq_result(iq);
             xml_node_set_attr(res, "to", s->full);
             stream_send(s, res);
             xml_node_free(res);
-            roster_push(srv, s->bare, &it, true);
         }
     } else {
         if (!found) {
@@ -790,11 +791,12 @@ static router_result roster_iq(void *ud, server *srv, session *s, xml_node *iq, 
         } else {
             int rc = roster_put(srv->store, s->auth_user, &it, srv->cfg.max_roster_items);
             if (rc == STORE_OK) {
+                /* push first, then the result (as in RFC 6121 2.3.2) */
+                roster_push(srv, s->bare, &it, false);
                 xml_node *res = router_iq_result(iq);
                 xml_node_set_attr(res, "to", s->full);
                 stream_send(s, res);
                 xml_node_free(res);
-                roster_push(srv, s->bare, &it, false);
             } else if (rc == STORE_FULL) {
                 router_reply_error(srv, iq, "modify", "not-allowed", "the roster is full");
             } else {

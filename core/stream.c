@@ -301,6 +301,7 @@ static void on_conn_close(void *ud)
         free(s->directed[i]);
     free(s->directed);
     free(s);
+    server_session_gone(srv);
 }
 
 /* ---- STARTTLS and SASL ---- */

@@ -53,6 +53,7 @@ typedef struct bench_opts {
     bool presence;             /* send initial presence after bind */
     bool warmup;               /* login: an untimed pass over the users first */
     bool quiet;                /* JSON line only */
+    bool trace;                /* print XML sent and received to stderr */
     char mech[32];
     double duration;           /* seconds: msgs run; cap of login runs */
     double timeout;            /* seconds a connection may take per step */

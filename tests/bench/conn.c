@@ -96,6 +96,8 @@ void conn_send(conn *c, const char *data, size_t len)
 {
     if (c->state == CS_DONE || len == 0)
         return;
+    if (c->b->o->trace)
+        fprintf(stderr, "[%s%lu] > %.*s\n", c->b->o->prefix, c->user, (int)len, data);
     if (c->tls_on) {
         if (c->state == CS_HANDSHAKE)
             return; /* nothing is sent before the handshake ends */
@@ -220,11 +222,11 @@ static void send_stream_header(conn *c)
 {
     char dom[512];
     xml_escape(dom, sizeof dom, c->b->o->domain);
+    c->state = CS_STREAM;
     conn_sendf(c,
                "<?xml version='1.0'?><stream:stream xmlns='" NS_CLIENT "' xmlns:stream='" NS_STREAM
                "' to='%s' version='1.0'>",
                dom);
-    c->state = CS_STREAM;
 }
 
 /* ---- failure and closing --------------------------------------------------- */
@@ -238,7 +240,7 @@ void conn_abort(conn *c, bool timed_out, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    char full[200];
+    char full[320];
     snprintf(full, sizeof full, "%s%lu: %s", c->b->o->prefix, c->user, msg);
     result_note_error(&c->b->res, full);
     c->timed_out = timed_out;
@@ -819,6 +821,8 @@ static void tls_input(conn *c, const char *p, size_t n)
 
 static void conn_feed(conn *c, const char *p, size_t n)
 {
+    if (c->b->o->trace)
+        fprintf(stderr, "[%s%lu] < %.*s\n", c->b->o->prefix, c->user, (int)n, p);
     c->in_parse = true;
     enum XML_Status st = XML_Parse(c->xp, p, (int)n, XML_FALSE);
     c->in_parse = false;

@@ -5,7 +5,8 @@
  * SaltedPassword with PBKDF2 (thousands of HMAC rounds) for every login,
  * which would make the load generator, not the server, the bottleneck.  So
  * the salted password is cached per (hash, iterations, salt) for the one
- * password of the run: GNU SASL asks the callback for
+ * password of the run, and a miss is computed with OpenSSL's PBKDF2 (about
+ * three times faster than GNU SASL's).  GNU SASL asks the callback for
  * GSASL_SCRAM_SALTED_PASSWORD after it has set GSASL_SCRAM_ITER and
  * GSASL_SCRAM_SALT; on a miss it computes the value from GSASL_PASSWORD and
  * stores it in the session, where sasl_step() picks it up for the cache.
@@ -127,6 +128,48 @@ static void cache_load(scram_cache *sc, const char *path)
     fclose(f);
 }
 
+/* Adds an entry and appends it to the cache file. */
+static void cache_add(bench *b, const char *key, const char *hex)
+{
+    if (cache_put(&b->cache, key, hex) != 1 || b->cache.append_fd < 0)
+        return;
+    char line[1024];
+    int n = snprintf(line, sizeof line, "%s %s %s\n", b->cache.pwfp, key, hex);
+    if (n > 0 && (size_t)n < sizeof line && write(b->cache.append_fd, line, (size_t)n) != n) {
+        close(b->cache.append_fd);
+        b->cache.append_fd = -1;
+    }
+}
+
+/* SaltedPassword = PBKDF2-HMAC(password, salt, iterations) with OpenSSL,
+ * about three times faster than GNU SASL's own code.  Only for printable
+ * ASCII passwords, which SASLprep leaves unchanged; others return -1 and
+ * GNU SASL does the work. */
+static int derive_salted(bench *b, unsigned hlen, const char *iter, const char *salt_b64, char *hex)
+{
+    const char *pw = b->o->password;
+    for (const char *p = pw; *p; p++)
+        if (*p < 0x21 || *p > 0x7e)
+            return -1;
+    char *end;
+    unsigned long it = strtoul(iter, &end, 10);
+    if (*end || it == 0 || it > 10000000ul)
+        return -1;
+    char *salt = NULL;
+    size_t salt_len = 0;
+    if (gsasl_base64_from(salt_b64, strlen(salt_b64), &salt, &salt_len) != GSASL_OK)
+        return -1;
+    unsigned char out[32];
+    int ok = PKCS5_PBKDF2_HMAC(pw, (int)strlen(pw), (const unsigned char *)salt, (int)salt_len, (int)it,
+                               hlen == 32 ? EVP_sha256() : EVP_sha1(), (int)hlen, out);
+    gsasl_free(salt);
+    if (ok != 1)
+        return -1;
+    for (unsigned i = 0; i < hlen; i++)
+        snprintf(hex + 2 * i, 3, "%02x", out[i]);
+    return 0;
+}
+
 static int sasl_callback(Gsasl *ctx, Gsasl_session *sctx, Gsasl_property prop)
 {
     bench *b = gsasl_callback_hook_get(ctx);
@@ -148,6 +191,11 @@ static int sasl_callback(Gsasl *ctx, Gsasl_session *sctx, Gsasl_property prop)
             return gsasl_property_set(sctx, GSASL_SCRAM_SALTED_PASSWORD, hex);
         }
         b->cache.misses++;
+        char computed[2 * 32 + 1];
+        if (derive_salted(b, hlen, iter, salt, computed) == 0) {
+            cache_add(b, key, computed);
+            return gsasl_property_set(sctx, GSASL_SCRAM_SALTED_PASSWORD, computed);
+        }
         c->scram_miss = true;
         return GSASL_NO_CALLBACK; /* GNU SASL derives it from the password */
     }
@@ -234,14 +282,7 @@ int sasl_step(conn *c, const char *in, char **out)
             char key[512];
             unsigned hlen = strstr(b->o->mech, "SHA-256") ? 32 : 20;
             snprintf(key, sizeof key, "%u:%s:%s", hlen, iter, salt);
-            if (cache_put(&b->cache, key, hex) == 1 && b->cache.append_fd >= 0) {
-                char line[1024];
-                int n = snprintf(line, sizeof line, "%s %s %s\n", b->cache.pwfp, key, hex);
-                if (n > 0 && (size_t)n < sizeof line && write(b->cache.append_fd, line, (size_t)n) != n) {
-                    close(b->cache.append_fd);
-                    b->cache.append_fd = -1;
-                }
-            }
+            cache_add(b, key, hex);
         }
     }
     return rc;

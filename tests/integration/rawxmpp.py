@@ -117,7 +117,9 @@ class RawStream:
     async def _read_some(self, timeout):
         try:
             data = await asyncio.wait_for(self.reader.read(65536), timeout)
-        except (ConnectionResetError, BrokenPipeError, ssl.SSLError, OSError):
+        except asyncio.TimeoutError:  # (a subclass of OSError: test it first)
+            return None
+        except (ConnectionError, ssl.SSLError, OSError):
             data = b""
         if not data:
             self.eof = True
@@ -207,7 +209,7 @@ class RawStream:
                 el = await self.next(timeout)
             except StreamClosed:
                 raise AssertionError("connection/stream closed without a stream error; "
-                                     f"received:\n{self.received_text()[-3000:]}")
+                                     f"received:\n{self.received_text()[-3000:]}") from None
             if el.tag == q(NS_STREAM, "error"):
                 break
             skipped.append(tostr(el))

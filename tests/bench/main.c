@@ -1,0 +1,811 @@
+/* main.c - onair-bench: options, generator processes, the report.
+ *
+ *   onair-bench login|idle|msgs|register|probe [options]
+ *
+ * With --procs K the parent forks K generators, each running bench_run() on
+ * its share of the users/connections/pairs.  They talk over two pipes each:
+ * the child writes "READY" when its setup is done and, at the end, its
+ * result lines (hist.c); the parent writes "GO" when every child is ready
+ * (after reading the server's RSS in idle mode).  The parent merges the
+ * results (sums, maxima, merged histograms) and prints one report: human
+ * lines, then a single JSON line.  Every wait of the parent has a deadline.
+ */
+#include "bench.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_PROCS 64
+
+double ns_to_s(uint64_t ns)
+{
+    return (double)ns / 1e9;
+}
+
+long read_vmrss_kib(long pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/status", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char line[256];
+    long kib = -1;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "VmRSS:", 6) == 0) {
+            kib = strtol(line + 6, NULL, 10);
+            break;
+        }
+    }
+    fclose(f);
+    return kib;
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ---- options ----------------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: onair-bench MODE [options]\n"
+            "modes:\n"
+            "  login     N logins (stream, [STARTTLS], SASL, bind, [session], close), C at once:\n"
+            "            logins/s and latency percentiles\n"
+            "  idle      open and authenticate N connections, read the server's RSS (--server-pid)\n"
+            "            before and after, hold them --hold seconds: KiB per connection\n"
+            "  msgs      P sender/receiver pairs; senders message their partner's full JID for\n"
+            "            --duration seconds at --rate (0: closed loop, --window in flight per pair):\n"
+            "            delivered msgs/s, latency percentiles, losses\n"
+            "  register  create accounts PREFIX<offset+1>..PREFIX<offset+N> by in-band\n"
+            "            registration (XEP-0077), C connections at once\n"
+            "  probe     connect, open a stream, read the features, close (readiness check)\n"
+            "target and accounts:\n"
+            "  --host H (127.0.0.1)  --port P (5222)  --domain D (localhost)\n"
+            "  --prefix PFX (bench)  --offset O (0)  --password PW | --password-file F (secret)\n"
+            "  --users U      distinct accounts the connections cycle through (default N)\n"
+            "  --mech M       SASL mechanism (SCRAM-SHA-256; SCRAM-SHA-1, PLAIN)\n"
+            "  --tls          STARTTLS before authenticating (certificates are not verified)\n"
+            "load:\n"
+            "  -n, --count N  logins / connections / registrations (1000)\n"
+            "  -c, --concurrency C  connections negotiating at once (50)\n"
+            "  --pairs P      msgs: pairs (50; accounts offset+1 .. offset+2P)\n"
+            "  --rate R       msgs: total messages/s (0 = as fast as the window allows)\n"
+            "  --window W     msgs: messages in flight per pair (16)\n"
+            "  --size B       msgs: body bytes, padded (0 = timestamp and sequence only)\n"
+            "  --presence / --no-presence  initial presence after bind (on for msgs only)\n"
+            "  --warmup       login: one untimed login per distinct user first (fills the\n"
+            "                 SCRAM cache so PBKDF2 stays out of the measurement)\n"
+            "  --scram-cache F  keep SCRAM salted passwords in file F across runs\n"
+            "bounds:\n"
+            "  --duration S   msgs: length of the run (10); login/register: cap (60)\n"
+            "  --timeout S    per connection and step (30)\n"
+            "  --setup-timeout S  bound of the setup phase and of register (600)\n"
+            "  --hold S       idle: seconds to hold after measuring (5)\n"
+            "  --settle S     idle: seconds between all-up and the RSS reading (2)\n"
+            "  --server-pid PID  idle: the server process whose VmRSS is read\n"
+            "process:\n"
+            "  --procs K      fork K generator processes that split the load (1)\n"
+            "  --src-addrs K  bind sources 127.0.0.2..127.0.0.(K+1) (0 = auto: one per 20000)\n"
+            "  --label TEXT   copied into the JSON line\n"
+            "  --quiet        print only the JSON line\n"
+            "  --trace        print the XML each connection sends and receives (stderr)\n");
+}
+
+static int parse_num(const char *s, double lo, double hi, double *out, const char *name)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        fprintf(stderr, "onair-bench: %s: expected a number between %g and %g\n", name, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+enum {
+    O_HOST = 256, O_PORT, O_DOMAIN, O_PREFIX, O_OFFSET, O_PASSWORD, O_PASSWORD_FILE, O_USERS,
+    O_MECH, O_TLS, O_PAIRS, O_RATE, O_WINDOW, O_SIZE, O_PRESENCE, O_NO_PRESENCE, O_WARMUP,
+    O_SCRAM_CACHE, O_DURATION, O_TIMEOUT, O_SETUP_TIMEOUT, O_HOLD, O_SETTLE, O_SERVER_PID,
+    O_PROCS, O_SRC_ADDRS, O_LABEL, O_QUIET, O_TRACE, O_HELP,
+};
+
+static char *read_password_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "onair-bench: %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    char buf[1024];
+    char *r = NULL;
+    if (fgets(buf, sizeof buf, f)) {
+        buf[strcspn(buf, "\r\n")] = '\0';
+        r = strdup(buf);
+    }
+    fclose(f);
+    if (!r)
+        fprintf(stderr, "onair-bench: %s: empty\n", path);
+    return r;
+}
+
+static int parse_opts(int argc, char **argv, bench_opts *o)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return -1;
+    }
+    const char *m = argv[1];
+    if (strcmp(m, "-h") == 0 || strcmp(m, "--help") == 0) {
+        usage(stdout);
+        return 1;
+    }
+    if (strcmp(m, "login") == 0)
+        o->mode = MODE_LOGIN;
+    else if (strcmp(m, "idle") == 0)
+        o->mode = MODE_IDLE;
+    else if (strcmp(m, "msgs") == 0)
+        o->mode = MODE_MSGS;
+    else if (strcmp(m, "register") == 0)
+        o->mode = MODE_REGISTER;
+    else if (strcmp(m, "probe") == 0)
+        o->mode = MODE_PROBE;
+    else {
+        fprintf(stderr, "onair-bench: unknown mode '%s'\n", m);
+        usage(stderr);
+        return -1;
+    }
+    o->host = "127.0.0.1";
+    o->port = 5222;
+    o->domain = "localhost";
+    o->prefix = "bench";
+    o->password = "secret";
+    o->count = 1000;
+    o->concurrency = 50;
+    o->pairs = 50;
+    snprintf(o->mech, sizeof o->mech, "SCRAM-SHA-256");
+    o->duration = o->mode == MODE_MSGS ? 10 : 60;
+    o->timeout = 30;
+    o->setup_timeout = 600;
+    o->hold = 5;
+    o->settle = 2;
+    o->window = 16;
+    o->procs = 1;
+    o->presence = o->mode == MODE_MSGS;
+    bool users_set = false;
+
+    static const struct option longopts[] = {
+        {"host", required_argument, NULL, O_HOST},
+        {"port", required_argument, NULL, O_PORT},
+        {"domain", required_argument, NULL, O_DOMAIN},
+        {"prefix", required_argument, NULL, O_PREFIX},
+        {"offset", required_argument, NULL, O_OFFSET},
+        {"password", required_argument, NULL, O_PASSWORD},
+        {"password-file", required_argument, NULL, O_PASSWORD_FILE},
+        {"users", required_argument, NULL, O_USERS},
+        {"mech", required_argument, NULL, O_MECH},
+        {"tls", no_argument, NULL, O_TLS},
+        {"count", required_argument, NULL, 'n'},
+        {"concurrency", required_argument, NULL, 'c'},
+        {"pairs", required_argument, NULL, O_PAIRS},
+        {"rate", required_argument, NULL, O_RATE},
+        {"window", required_argument, NULL, O_WINDOW},
+        {"size", required_argument, NULL, O_SIZE},
+        {"presence", no_argument, NULL, O_PRESENCE},
+        {"no-presence", no_argument, NULL, O_NO_PRESENCE},
+        {"warmup", no_argument, NULL, O_WARMUP},
+        {"scram-cache", required_argument, NULL, O_SCRAM_CACHE},
+        {"duration", required_argument, NULL, O_DURATION},
+        {"timeout", required_argument, NULL, O_TIMEOUT},
+        {"setup-timeout", required_argument, NULL, O_SETUP_TIMEOUT},
+        {"hold", required_argument, NULL, O_HOLD},
+        {"settle", required_argument, NULL, O_SETTLE},
+        {"server-pid", required_argument, NULL, O_SERVER_PID},
+        {"procs", required_argument, NULL, O_PROCS},
+        {"src-addrs", required_argument, NULL, O_SRC_ADDRS},
+        {"label", required_argument, NULL, O_LABEL},
+        {"quiet", no_argument, NULL, O_QUIET},
+        {"trace", no_argument, NULL, O_TRACE},
+        {"help", no_argument, NULL, O_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    optind = 2;
+    int ch;
+    double v;
+    while ((ch = getopt_long(argc, argv, "n:c:h", longopts, NULL)) != -1) {
+        int bad = 0;
+        switch (ch) {
+        case O_HOST: o->host = optarg; break;
+        case O_PORT: bad = parse_num(optarg, 1, 65535, &v, "--port"); o->port = (int)v; break;
+        case O_DOMAIN: o->domain = optarg; break;
+        case O_PREFIX: o->prefix = optarg; break;
+        case O_OFFSET: bad = parse_num(optarg, 0, 1e9, &v, "--offset"); o->user_offset = (unsigned long)v; break;
+        case O_PASSWORD: o->password = optarg; break;
+        case O_PASSWORD_FILE:
+            free(o->password_buf);
+            o->password_buf = read_password_file(optarg);
+            if (!o->password_buf)
+                return -1;
+            o->password = o->password_buf;
+            break;
+        case O_USERS: bad = parse_num(optarg, 1, 1e8, &v, "--users"); o->users = (unsigned long)v; users_set = true; break;
+        case O_MECH: snprintf(o->mech, sizeof o->mech, "%s", optarg); break;
+        case O_TLS: o->tls = true; break;
+        case 'n': bad = parse_num(optarg, 0, 1e8, &v, "--count"); o->count = (unsigned long)v; break;
+        case 'c': bad = parse_num(optarg, 1, 1e6, &v, "--concurrency"); o->concurrency = (unsigned long)v; break;
+        case O_PAIRS: bad = parse_num(optarg, 1, 1e6, &v, "--pairs"); o->pairs = (unsigned long)v; break;
+        case O_RATE: bad = parse_num(optarg, 0, 1e8, &v, "--rate"); o->rate = v; break;
+        case O_WINDOW: bad = parse_num(optarg, 1, 1e6, &v, "--window"); o->window = (unsigned)v; break;
+        case O_SIZE: bad = parse_num(optarg, 0, 16000, &v, "--size"); o->body_size = (unsigned)v; break;
+        case O_PRESENCE: o->presence = true; break;
+        case O_NO_PRESENCE: o->presence = false; break;
+        case O_WARMUP: o->warmup = true; break;
+        case O_SCRAM_CACHE: o->scram_cache = optarg; break;
+        case O_DURATION: bad = parse_num(optarg, 0.1, 86400, &v, "--duration"); o->duration = v; break;
+        case O_TIMEOUT: bad = parse_num(optarg, 0.1, 3600, &v, "--timeout"); o->timeout = v; break;
+        case O_SETUP_TIMEOUT: bad = parse_num(optarg, 1, 86400, &v, "--setup-timeout"); o->setup_timeout = v; break;
+        case O_HOLD: bad = parse_num(optarg, 0, 86400, &v, "--hold"); o->hold = v; break;
+        case O_SETTLE: bad = parse_num(optarg, 0, 3600, &v, "--settle"); o->settle = v; break;
+        case O_SERVER_PID: bad = parse_num(optarg, 1, 1e9, &v, "--server-pid"); o->server_pid = (long)v; break;
+        case O_PROCS: bad = parse_num(optarg, 1, MAX_PROCS, &v, "--procs"); o->procs = (unsigned)v; break;
+        case O_SRC_ADDRS: bad = parse_num(optarg, 0, 250, &v, "--src-addrs"); o->src_addrs = (unsigned)v; break;
+        case O_LABEL: o->label = optarg; break;
+        case O_QUIET: o->quiet = true; break;
+        case O_TRACE: o->trace = true; break;
+        case 'h':
+        case O_HELP: usage(stdout); return 1;
+        default: usage(stderr); return -1;
+        }
+        if (bad)
+            return -1;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "onair-bench: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    if (o->mode == MODE_PROBE)
+        o->procs = 1;
+    if (!users_set)
+        o->users = o->count ? o->count : 1;
+    if (o->mode == MODE_MSGS)
+        o->users = 2 * o->pairs;
+    unsigned long units = o->mode == MODE_MSGS ? o->pairs : o->mode == MODE_PROBE ? 1 : o->count;
+    if (o->procs > 1 && (units < o->procs || o->users < o->procs)) {
+        fprintf(stderr, "onair-bench: --procs %u needs at least that many %s and users\n", o->procs,
+                o->mode == MODE_MSGS ? "pairs" : "connections");
+        return -1;
+    }
+    if (strlen(o->prefix) > 64 || strlen(o->domain) > 200 || strlen(o->password) > 200) {
+        fprintf(stderr, "onair-bench: prefix, domain or password too long\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* The share [k*n/K, (k+1)*n/K) of n units for generator k of K. */
+static unsigned long share_lo(unsigned long n, unsigned k, unsigned K)
+{
+    return (unsigned long)((unsigned long long)n * k / K);
+}
+
+static void split_opts(bench_opts *co, unsigned k, unsigned K)
+{
+    unsigned long c_lo = share_lo(co->concurrency, k, K), c_hi = share_lo(co->concurrency, k + 1, K);
+    co->concurrency = c_hi > c_lo ? c_hi - c_lo : 1;
+    co->src_first = k;
+    co->server_pid = 0; /* the parent reads the RSS */
+    if (co->mode == MODE_MSGS) {
+        unsigned long lo = share_lo(co->pairs, k, K), hi = share_lo(co->pairs, k + 1, K);
+        co->rate = co->rate * (double)(hi - lo) / (double)co->pairs;
+        co->user_offset += 2 * lo;
+        co->pairs = hi - lo;
+        co->users = 2 * co->pairs;
+        return;
+    }
+    unsigned long n_lo = share_lo(co->count, k, K), n_hi = share_lo(co->count, k + 1, K);
+    co->count = n_hi - n_lo;
+    if (co->mode == MODE_REGISTER) {
+        co->user_offset += n_lo;
+        co->users = co->count;
+        return;
+    }
+    unsigned long u_lo = share_lo(co->users, k, K), u_hi = share_lo(co->users, k + 1, K);
+    co->user_offset += u_lo;
+    co->users = u_hi - u_lo;
+}
+
+static void raise_fd_limit(const bench_opts *o)
+{
+    unsigned long per = 0;
+    switch (o->mode) {
+    case MODE_IDLE: per = o->count; break;
+    case MODE_MSGS: per = 2 * o->pairs; break;
+    default: per = 4 * o->concurrency; break;
+    }
+    rlim_t need = (rlim_t)(per + 256);
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur >= need)
+        return;
+    if (rl.rlim_max < need) {
+        struct rlimit want = {need, need};
+        if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+            return;
+    }
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < need)
+        fprintf(stderr, "onair-bench: warning: only %llu file descriptors allowed, %llu wanted\n",
+                (unsigned long long)rl.rlim_cur, (unsigned long long)need);
+}
+
+/* ---- generator processes ------------------------------------------------------- */
+
+typedef struct child {
+    pid_t pid;
+    int res_fd, ctl_fd;
+    char *buf;
+    size_t len, cap;
+    bool ready, eof;
+    int status;
+} child;
+
+/* Reads what a child wrote; handles complete lines.  Returns -1 on EOF. */
+static int child_read(child *ch, result *agg)
+{
+    if (ch->cap - ch->len < 65536) {
+        size_t ncap = ch->cap ? ch->cap * 2 : 131072;
+        char *nb = realloc(ch->buf, ncap);
+        if (!nb)
+            return -1;
+        ch->buf = nb;
+        ch->cap = ncap;
+    }
+    ssize_t n = read(ch->res_fd, ch->buf + ch->len, ch->cap - ch->len - 1);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return 0;
+    if (n <= 0)
+        return -1;
+    ch->len += (size_t)n;
+    ch->buf[ch->len] = '\0';
+    char *start = ch->buf, *nl;
+    while ((nl = strchr(start, '\n')) != NULL) {
+        *nl = '\0';
+        if (strcmp(start, "READY") == 0)
+            ch->ready = true;
+        else
+            result_merge_line(agg, start);
+        start = nl + 1;
+    }
+    size_t rest = ch->len - (size_t)(start - ch->buf);
+    memmove(ch->buf, start, rest);
+    ch->len = rest;
+    return 0;
+}
+
+/* Polls the children until cond holds for all (or all hit EOF), a signal
+ * arrives on sfd, or the deadline passes.  Returns 0, 1 on signal, 2 on
+ * deadline. */
+static int wait_children(child *ch, unsigned K, int sfd, result *agg, bool want_ready, uint64_t deadline)
+{
+    for (;;) {
+        bool all = true;
+        for (unsigned k = 0; k < K; k++)
+            if (!ch[k].eof && (!want_ready || !ch[k].ready))
+                all = false;
+        if (all)
+            return 0;
+        uint64_t now = mono_ms();
+        if (now >= deadline)
+            return 2;
+        struct pollfd pf[MAX_PROCS + 1];
+        unsigned np = 0;
+        for (unsigned k = 0; k < K; k++)
+            pf[np++] = (struct pollfd){.fd = ch[k].eof ? -1 : ch[k].res_fd, .events = POLLIN};
+        pf[np++] = (struct pollfd){.fd = sfd, .events = POLLIN};
+        uint64_t left = deadline - now;
+        int r = poll(pf, np, left > 1000 ? 1000 : (int)left);
+        if (r < 0 && errno != EINTR)
+            return 2;
+        if (r <= 0)
+            continue;
+        if (sfd >= 0 && (pf[K].revents & POLLIN)) {
+            struct signalfd_siginfo si;
+            if (read(sfd, &si, sizeof si) > 0)
+                return 1;
+        }
+        for (unsigned k = 0; k < K; k++)
+            if (pf[k].revents & (POLLIN | POLLHUP | POLLERR))
+                if (child_read(&ch[k], agg) < 0)
+                    ch[k].eof = true;
+    }
+}
+
+static void signal_children(child *ch, unsigned K, int sig)
+{
+    for (unsigned k = 0; k < K; k++)
+        if (ch[k].pid > 0 && !ch[k].eof)
+            kill(ch[k].pid, sig);
+}
+
+static int run_procs(const bench_opts *o, result *agg)
+{
+    unsigned K = o->procs;
+    child ch[MAX_PROCS];
+    memset(ch, 0, sizeof ch);
+    if (o->mode == MODE_IDLE && o->server_pid > 0)
+        agg->v[RF_rss_before_kib] = (double)read_vmrss_kib(o->server_pid);
+
+    sigset_t mask, old;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigprocmask(SIG_BLOCK, &mask, &old);
+    int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+
+    unsigned started = 0;
+    int rc = 0;
+    for (unsigned k = 0; k < K; k++) {
+        int rp[2], cp[2];
+        if (pipe2(rp, O_CLOEXEC) < 0)
+            break;
+        if (pipe2(cp, O_CLOEXEC) < 0) {
+            close(rp[0]);
+            close(rp[1]);
+            break;
+        }
+        fflush(NULL);
+        pid_t pid = fork();
+        if (pid < 0) {
+            close(rp[0]), close(rp[1]), close(cp[0]), close(cp[1]);
+            break;
+        }
+        if (pid == 0) {
+            sigprocmask(SIG_SETMASK, &old, NULL);
+            if (sfd >= 0)
+                close(sfd);
+            for (unsigned j = 0; j < started; j++) {
+                close(ch[j].res_fd);
+                close(ch[j].ctl_fd);
+            }
+            close(rp[0]);
+            close(cp[1]);
+            bench_opts co = *o;
+            split_opts(&co, k, K);
+            int crc = bench_run(&co, cp[0], rp[1], NULL);
+            close(rp[1]);
+            close(cp[0]);
+            free(o->password_buf);
+            _exit(crc);
+        }
+        close(rp[1]);
+        close(cp[0]);
+        ch[k].pid = pid;
+        ch[k].res_fd = rp[0];
+        ch[k].ctl_fd = cp[1];
+        started++;
+    }
+    if (started < K) {
+        fprintf(stderr, "onair-bench: could only start %u of %u generators\n", started, K);
+        rc = 1;
+        for (unsigned k = 0; k < started; k++)
+            close(ch[k].ctl_fd); /* EOF on the control pipe stops them */
+        for (unsigned k = 0; k < started; k++)
+            ch[k].ctl_fd = -1;
+    }
+    K = started;
+
+    uint64_t setup_deadline = mono_ms() + (uint64_t)((o->setup_timeout + o->timeout + 30) * 1000);
+    int w = rc == 0 ? wait_children(ch, K, sfd, agg, true, setup_deadline) : 2;
+    if (w == 0 && o->mode == MODE_IDLE && o->server_pid > 0) {
+        struct timespec ts = {(time_t)o->settle, (long)((o->settle - (double)(time_t)o->settle) * 1e9)};
+        nanosleep(&ts, NULL);
+        agg->v[RF_rss_after_kib] = (double)read_vmrss_kib(o->server_pid);
+    }
+    for (unsigned k = 0; k < K; k++) {
+        if (ch[k].ctl_fd < 0)
+            continue;
+        static const char go[] = "GO\n", stop[] = "STOP\n";
+        const char *msg = w == 0 ? go : stop;
+        if (write(ch[k].ctl_fd, msg, strlen(msg)) < 0) {
+            /* that child is gone; its EOF is seen below */
+        }
+    }
+    if (w != 0) {
+        result_note_error(agg, w == 1 ? "interrupted" : "setup of the generators timed out");
+        rc = 1;
+    }
+    double run_s = o->mode == MODE_IDLE ? o->hold : o->mode == MODE_REGISTER ? o->setup_timeout : o->duration;
+    uint64_t run_deadline = mono_ms() + (uint64_t)((run_s + o->timeout + 40) * 1000);
+    for (int round = 0; round < 3; round++) {
+        w = wait_children(ch, K, sfd, agg, false, round == 0 ? run_deadline : mono_ms() + 5000);
+        if (w == 0)
+            break;
+        rc = 1;
+        signal_children(ch, K, round == 0 ? SIGTERM : SIGKILL);
+    }
+    for (unsigned k = 0; k < K; k++) {
+        if (ch[k].ctl_fd >= 0)
+            close(ch[k].ctl_fd);
+        close(ch[k].res_fd);
+        free(ch[k].buf);
+        int st = 0;
+        if (waitpid(ch[k].pid, &st, 0) > 0) {
+            int code = WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+            if (code > rc)
+                rc = code;
+        }
+    }
+    if (sfd >= 0)
+        close(sfd);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
+/* ---- report ---------------------------------------------------------------------- */
+
+typedef struct jbuf {
+    char s[8192];
+    size_t n;
+} jbuf;
+
+static void jraw(jbuf *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void jraw(jbuf *j, const char *fmt, ...)
+{
+    if (j->n >= sizeof j->s)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int r = vsnprintf(j->s + j->n, sizeof j->s - j->n, fmt, ap);
+    va_end(ap);
+    if (r > 0)
+        j->n += (size_t)r;
+    if (j->n >= sizeof j->s)
+        j->n = sizeof j->s - 1;
+}
+
+static void jstr(jbuf *j, const char *key, const char *val)
+{
+    jraw(j, "%s\"%s\":\"", j->n > 1 ? "," : "", key);
+    for (const unsigned char *p = (const unsigned char *)val; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            jraw(j, "\\%c", *p);
+        else if (*p < 0x20)
+            jraw(j, "\\u%04x", *p);
+        else
+            jraw(j, "%c", *p);
+    }
+    jraw(j, "\"");
+}
+
+static void jnum(jbuf *j, const char *key, double v)
+{
+    if (v != v || v > 1e300 || v < -1e300)
+        v = 0;
+    if (v == (double)(long long)v && v < 1e15 && v > -1e15)
+        jraw(j, "%s\"%s\":%lld", j->n > 1 ? "," : "", key, (long long)v);
+    else
+        jraw(j, "%s\"%s\":%.6g", j->n > 1 ? "," : "", key, v);
+}
+
+static double ms(uint64_t ns)
+{
+    return (double)ns / 1e6;
+}
+
+static const char *mode_name(bench_mode m)
+{
+    switch (m) {
+    case MODE_LOGIN: return "login";
+    case MODE_IDLE: return "idle";
+    case MODE_MSGS: return "msgs";
+    case MODE_REGISTER: return "register";
+    case MODE_PROBE: return "probe";
+    }
+    return "?";
+}
+
+static int report(const bench_opts *o, const result *r, int rc)
+{
+    const double *v = r->v;
+    double el = v[RF_elapsed_s] > 0 ? v[RF_elapsed_s] : 1e-9;
+    bool h = !o->quiet;
+    jbuf j = {.n = 0};
+    jraw(&j, "{");
+    jstr(&j, "mode", mode_name(o->mode));
+    if (o->label)
+        jstr(&j, "label", o->label);
+    jstr(&j, "host", o->host);
+    jnum(&j, "port", o->port);
+    jstr(&j, "domain", o->domain);
+    jraw(&j, ",\"tls\":%s", o->tls ? "true" : "false");
+    jstr(&j, "mech", o->mech);
+    jnum(&j, "procs", o->procs);
+    if (h)
+        printf("onair-bench %s: %s:%d domain %s, %s%s, %u process%s\n", mode_name(o->mode), o->host,
+               o->port, o->domain, o->mode == MODE_REGISTER || o->mode == MODE_PROBE ? "no SASL" : o->mech,
+               o->tls ? " over STARTTLS" : " plaintext", o->procs, o->procs > 1 ? "es" : "");
+    int exit_code = rc;
+    const hist *lat = &r->lat;
+    switch (o->mode) {
+    case MODE_LOGIN: {
+        double rate = v[RF_ok] / el;
+        jnum(&j, "logins", v[RF_ok]);
+        jnum(&j, "failures", v[RF_failed]);
+        jnum(&j, "timeouts", v[RF_timeouts]);
+        jnum(&j, "concurrency", (double)o->concurrency);
+        jnum(&j, "users", (double)o->users);
+        jnum(&j, "logins_per_s", rate);
+        jnum(&j, "p50_ms", ms(hist_pct(lat, 0.5)));
+        jnum(&j, "p90_ms", ms(hist_pct(lat, 0.9)));
+        jnum(&j, "p99_ms", ms(hist_pct(lat, 0.99)));
+        jnum(&j, "max_ms", ms(lat->max));
+        if (o->warmup)
+            jnum(&j, "warmup_s", v[RF_setup_s]);
+        if (h) {
+            if (o->warmup)
+                printf("  warm-up: %.0f logins (%.0f failed) in %.1f s, not measured\n", v[RF_setup_ok],
+                       v[RF_setup_failed], v[RF_setup_s]);
+            printf("  logins: %.0f ok, %.0f failed (%.0f timeouts) in %.2f s = %.1f logins/s (%lu at once, %lu users)\n",
+                   v[RF_ok], v[RF_failed], v[RF_timeouts], el, rate, o->concurrency, o->users);
+            printf("  login latency: p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms\n",
+                   ms(hist_pct(lat, 0.5)), ms(hist_pct(lat, 0.9)), ms(hist_pct(lat, 0.99)), ms(lat->max));
+        }
+        if (v[RF_ok] == 0)
+            exit_code = exit_code ? exit_code : 1;
+        break;
+    }
+    case MODE_IDLE: {
+        double up = v[RF_setup_ok];
+        double setup = v[RF_setup_s] > 0 ? v[RF_setup_s] : 1e-9;
+        jnum(&j, "connections", (double)o->count);
+        jnum(&j, "up", up);
+        jnum(&j, "failures", v[RF_setup_failed]);
+        jnum(&j, "dropped", v[RF_dropped]);
+        jnum(&j, "setup_s", v[RF_setup_s]);
+        jnum(&j, "conns_per_s", up / setup);
+        jnum(&j, "hold_s", o->hold);
+        if (h) {
+            printf("  connections: %.0f of %lu up, %.0f failed, in %.2f s (%.1f/s); %.0f dropped while held\n",
+                   up, o->count, v[RF_setup_failed], v[RF_setup_s], up / setup, v[RF_dropped]);
+            printf("  connect+login latency: p50 %.2f ms  p99 %.2f ms  max %.2f ms\n", ms(hist_pct(lat, 0.5)),
+                   ms(hist_pct(lat, 0.99)), ms(lat->max));
+        }
+        if (o->server_pid > 0) {
+            double before = v[RF_rss_before_kib], after = v[RF_rss_after_kib];
+            double per = up > 0 && before > 0 && after > 0 ? (after - before) / up : 0;
+            jnum(&j, "server_pid", (double)o->server_pid);
+            jnum(&j, "rss_before_kib", before);
+            jnum(&j, "rss_after_kib", after);
+            jnum(&j, "kib_per_conn", per);
+            if (h)
+                printf("  server RSS: %.0f KiB before, %.0f KiB with %.0f connections (after %.1f s) = %.2f KiB per connection\n",
+                       before, after, up, o->settle, per);
+        }
+        if (up == 0)
+            exit_code = exit_code ? exit_code : 1;
+        break;
+    }
+    case MODE_MSGS: {
+        double lost = v[RF_sent] - v[RF_received];
+        double rate = v[RF_received_window] / el;
+        jnum(&j, "pairs", v[RF_pairs]);
+        jnum(&j, "rate_target", o->rate);
+        jnum(&j, "window", o->window);
+        jnum(&j, "body_bytes", o->body_size);
+        jnum(&j, "sent", v[RF_sent]);
+        jnum(&j, "received", v[RF_received]);
+        jnum(&j, "lost", lost > 0 ? lost : 0);
+        jnum(&j, "out_of_order", v[RF_out_of_order]);
+        jnum(&j, "behind", v[RF_behind]);
+        jnum(&j, "dropped", v[RF_dropped]);
+        jnum(&j, "msgs_per_s", rate);
+        jnum(&j, "send_per_s", v[RF_sent] / el);
+        jnum(&j, "p50_ms", ms(hist_pct(lat, 0.5)));
+        jnum(&j, "p90_ms", ms(hist_pct(lat, 0.9)));
+        jnum(&j, "p99_ms", ms(hist_pct(lat, 0.99)));
+        jnum(&j, "p999_ms", ms(hist_pct(lat, 0.999)));
+        jnum(&j, "max_ms", ms(lat->max));
+        if (h) {
+            printf("  pairs: %.0f logged in (of %lu) in %.2f s\n", v[RF_pairs], o->pairs, v[RF_setup_s]);
+            if (o->rate > 0)
+                printf("  target %.0f msgs/s, window %u per pair", o->rate, o->window);
+            else
+                printf("  closed loop, window %u per pair", o->window);
+            printf(", %.2f s: sent %.0f (%.0f/s), delivered %.0f in the window = %.1f msgs/s\n", el,
+                   v[RF_sent], v[RF_sent] / el, v[RF_received_window], rate);
+            printf("  lost %.0f, out of order %.0f, behind schedule %.0f, pair connections dropped %.0f\n",
+                   lost > 0 ? lost : 0, v[RF_out_of_order], v[RF_behind], v[RF_dropped]);
+            printf("  latency: p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  max %.3f ms\n",
+                   ms(hist_pct(lat, 0.5)), ms(hist_pct(lat, 0.9)), ms(hist_pct(lat, 0.99)),
+                   ms(hist_pct(lat, 0.999)), ms(lat->max));
+        }
+        if (v[RF_received] == 0)
+            exit_code = exit_code ? exit_code : 1;
+        break;
+    }
+    case MODE_REGISTER: {
+        double done = v[RF_ok] + v[RF_exists];
+        jnum(&j, "registered", v[RF_ok]);
+        jnum(&j, "exists", v[RF_exists]);
+        jnum(&j, "failures", v[RF_failed]);
+        jnum(&j, "regs_per_s", done / el);
+        if (h)
+            printf("  accounts: %.0f created, %.0f existed, %.0f failed of %lu in %.2f s (%.1f/s)\n",
+                   v[RF_ok], v[RF_exists], v[RF_failed], o->count, el, done / el);
+        if (done < (double)o->count)
+            exit_code = exit_code ? exit_code : 1;
+        break;
+    }
+    case MODE_PROBE:
+        jnum(&j, "ok", v[RF_ok]);
+        jnum(&j, "connect_ms", ms(lat->max));
+        if (h)
+            printf("  %s (%.2f ms)\n", v[RF_ok] > 0 ? "server answers" : "no answer", ms(lat->max));
+        if (v[RF_ok] == 0)
+            exit_code = exit_code ? exit_code : 1;
+        break;
+    }
+    double cpu = v[RF_cpu_s];
+    jnum(&j, "elapsed_s", v[RF_elapsed_s]);
+    jnum(&j, "tool_cpu_s", cpu);
+    jnum(&j, "tool_cpu_pct", v[RF_elapsed_s] > 0 ? 100.0 * cpu / v[RF_elapsed_s] : 0);
+    jnum(&j, "tool_cpu_total_s", v[RF_cpu_total_s]);
+    if (r->first_err[0])
+        jstr(&j, "first_error", r->first_err);
+    jnum(&j, "exit", exit_code);
+    jraw(&j, "}");
+    if (h) {
+        double pct = v[RF_elapsed_s] > 0 ? 100.0 * cpu / v[RF_elapsed_s] : 0;
+        printf("  tool CPU: %.2f s in the measured %.2f s = %.0f%% of one core (%.2f s in all)%s\n", cpu,
+               v[RF_elapsed_s], pct, v[RF_cpu_total_s],
+               pct > 85.0 * o->procs ? " - the tool may be the bottleneck" : "");
+        if (r->first_err[0])
+            printf("  first failure: %s\n", r->first_err);
+    }
+    printf("%s\n", j.s);
+    fflush(stdout);
+    return exit_code;
+}
+
+int main(int argc, char **argv)
+{
+    bench_opts o;
+    memset(&o, 0, sizeof o);
+    int p = parse_opts(argc, argv, &o);
+    if (p != 0) {
+        free(o.password_buf);
+        return p > 0 ? 0 : 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit(&o);
+    result *r = calloc(1, sizeof *r);
+    if (!r) {
+        free(o.password_buf);
+        return 1;
+    }
+    int rc = o.procs > 1 ? run_procs(&o, r) : bench_run(&o, -1, -1, r);
+    rc = report(&o, r, rc);
+    free(r);
+    free(o.password_buf);
+    return rc;
+}

@@ -1,0 +1,111 @@
+"""onairctl account management, through the admin socket while onaird runs
+and directly on the store while it does not."""
+import secrets
+
+import clients
+
+
+def user():
+    return "ctl" + secrets.token_hex(4)
+
+
+def listed(srv):
+    out = srv.ctl("account", "list").stdout
+    return {line.strip() for line in out.splitlines() if line.strip()}
+
+
+def in_list(srv, name):
+    names = listed(srv)
+    return name in names or f"{name}@{srv.domain}" in names
+
+
+async def assert_login(srv, name, pw):
+    c = await clients.login(srv, f"{name}@{srv.domain}", pw)
+    await c.barrier()
+    await c.close()
+
+
+async def assert_no_login(srv, name, pw):
+    e = await clients.login_fails(srv, f"{name}@{srv.domain}", pw, mech="SCRAM-SHA-256")
+    assert e.condition == "not-authorized", e
+
+
+async def test_accounts_while_running(server_factory):
+    srv = server_factory()
+    name, pw, pw2 = user(), "first-" + secrets.token_hex(4), "second-" + secrets.token_hex(4)
+
+    srv.ctl("account", "add", name, input=pw + "\n")
+    assert in_list(srv, name)
+    await assert_login(srv, name, pw)
+
+    srv.ctl("account", "passwd", name, input=pw2 + "\n")
+    await assert_no_login(srv, name, pw)
+    await assert_login(srv, name, pw2)
+
+    srv.ctl("account", "del", name)
+    assert not in_list(srv, name)
+    await assert_no_login(srv, name, pw2)
+
+    r = srv.ctl("health")
+    assert r.stdout.strip(), "health printed nothing"
+
+
+async def test_del_closes_sessions(server_factory):
+    srv = server_factory()
+    name, pw = user(), "pw-" + secrets.token_hex(4)
+    srv.ctl("account", "add", name, input=pw + "\n")
+    c = await clients.login(srv, f"{name}@{srv.domain}", pw)
+    srv.ctl("account", "del", name)
+    await c.wait_disconnected()
+
+
+async def test_errors(server_factory):
+    srv = server_factory()
+    name, pw = user(), "pw-" + secrets.token_hex(4)
+    srv.ctl("account", "add", name, input=pw + "\n")
+    r = srv.ctl("account", "add", name, input="other\n", check=False)
+    assert r.returncode != 0, "adding an existing account succeeded"
+    await assert_login(srv, name, pw)  # and the password was not replaced
+    missing = user()
+    assert srv.ctl("account", "passwd", missing, input="x\n", check=False).returncode != 0
+    assert srv.ctl("account", "del", missing, check=False).returncode != 0
+    for bad in ("with space", "a@b", "a/b", "", "x" * 1100):
+        r = srv.ctl("account", "add", bad, input="pw\n", check=False)
+        assert r.returncode != 0, f"invalid user name {bad!r} accepted"
+    assert srv.ctl("no-such-command", check=False).returncode != 0
+    assert srv.running()
+
+
+async def test_unicode_and_space_password(server_factory):
+    # The password is the whole line from stdin; SASLprep applies (RFC 4013).
+    srv = server_factory()
+    name, pw = user(), "pässwörd with spaces ✓"
+    srv.ctl("account", "add", name, input=pw + "\n")
+    for mech in ("SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"):
+        c = await clients.login(srv, f"{name}@{srv.domain}", pw, mech=mech)
+        await c.close()
+
+
+async def test_accounts_while_stopped(server_factory):
+    srv = server_factory()
+    keep, gone = user(), user()
+    srv.ctl("account", "add", gone, input="gone-pw\n")
+    srv.stop()
+
+    srv.ctl("account", "add", keep, input="old-pw\n")
+    srv.ctl("account", "passwd", keep, input="new-pw\n")
+    srv.ctl("account", "del", gone)
+    names = listed(srv)
+    assert keep in names or f"{keep}@{srv.domain}" in names
+    assert gone not in names and f"{gone}@{srv.domain}" not in names
+
+    srv.start()
+    await assert_login(srv, keep, "new-pw")
+    await assert_no_login(srv, keep, "old-pw")
+    await assert_no_login(srv, gone, "gone-pw")
+    # Changes made while stopped and while running mix.
+    srv.ctl("account", "del", keep)
+    srv.stop()
+    assert not in_list(srv, keep)
+    srv.start()
+    await assert_no_login(srv, keep, "new-pw")
