@@ -4,6 +4,7 @@
  */
 #include "admin.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,17 +127,19 @@ static void handle_line(admin_client *c, char *line)
         return;
     }
     if (strcmp(cmd, "health") == 0) {
+        struct mallinfo2 mi = mallinfo2();
         char buf[1024];
         snprintf(buf, sizeof buf,
                  "data\tstatus\trunning\ndata\tversion\t%s\ndata\tuptime_s\t%llu\ndata\tconnections\t%zu\n"
                  "data\tsessions\t%zu\ndata\tlogins_ok\t%llu\ndata\tlogins_failed\t%llu\ndata\tstanzas_in\t%llu\n"
                  "data\tstanzas_out\t%llu\ndata\tstream_errors\t%llu\ndata\toffline_stored\t%llu\n"
-                 "data\trss_kb\t%ld\nok\n",
+                 "data\tparsers_released\t%llu\ndata\trss_kb\t%ld\ndata\theap_used_kb\t%zu\ndata\theap_free_kb\t%zu\nok\n",
                  ONAIR_VERSION, (unsigned long long)((server_now_ms() - srv->started_ms) / 1000), srv->nconnections,
                  srv->nsessions, (unsigned long long)srv->stats.logins_ok,
                  (unsigned long long)srv->stats.logins_failed, (unsigned long long)srv->stats.stanzas_in,
                  (unsigned long long)srv->stats.stanzas_out, (unsigned long long)srv->stats.stream_errors,
-                 (unsigned long long)srv->stats.offline_stored, rss_kb());
+                 (unsigned long long)srv->stats.offline_stored, (unsigned long long)srv->stats.parsers_released,
+                 rss_kb(), mi.uordblks / 1024, mi.fordblks / 1024);
         reply(c, buf);
         return;
     }

@@ -41,6 +41,7 @@ static const key_spec schema[] = {
     {"c2s", "allow_plain", KEY_BOOL, 0, 0},
     {"c2s", "max_connections", KEY_INT, 1, 10000000},
     {"c2s", "auth_timeout_s", KEY_INT, 1, 3600},
+    {"c2s", "idle_release_s", KEY_INT, 0, 3600},
     {"limits", "max_stanza_bytes", KEY_INT, 1024, 64 * 1024 * 1024},
     {"limits", "max_depth", KEY_INT, 2, 1000},
     {"limits", "max_attrs", KEY_INT, 4, 10000},
@@ -76,6 +77,7 @@ void config_defaults(config *cfg)
     cfg->allow_plain = true;
     cfg->max_connections = 100000;
     cfg->auth_timeout_s = 30;
+    cfg->idle_release_s = 10;
     cfg->max_stanza_bytes = 262144;
     cfg->max_depth = 32;
     cfg->max_attrs = 64;
@@ -255,6 +257,8 @@ static int apply(load_ctx *lc, config *cfg, const key_spec *spec, config_setting
             cfg->max_connections = (unsigned)num;
         } else if (strcmp(k, "auth_timeout_s") == 0) {
             cfg->auth_timeout_s = (unsigned)num;
+        } else if (strcmp(k, "idle_release_s") == 0) {
+            cfg->idle_release_s = (unsigned)num;
         }
     } else if (strcmp(g, "limits") == 0) {
         if (strcmp(k, "max_stanza_bytes") == 0)

@@ -38,6 +38,7 @@ typedef struct config {
     bool allow_plain;    /* SASL PLAIN (only ever over TLS) */
     unsigned max_connections;
     unsigned auth_timeout_s;
+    unsigned idle_release_s; /* free an idle stream's parser memory after this long without input */
 
     /* limits */
     size_t max_stanza_bytes;

@@ -47,12 +47,40 @@ static bool jid_domain_ok(const char *d, size_t len)
     return label > 0;
 }
 
+/* True when the profile maps every byte of in to itself and prohibits none,
+ * so stringprep can be skipped: lower-case letters, digits and a few marks
+ * for Nodeprep and Nameprep, printable ASCII for Resourceprep.  This is the
+ * common case on the stanza hot path. */
+static bool jid_is_prepared_ascii(const char *in, size_t len, enum jid_profile profile)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (profile == JID_RESOURCE) {
+            if (c < 0x20 || c > 0x7e)
+                return false;
+        } else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_')) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* Prepares the len bytes at in with one profile.  Returns a malloc'd string
  * (caller frees) or NULL if the part is invalid, empty or too long. */
 static char *jid_prep(const char *in, size_t len, enum jid_profile profile)
 {
     if (len == 0)
         return NULL;
+    if (len <= JID_PART_MAX && jid_is_prepared_ascii(in, len, profile)) {
+        if (profile == JID_DOMAIN && !jid_domain_ok(in, len))
+            return NULL;
+        char *copy = malloc(len + 1);
+        if (copy) {
+            memcpy(copy, in, len);
+            copy[len] = '\0';
+        }
+        return copy;
+    }
     /* Preparation works in place and may grow or shrink the text; a buffer of
      * at least JID_PART_MAX + 1 bytes holds any acceptable result. */
     size_t cap = (len > JID_PART_MAX ? len : JID_PART_MAX) + 1;

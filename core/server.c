@@ -260,6 +260,7 @@ void server_reload(server *srv)
     srv->cfg.max_write_buffer_bytes = next.max_write_buffer_bytes;
     srv->cfg.max_connections = next.max_connections;
     srv->cfg.auth_timeout_s = next.auth_timeout_s;
+    srv->cfg.idle_release_s = next.idle_release_s;
     srv->cfg.require_tls = next.require_tls;
     srv->cfg.allow_plain = next.allow_plain;
     apply_limits(srv);

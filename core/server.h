@@ -40,6 +40,7 @@ typedef struct server_stats {
     uint64_t stanzas_out;
     uint64_t stream_errors;
     uint64_t offline_stored;
+    uint64_t parsers_released;
 } server_stats;
 
 typedef struct server {
@@ -64,6 +65,7 @@ typedef struct server {
     struct session *preauth_head;   /* connections not yet bound, oldest first */
     struct session *preauth_tail;
     struct session *all_head;       /* every live session (for shutdown) */
+    struct session *active_head;    /* sessions with a live XML parser, least recently read first */
     size_t nconnections;
     size_t nsessions;               /* bound */
 

@@ -63,7 +63,10 @@ typedef struct session {
     struct session *next_resource;  /* same bare JID */
     struct session *preauth_prev, *preauth_next;
     struct session *all_prev, *all_next;
+    struct session *idle_prev, *idle_next; /* server.active list, by last input */
+    uint64_t last_input_ms;                  /* loop time of the last bytes read */
     bool in_preauth;
+    bool in_active;
 } session;
 
 typedef struct user_sessions {

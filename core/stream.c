@@ -8,6 +8,7 @@
  * transport only through conn.h, so another transport (WebSocket, RFC 7395)
  * can drive the same logic.
  */
+#include <malloc.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,8 +172,11 @@ void stream_close(session *s)
     conn_close(s->conn);
 }
 
+static void release_idle(server *srv);
+
 void stream_sweep(server *srv)
 {
+    release_idle(srv);
     uint64_t now = server_now_ms();
     uint64_t limit = (uint64_t)srv->cfg.auth_timeout_s * 1000;
     while (srv->preauth_head && now - srv->preauth_head->accepted_ms > limit) {
@@ -268,11 +272,62 @@ static void on_stream_close(void *ud)
     stream_close(ud);
 }
 
+/* Marks input: the session moves to the tail of the active list. */
+static void touch_active(session *s)
+{
+    server *srv = s->srv;
+    if (s->in_active)
+        DL_DELETE2(srv->active_head, s, idle_prev, idle_next);
+    s->last_input_ms = uv_now(srv->loop);
+    DL_APPEND2(srv->active_head, s, idle_prev, idle_next);
+    s->in_active = true;
+}
+
+static void leave_active(session *s)
+{
+    if (s->in_active) {
+        DL_DELETE2(s->srv->active_head, s, idle_prev, idle_next);
+        s->in_active = false;
+    }
+}
+
+/* Streams that sent nothing for c2s.idle_release_s give back their parser's
+ * memory (xml_parser_release); it is rebuilt on their next input.  Holding
+ * many idle viewers is what this server is for. */
+static void release_idle(server *srv)
+{
+    if (srv->cfg.idle_release_s == 0)
+        return;
+    uint64_t now = uv_now(srv->loop);
+    uint64_t limit = (uint64_t)srv->cfg.idle_release_s * 1000;
+    /* Bounded per sweep; the list is ordered, so the rest is younger. */
+    unsigned released = 0;
+    for (unsigned n = 0; n < 100000 && srv->active_head; n++) {
+        session *s = srv->active_head;
+        if (now - s->last_input_ms < limit)
+            break;
+        if (xml_parser_release(s->parser)) {
+            released++;
+            leave_active(s);
+        } else {
+            touch_active(s); /* mid-stanza: try again later */
+        }
+    }
+    srv->stats.parsers_released += released;
+#ifdef __GLIBC__
+    /* The freed parsers sit between live allocations: hand their pages back
+     * to the kernel, or RSS would not shrink. */
+    if (released >= 64)
+        malloc_trim(0);
+#endif
+}
+
 static void on_data(void *ud, const char *data, size_t len)
 {
     session *s = ud;
     if (s->state == SESSION_CLOSING)
         return;
+    touch_active(s);
     xml_error err = xml_parser_feed(s->parser, data, len);
     if (err != XML_OK && err != XML_ERR_STOPPED)
         stream_error(s, xml_error_condition(err), NULL);
@@ -286,6 +341,7 @@ static void on_conn_close(void *ud)
         session_unbind(s);
     s->conn = NULL;
     preauth_remove(s);
+    leave_active(s);
     DL_DELETE2(srv->all_head, s, all_prev, all_next);
     if (s->sasl) {
         sasl_exchange_clear(s->sasl);

@@ -162,6 +162,24 @@ void xml_parser_reset(xml_parser *p);
 /* From inside a callback: stop parsing; feed returns XML_ERR_STOPPED. */
 void xml_parser_stop(xml_parser *p);
 
+/* Releases the memory of the underlying XML parser while the stream sits
+ * between stanzas (depth 1, no partial stanza or unparsed bytes buffered, no
+ * error, not inside a callback).  The next xml_parser_feed rebuilds it
+ * transparently with the same namespace context as the stream root (default
+ * namespace and prefixes declared on the stream header), so stanzas parse
+ * exactly as before.  Returns true if memory was released, false if the
+ * parser was not at a point where it could (then nothing changed).
+ *
+ * Also allowed before the first byte of a stream (after xml_parser_new or
+ * xml_parser_reset), where there is nothing to remember.  A released parser
+ * holds a few hundred bytes (see xml.c); releasing it again returns false.
+ * Bytes still buffered because they may continue a token (half a tag, a
+ * partial UTF-8 sequence, a trailing CR or ']') make it return false until
+ * more input completes them; so does an open CDATA section.  Rebuilding
+ * takes a few microseconds; if it runs out of memory, that feed returns
+ * XML_ERR_NO_MEMORY. */
+bool xml_parser_release(xml_parser *p);
+
 /* The RFC 6120 stream error condition for an error, e.g. "not-well-formed". */
 const char *xml_error_condition(xml_error err);
 

@@ -94,7 +94,7 @@ uint64_t hist_pct(const hist *h, double p); /* p in [0,1]; 0 if empty */
     X(dropped, 0) X(sent, 0) X(received, 0) X(received_window, 0)             \
     X(out_of_order, 0) X(behind, 0) X(pairs, 0) X(setup_ok, 0)                \
     X(setup_failed, 0) X(setup_s, 1) X(elapsed_s, 1) X(cpu_s, 0)              \
-    X(cpu_total_s, 0) X(rss_before_kib, 1) X(rss_after_kib, 1)
+    X(cpu_total_s, 0) X(rss_before_kib, 1) X(rss_after_kib, 1) X(server_cpu_s, 1)
 
 enum {
 #define RF_ENUM(n, a) RF_##n,
@@ -200,6 +200,8 @@ typedef struct pair {
 
 enum { PH_SETUP, PH_WAIT_GO, PH_RUN, PH_DRAIN, PH_CLOSING, PH_END };
 
+#define XML_POOL_MAX 256
+
 struct bench {
     uv_loop_t loop;
     const bench_opts *o;
@@ -219,15 +221,20 @@ struct bench {
     uv_signal_t sigint, sigterm;
     uv_pipe_t ctl;       /* child: "GO" from the parent */
     bool ctl_open, handles_closed, stop_sending, gave_up;
-    int ctl_fd, res_fd;  /* -1 when running alone */
+    int ctl_fd, res_fd;  /* -1 when running alone; bench_run owns ctl_fd */
+    bool ctl_fd_owned;   /* ctl_fd not (yet) handed to the ctl pipe handle */
     char ctl_line[16];
     size_t ctl_len;
     int phase;
     int exit_code;
-    uint64_t t_setup, t_go, t_end;
+    uint64_t t_setup, t_go, t_end, t_last_ok;
     struct rusage ru_go;
     unsigned long launched, active, done, up, target;
     unsigned long next_reg;
+    XML_Parser xml_pool[XML_POOL_MAX]; /* idle parsers for new conns */
+    unsigned npool;
+    unsigned long xml_salt;
+    long srv_ticks_go;                 /* server CPU ticks at GO, -1 unknown */
     pair *pairs;
     unsigned long npairs, rr;
     result res;
@@ -244,6 +251,7 @@ void conn_abort(conn *c, bool timed_out, const char *fmt, ...)
 void conn_flush_pending(bench *b);
 void conn_sweep(bench *b, uint64_t now);
 size_t xml_escape(char *dst, size_t cap, const char *src);
+void conn_pool_free(bench *b); /* frees the pooled expat parsers */
 
 /* sasl.c */
 int sasl_init(bench *b);
@@ -260,10 +268,14 @@ void mode_conn_ready(conn *c);
 void mode_conn_message(conn *c, const char *body, size_t len);
 void mode_conn_iq(conn *c, bool ok, const char *cond);
 void mode_conn_closed(conn *c);
+/* Runs one generator.  ctl_fd (closed by bench_run) carries "GO" from the
+ * parent and res_fd takes "READY" and the result lines; both -1 alone. */
 int bench_run(const bench_opts *o, int ctl_fd, int res_fd, result *out);
 
 /* main.c helpers shared with modes.c */
 long read_vmrss_kib(long pid);
+long read_cpu_ticks(long pid); /* utime+stime of a process, -1 if unknown */
+double ticks_to_s(long ticks);
 double ns_to_s(uint64_t ns);
 
 #endif

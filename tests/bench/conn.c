@@ -48,6 +48,7 @@ enum { FEAT_STARTTLS = 1, FEAT_BIND = 2, FEAT_SESSION = 4, FEAT_SESSION_OPT = 8,
 enum { IQ_OTHER, IQ_RESULT, IQ_ERROR, IQ_GET, IQ_SET };
 
 static void conn_feed(conn *c, const char *p, size_t n);
+static void parser_release(bench *b, XML_Parser p);
 
 /* ---- output ---------------------------------------------------------------- */
 
@@ -97,7 +98,7 @@ void conn_send(conn *c, const char *data, size_t len)
     if (c->state == CS_DONE || len == 0)
         return;
     if (c->b->o->trace)
-        fprintf(stderr, "[%s%lu] > %.*s\n", c->b->o->prefix, c->user, (int)len, data);
+        fprintf(stderr, "%.3f [%s%lu] > %.*s\n", (double)(uv_hrtime() - c->t_start) / 1e6, c->b->o->prefix, c->user, (int)len, data);
     if (c->tls_on) {
         if (c->state == CS_HANDSHAKE)
             return; /* nothing is sent before the handshake ends */
@@ -272,7 +273,7 @@ static void on_close(uv_handle_t *h)
     if (c->ssl)
         SSL_free(c->ssl); /* frees both BIOs */
     if (c->xp)
-        XML_ParserFree(c->xp);
+        parser_release(b, c->xp);
     if (c->sasl)
         gsasl_finish(c->sasl);
     free(c->out.p);
@@ -729,7 +730,40 @@ static void parser_setup(conn *c)
 static void parser_reset(conn *c)
 {
     XML_ParserReset(c->xp, NULL);
+    XML_SetHashSalt(c->xp, c->b->xml_salt);
     parser_setup(c);
+}
+
+/* Parsers are kept in a small pool: creating one per connection (and the
+ * entropy expat gathers for each new document unless given a salt) showed
+ * up in login profiles.  The salt is random per process. */
+static XML_Parser parser_acquire(bench *b)
+{
+    XML_Parser p;
+    if (b->npool > 0) {
+        p = b->xml_pool[--b->npool];
+        XML_ParserReset(p, NULL);
+    } else {
+        p = XML_ParserCreateNS(NULL, ' ');
+        if (!p)
+            return NULL;
+    }
+    XML_SetHashSalt(p, b->xml_salt);
+    return p;
+}
+
+static void parser_release(bench *b, XML_Parser p)
+{
+    if (b->npool < XML_POOL_MAX)
+        b->xml_pool[b->npool++] = p;
+    else
+        XML_ParserFree(p);
+}
+
+void conn_pool_free(bench *b)
+{
+    while (b->npool > 0)
+        XML_ParserFree(b->xml_pool[--b->npool]);
 }
 
 /* ---- TLS --------------------------------------------------------------------- */
@@ -822,7 +856,7 @@ static void tls_input(conn *c, const char *p, size_t n)
 static void conn_feed(conn *c, const char *p, size_t n)
 {
     if (c->b->o->trace)
-        fprintf(stderr, "[%s%lu] < %.*s\n", c->b->o->prefix, c->user, (int)n, p);
+        fprintf(stderr, "%.3f [%s%lu] < %.*s\n", (double)(uv_hrtime() - c->t_start) / 1e6, c->b->o->prefix, c->user, (int)n, p);
     c->in_parse = true;
     enum XML_Status st = XML_Parse(c->xp, p, (int)n, XML_FALSE);
     c->in_parse = false;
@@ -905,7 +939,7 @@ int conn_start(bench *b, unsigned long user, bool want_auth, int phase, conn **o
     c->state = CS_CONNECTING;
     c->t_start = uv_hrtime();
     c->deadline = c->t_start + (uint64_t)(b->o->timeout * 1e9);
-    c->xp = XML_ParserCreateNS(NULL, ' ');
+    c->xp = parser_acquire(b);
     if (!c->xp) {
         free(c);
         return UV_ENOMEM;
@@ -913,7 +947,7 @@ int conn_start(bench *b, unsigned long user, bool want_auth, int phase, conn **o
     parser_setup(c);
     int r = uv_tcp_init_ex(&b->loop, &c->tcp, b->dst.ss_family);
     if (r < 0) {
-        XML_ParserFree(c->xp);
+        parser_release(b, c->xp);
         free(c);
         return r;
     }

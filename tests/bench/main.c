@@ -52,6 +52,42 @@ long read_vmrss_kib(long pid)
     return kib;
 }
 
+long read_cpu_ticks(long pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* Fields after the command name, which is in parentheses and may hold
+     * spaces: state is field 3, utime 14, stime 15. */
+    char *p = strrchr(buf, ')');
+    if (!p)
+        return -1;
+    p++;
+    long utime = -1, stime = -1;
+    for (int field = 3; field <= 15 && *p; field++) {
+        while (*p == ' ')
+            p++;
+        if (field == 14)
+            utime = strtol(p, NULL, 10);
+        if (field == 15)
+            stime = strtol(p, NULL, 10);
+        while (*p && *p != ' ')
+            p++;
+    }
+    return utime >= 0 && stime >= 0 ? utime + stime : -1;
+}
+
+double ticks_to_s(long ticks)
+{
+    long hz = sysconf(_SC_CLK_TCK);
+    return (double)ticks / (double)(hz > 0 ? hz : 100);
+}
+
 static uint64_t mono_ms(void)
 {
     struct timespec ts;
@@ -99,7 +135,8 @@ static void usage(FILE *f)
             "  --setup-timeout S  bound of the setup phase and of register (600)\n"
             "  --hold S       idle: seconds to hold after measuring (5)\n"
             "  --settle S     idle: seconds between all-up and the RSS reading (2)\n"
-            "  --server-pid PID  idle: the server process whose VmRSS is read\n"
+            "  --server-pid PID  the server process: idle reads its VmRSS; every mode reports\n"
+            "                 its CPU time over the measured phase (/proc/PID/stat)\n"
             "process:\n"
             "  --procs K      fork K generator processes that split the load (1)\n"
             "  --src-addrs K  bind sources 127.0.0.2..127.0.0.(K+1) (0 = auto: one per 20000)\n"
@@ -310,8 +347,7 @@ static void split_opts(bench_opts *co, unsigned k, unsigned K)
 {
     unsigned long c_lo = share_lo(co->concurrency, k, K), c_hi = share_lo(co->concurrency, k + 1, K);
     co->concurrency = c_hi > c_lo ? c_hi - c_lo : 1;
-    co->src_first = k;
-    co->server_pid = 0; /* the parent reads the RSS */
+    co->src_first = k; /* the parent reads the RSS; children the server CPU */
     if (co->mode == MODE_MSGS) {
         unsigned long lo = share_lo(co->pairs, k, K), hi = share_lo(co->pairs, k + 1, K);
         co->rate = co->rate * (double)(hi - lo) / (double)co->pairs;
@@ -491,9 +527,8 @@ static int run_procs(const bench_opts *o, result *agg)
             close(cp[1]);
             bench_opts co = *o;
             split_opts(&co, k, K);
-            int crc = bench_run(&co, cp[0], rp[1], NULL);
+            int crc = bench_run(&co, cp[0], rp[1], NULL); /* closes cp[0] */
             close(rp[1]);
-            close(cp[0]);
             free(o->password_buf);
             _exit(crc);
         }
@@ -770,6 +805,16 @@ static int report(const bench_opts *o, const result *r, int rc)
     jnum(&j, "tool_cpu_s", cpu);
     jnum(&j, "tool_cpu_pct", v[RF_elapsed_s] > 0 ? 100.0 * cpu / v[RF_elapsed_s] : 0);
     jnum(&j, "tool_cpu_total_s", v[RF_cpu_total_s]);
+    double scpu = v[RF_server_cpu_s];
+    double work = o->mode == MODE_LOGIN ? v[RF_ok] : o->mode == MODE_MSGS ? v[RF_received_window] : 0;
+    if (o->server_pid > 0) {
+        jnum(&j, "server_cpu_s", scpu);
+        jnum(&j, "server_cpu_pct", v[RF_elapsed_s] > 0 ? 100.0 * scpu / v[RF_elapsed_s] : 0);
+        /* Work per second of server CPU: the server's capacity on one core
+         * even when the tool, not the server, limited the rate. */
+        if (work > 0 && scpu > 0)
+            jnum(&j, "per_server_cpu_s", work / scpu);
+    }
     if (r->first_err[0])
         jstr(&j, "first_error", r->first_err);
     jnum(&j, "exit", exit_code);
@@ -778,7 +823,15 @@ static int report(const bench_opts *o, const result *r, int rc)
         double pct = v[RF_elapsed_s] > 0 ? 100.0 * cpu / v[RF_elapsed_s] : 0;
         printf("  tool CPU: %.2f s in the measured %.2f s = %.0f%% of one core (%.2f s in all)%s\n", cpu,
                v[RF_elapsed_s], pct, v[RF_cpu_total_s],
-               pct > 85.0 * o->procs ? " - the tool may be the bottleneck" : "");
+               pct > 85.0 * o->procs && v[RF_elapsed_s] > 0.5 ? " - the tool may be the bottleneck" : "");
+        if (o->server_pid > 0 && o->mode != MODE_IDLE) {
+            printf("  server CPU: %.2f s in the measured %.2f s = %.0f%% of one core", scpu, v[RF_elapsed_s],
+                   v[RF_elapsed_s] > 0 ? 100.0 * scpu / v[RF_elapsed_s] : 0);
+            if (work > 0 && scpu > 0)
+                printf(" (%.0f %s per server CPU second)", work / scpu,
+                       o->mode == MODE_LOGIN ? "logins" : "messages");
+            printf("\n");
+        }
         if (r->first_err[0])
             printf("  first failure: %s\n", r->first_err);
     }

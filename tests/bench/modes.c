@@ -30,6 +30,7 @@
 
 static void setup_done(bench *b);
 static void measured_done(bench *b);
+static void mark_end(bench *b);
 
 static double cpu_seconds(const struct rusage *ru)
 {
@@ -187,7 +188,7 @@ static void msgs_stop(bench *b)
         return;
     b->stop_sending = true;
     uv_timer_stop(&b->pace);
-    b->t_end = uv_hrtime();
+    mark_end(b);
     if (b->o->rate > 0) {
         double behind = b->o->rate * b->o->duration - b->res.v[RF_sent];
         b->res.v[RF_behind] = behind > 0 ? behind : 0;
@@ -219,6 +220,7 @@ void mode_conn_ready(conn *c)
         if (c->phase == PH_RUN) {
             inc(b, RF_ok);
             hist_add(&b->res.lat, now - c->t_start);
+            b->t_last_ok = now;
         } else {
             inc(b, RF_setup_ok);
         }
@@ -386,19 +388,33 @@ static void on_close_bound(uv_timer_t *t)
         conn_kill(c);
 }
 
+/* The end of the measured window: wall time, the tool's and the server's
+ * CPU.  msgs calls it when sending stops (before the drain). */
+static void mark_end(bench *b)
+{
+    if (b->t_end != 0)
+        return;
+    b->t_end = uv_hrtime();
+    /* login: up to the last completed login, so that a straggler running
+     * into --timeout after the --duration cap does not stretch the run */
+    uint64_t end = b->o->mode == MODE_LOGIN && b->t_last_ok > b->t_go ? b->t_last_ok : b->t_end;
+    b->res.v[RF_elapsed_s] = ns_to_s(end - b->t_go);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    b->res.v[RF_cpu_s] = cpu_seconds(&ru) - cpu_seconds(&b->ru_go);
+    if (b->srv_ticks_go >= 0 && b->o->server_pid > 0) {
+        long t = read_cpu_ticks(b->o->server_pid);
+        if (t >= b->srv_ticks_go)
+            b->res.v[RF_server_cpu_s] = ticks_to_s(t - b->srv_ticks_go);
+    }
+}
+
 static void measured_done(bench *b)
 {
     if (b->phase >= PH_CLOSING)
         return;
-    uint64_t now = uv_hrtime();
-    if (b->phase == PH_RUN || b->phase == PH_DRAIN) {
-        if (b->t_end == 0)
-            b->t_end = now;
-        b->res.v[RF_elapsed_s] = ns_to_s(b->t_end - b->t_go);
-        struct rusage ru;
-        getrusage(RUSAGE_SELF, &ru);
-        b->res.v[RF_cpu_s] = cpu_seconds(&ru) - cpu_seconds(&b->ru_go);
-    }
+    if (b->phase == PH_RUN || b->phase == PH_DRAIN)
+        mark_end(b);
     b->phase = PH_CLOSING;
     b->stop_sending = true;
     uv_timer_stop(&b->pace);
@@ -450,6 +466,7 @@ static void go(bench *b)
     b->stop_sending = false;
     b->t_go = uv_hrtime();
     getrusage(RUSAGE_SELF, &b->ru_go);
+    b->srv_ticks_go = b->o->server_pid > 0 ? read_cpu_ticks(b->o->server_pid) : -1;
     uv_timer_stop(&b->phase_timer);
     switch (b->o->mode) {
     case MODE_LOGIN:
@@ -562,10 +579,12 @@ static void setup_done(bench *b)
         int r = uv_pipe_init(&b->loop, &b->ctl, 0);
         if (r == 0) {
             b->ctl.data = b;
-            r = uv_pipe_open(&b->ctl, b->ctl_fd);
             b->ctl_open = true;
-            if (r == 0)
+            r = uv_pipe_open(&b->ctl, b->ctl_fd);
+            if (r == 0) {
+                b->ctl_fd_owned = false; /* closing the handle closes it */
                 r = uv_read_start((uv_stream_t *)&b->ctl, on_ctl_alloc, on_ctl_read);
+            }
         }
         if (r < 0) {
             result_note_error(&b->res, "control pipe failed");
@@ -626,8 +645,8 @@ static int resolve(bench *b)
     default: total = 0; break;
     }
     b->src_count = b->o->src_addrs ? b->o->src_addrs : (total > 20000 ? (unsigned)(1 + total / 20000) : 0);
-    if (b->src_count > 250)
-        b->src_count = 250;
+    if (b->src_count > (b->o->src_addrs ? 250u : 32u))
+        b->src_count = b->o->src_addrs ? 250u : 32u;
     if (b->dst.ss_family == AF_INET) {
         const struct sockaddr_in *sin = (const struct sockaddr_in *)&b->dst;
         b->src_loopback = (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
@@ -675,7 +694,10 @@ int bench_run(const bench_opts *o, int ctl_fd, int res_fd, result *out)
     if (!b)
         return 1;
     b->o = o;
+    b->srv_ticks_go = -1;
+    b->xml_salt = (unsigned long)uv_hrtime() ^ ((unsigned long)getpid() << 16);
     b->ctl_fd = ctl_fd;
+    b->ctl_fd_owned = ctl_fd >= 0;
     b->res_fd = res_fd;
     int rc = uv_loop_init(&b->loop);
     if (rc < 0) {
@@ -733,10 +755,13 @@ int bench_run(const bench_opts *o, int ctl_fd, int res_fd, result *out)
         *out = b->res;
     if (res_fd >= 0 && result_write(res_fd, &b->res) < 0 && exit_code == 0)
         exit_code = 1;
+    if (b->ctl_fd_owned)
+        close(b->ctl_fd);
     for (unsigned long i = 0; i < b->npairs; i++)
         free(b->pairs[i].to);
     free(b->pairs);
     sasl_done(b);
+    conn_pool_free(b);
     SSL_CTX_free(b->ssl_ctx);
     free(b);
     return exit_code;

@@ -4,7 +4,10 @@
  * small limits.  Every stanza must serialize, clone to an identical tree,
  * and parse back from its serialization to the same serialization; a
  * stanza named "success"/"proceed" resets the stream, "stop" stops it.
- * Any violation aborts.  See tests/fuzz/README.md.
+ * The same pieces are then fed to a second parser that tries
+ * xml_parser_release after pieces chosen from the input (and from inside
+ * every callback, where it must be refused): both runs must report the same
+ * events and the same error.  Any violation aborts.  See tests/fuzz/README.md.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -31,7 +34,16 @@ typedef struct fuzz_state {
     xml_parser *p;
     char *default_ns; /* owned; from the last stream header */
     unsigned stanzas;
+    bool releasing;   /* the run that releases the parser between pieces */
+    xml_buf log;      /* owned; every event, to compare the two runs */
 } fuzz_state;
+
+/* A release from inside a callback must be refused. */
+static void check_no_release(fuzz_state *f)
+{
+    if (f->releasing)
+        FUZZ_CHECK(!xml_parser_release(f->p));
+}
 
 /* For the round trip: collects the serialization of one reparsed stanza. */
 typedef struct reparse_state {
@@ -102,10 +114,16 @@ static void check_roundtrip(const char *s, const char *scope)
 static void on_open(void *ud, const char **attrs, const char *default_ns)
 {
     fuzz_state *f = ud;
-    size_t n = 0;
-    for (size_t i = 0; attrs[i]; i += 2)
-        n += strlen(attrs[i]) + strlen(attrs[i + 1]);
-    (void)n;
+    check_no_release(f);
+    xml_buf_append_str(&f->log, "open ");
+    xml_buf_append_str(&f->log, default_ns);
+    for (size_t i = 0; attrs[i]; i += 2) {
+        xml_buf_append_str(&f->log, " ");
+        xml_buf_append_str(&f->log, attrs[i]);
+        xml_buf_append_str(&f->log, "=");
+        xml_buf_append_str(&f->log, attrs[i + 1]);
+    }
+    xml_buf_append_str(&f->log, "\n");
     free(f->default_ns);
     f->default_ns = strdup(default_ns);
 }
@@ -140,10 +158,18 @@ static void on_stanza(void *ud, xml_node *st)
 {
     fuzz_state *f = ud;
     const char *scope = f->default_ns ? f->default_ns : "";
+    check_no_release(f);
     f->stanzas++;
     check_tree(st, 1);
     char *s = xml_to_string(st, scope);
-    xml_node *c = xml_node_clone(st);
+    if (s) { /* the namespace URI in full, not relative to the scope */
+        xml_buf_append_str(&f->log, "{");
+        xml_buf_append_str(&f->log, st->ns);
+        xml_buf_append_str(&f->log, "}");
+        xml_buf_append_str(&f->log, s);
+        xml_buf_append_str(&f->log, "\n");
+    }
+    xml_node *c = f->releasing ? NULL : xml_node_clone(st); /* checked in one run */
     if (s && c) {
         char *s2 = xml_to_string(c, scope);
         FUZZ_CHECK(!s2 || strcmp(s, s2) == 0);
@@ -163,7 +189,17 @@ static void on_stanza(void *ud, xml_node *st)
 
 static void on_close(void *ud)
 {
-    (void)ud;
+    fuzz_state *f = ud;
+    check_no_release(f);
+    xml_buf_append_str(&f->log, "close\n");
+}
+
+/* In the releasing run, tries a release after a piece when `want`; a
+ * successful one must not succeed twice. */
+static void maybe_release(fuzz_state *f, bool want)
+{
+    if (f->releasing && want && xml_parser_release(f->p))
+        FUZZ_CHECK(!xml_parser_release(f->p));
 }
 
 static xml_error feed_split(fuzz_state *f, const uint8_t *data, size_t size)
@@ -173,11 +209,26 @@ static xml_error feed_split(fuzz_state *f, const uint8_t *data, size_t size)
     for (size_t i = 0; i < size; i++)
         h = (h ^ data[i]) * 16777619u;
     const char *s = (const char *)data;
-    if ((h & 7) == 0) { /* byte by byte */
+    if ((h & 7) == 0) { /* byte by byte, releasing after a hash-chosen third */
         for (size_t i = 0; i < size; i++) {
             xml_error e = xml_parser_feed(f->p, s + i, 1);
             if (e != XML_OK)
                 return e;
+            maybe_release(f, (h >> (i % 29)) % 3 == 0);
+        }
+        return XML_OK;
+    }
+    if ((h & 7) == 1) { /* after every '>' and white space: stanza boundaries */
+        size_t start = 0;
+        for (size_t i = 0; i < size; i++) {
+            char c = s[i];
+            if (c != '>' && c != ' ' && c != '\n' && c != '\t' && c != '\r' && i + 1 < size)
+                continue;
+            xml_error e = xml_parser_feed(f->p, s + start, i + 1 - start);
+            if (e != XML_OK)
+                return e;
+            start = i + 1;
+            maybe_release(f, true);
         }
         return XML_OK;
     }
@@ -188,27 +239,60 @@ static xml_error feed_split(fuzz_state *f, const uint8_t *data, size_t size)
         cut[2] = t;
     }
     xml_error e = XML_OK;
-    for (int i = 0; i < 3 && e == XML_OK; i++)
+    maybe_release(f, (h >> 30) & 1);
+    for (int i = 0; i < 3 && e == XML_OK; i++) {
         e = xml_parser_feed(f->p, s + cut[i], cut[i + 1] - cut[i]);
+        maybe_release(f, e == XML_OK);
+    }
+    return e;
+}
+
+/* One run over the input; the caller frees f->log. */
+static xml_error run(fuzz_state *f, const uint8_t *data, size_t size, bool releasing)
+{
+    xml_limits lim = {FUZZ_MAX_BYTES, FUZZ_MAX_DEPTH, FUZZ_MAX_ATTRS};
+    xml_parser_callbacks cb = {on_open, on_stanza, on_close};
+    *f = (fuzz_state){0};
+    f->releasing = releasing;
+    f->p = xml_parser_new(&lim, &cb, f);
+    if (!f->p)
+        return XML_ERR_NO_MEMORY;
+    xml_error e = feed_split(f, data, size);
+    FUZZ_CHECK(xml_error_condition(e) != NULL);
+    if (e != XML_OK) { /* a failed parser stays failed, and is not released */
+        FUZZ_CHECK(!xml_parser_release(f->p));
+        FUZZ_CHECK(xml_parser_feed(f->p, "<a/>", 4) == e);
+    }
+    xml_buf_append_str(&f->log, "end\n");
+    /* and once more on a reset parser, all in one piece */
+    xml_parser_reset(f->p);
+    if (releasing) /* nothing fed since the reset */
+        FUZZ_CHECK(xml_parser_release(f->p));
+    xml_error e2 = xml_parser_feed(f->p, (const char *)data, size);
+    if (releasing)
+        maybe_release(f, true);
+    xml_parser_free(f->p);
+    free(f->default_ns);
+    f->default_ns = NULL;
+    char code[32];
+    snprintf(code, sizeof code, "error %d %d\n", (int)e, (int)e2);
+    xml_buf_append_str(&f->log, code);
     return e;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    xml_limits lim = {FUZZ_MAX_BYTES, FUZZ_MAX_DEPTH, FUZZ_MAX_ATTRS};
-    xml_parser_callbacks cb = {on_open, on_stanza, on_close};
-    fuzz_state f = {0};
-    f.p = xml_parser_new(&lim, &cb, &f);
-    if (!f.p)
-        return 0;
-    xml_error e = feed_split(&f, data, size);
-    FUZZ_CHECK(xml_error_condition(e) != NULL);
-    if (e != XML_OK) /* a failed parser stays failed */
-        FUZZ_CHECK(xml_parser_feed(f.p, "<a/>", 4) == e);
-    /* and once more on a reset parser, all in one piece */
-    xml_parser_reset(f.p);
-    xml_parser_feed(f.p, (const char *)data, size);
-    xml_parser_free(f.p);
-    free(f.default_ns);
+    fuzz_state plain, rel;
+    run(&plain, data, size, false);
+    run(&rel, data, size, true);
+    if (!plain.log.failed && !rel.log.failed) {
+        const char *a = plain.log.data ? plain.log.data : "";
+        const char *b = rel.log.data ? rel.log.data : "";
+        if (strcmp(a, b) != 0)
+            fprintf(stderr, "fuzz_xml: releasing changed the result:\n%s----\n%s", a, b);
+        FUZZ_CHECK(strcmp(a, b) == 0);
+    }
+    xml_buf_free(&plain.log);
+    xml_buf_free(&rel.log);
     return 0;
 }

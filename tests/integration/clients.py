@@ -32,6 +32,42 @@ class ConnectFailed(Exception):
     pass
 
 
+class Inbox:
+    """Received stanzas of one kind.  wait(pred) takes the first matching
+    item, however old; items that don't match stay for later waits."""
+
+    def __init__(self, what):
+        self.what = what
+        self.items = []
+        self._waiter = None
+
+    def put(self, item):
+        self.items.append(item)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def wait(self, pred, timeout, owner=""):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            for i, item in enumerate(self.items):
+                if pred is None or pred(item):
+                    return self.items.pop(i)
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise AssertionError(f"{owner}: no {self.what} matching within {timeout}s; "
+                                     f"unmatched: {[str(s) for s in self.items]}")
+            self._waiter = loop.create_future()
+            try:
+                await asyncio.wait_for(self._waiter, remaining)
+            except asyncio.TimeoutError:
+                pass
+
+    def take_all(self):
+        items, self.items = self.items, []
+        return items
+
+
 class Client(slixmpp.ClientXMPP):
     def __init__(self, jid, password, mech=None):
         super().__init__(jid, password, sasl_mech=mech)
@@ -44,16 +80,16 @@ class Client(slixmpp.ClientXMPP):
         # Subscription requests are answered by the tests, not automatically.
         self.roster.auto_authorize = None
         self.roster.auto_subscribe = False
-        self.messages = asyncio.Queue()
-        self.presences = asyncio.Queue()
-        self.stream_errors = asyncio.Queue()
-        self.roster_pushes = asyncio.Queue()
+        self.messages = Inbox("message")
+        self.presences = Inbox("presence")
+        self.stream_errors = Inbox("stream error")
+        self.roster_pushes = Inbox("roster push")
         self.auth_failures = []
         self.used_mechanism = None
-        self.add_event_handler("message", self.messages.put_nowait)
-        self.add_event_handler("presence", self.presences.put_nowait)
-        self.add_event_handler("stream_error", self.stream_errors.put_nowait)
-        self.add_event_handler("roster_update", self.roster_pushes.put_nowait)
+        self.add_event_handler("message", self.messages.put)
+        self.add_event_handler("presence", self.presences.put)
+        self.add_event_handler("stream_error", self.stream_errors.put)
+        self.add_event_handler("roster_update", self.roster_pushes.put)
         self.add_event_handler("auth_success", self._on_auth_success)
         self.add_event_handler("failed_auth", lambda s: self.auth_failures.append(s))
 
@@ -62,34 +98,17 @@ class Client(slixmpp.ClientXMPP):
         self.used_mechanism = mech.name if mech is not None else None
 
     # -- waiting --------------------------------------------------------------
-    async def _wait_queue(self, queue, pred, timeout, what):
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        seen = []
-        while True:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise AssertionError(f"{self.boundjid}: no {what} matching within {timeout}s; "
-                                     f"saw: {[str(s) for s in seen]}")
-            try:
-                item = await asyncio.wait_for(queue.get(), remaining)
-            except asyncio.TimeoutError:
-                continue
-            if pred is None or pred(item):
-                return item
-            seen.append(item)
-
     async def wait_message(self, pred=None, timeout=WAIT):
-        return await self._wait_queue(self.messages, pred, timeout, "message")
+        return await self.messages.wait(pred, timeout, self.boundjid)
 
     async def wait_presence(self, pred=None, timeout=WAIT):
-        return await self._wait_queue(self.presences, pred, timeout, "presence")
+        return await self.presences.wait(pred, timeout, self.boundjid)
 
     async def wait_roster_push(self, pred=None, timeout=WAIT):
-        return await self._wait_queue(self.roster_pushes, pred, timeout, "roster push")
+        return await self.roster_pushes.wait(pred, timeout, self.boundjid)
 
     async def wait_stream_error(self, timeout=WAIT):
-        return await self._wait_queue(self.stream_errors, None, timeout, "stream error")
+        return await self.stream_errors.wait(None, timeout, self.boundjid)
 
     async def wait_disconnected(self, timeout=WAIT):
         if not self.is_connected():
@@ -148,7 +167,7 @@ async def connect(server, jid, password, *, mech=None, direct_tls=False, port=No
     c.add_event_handler("no_auth", lambda _: done(exc=AuthFailed("no-mechanism")))
     c.add_event_handler("disconnected", lambda r: done(exc=ConnectFailed(
         f"disconnected before the session started ({r}); stream errors: "
-        f"{[str(e) for e in list(c.stream_errors._queue)]}")))
+        f"{[str(e) for e in c.stream_errors.items]}")))
     c.add_event_handler("connection_failed", lambda e: done(exc=ConnectFailed(f"connection failed: {e}")))
     if port is None:
         port = server.tls_port if direct_tls else server.port

@@ -14,6 +14,9 @@ and attribute order don't matter; elements carry Clark names
 """
 import asyncio
 import base64
+import hashlib
+import hmac
+import os
 import re
 import secrets
 import ssl
@@ -268,6 +271,40 @@ class RawStream:
 
     async def auth_plain(self, user, password, authzid=""):
         return await self.auth("PLAIN", f"{authzid}\0{user}\0{password}".encode())
+
+    async def auth_scram(self, user, password, hash_name="sha256", wrong_password=False):
+        """A complete SCRAM exchange (RFC 5802, no channel binding).  Returns
+        the final reply element (success or failure); on success also checks
+        the server's signature."""
+        mech = {"sha256": "SCRAM-SHA-256", "sha1": "SCRAM-SHA-1"}[hash_name]
+        cnonce = base64.b64encode(os.urandom(18)).decode()
+        first_bare = f"n={user},r={cnonce}"
+        ch = await self.auth(mech, f"n,,{first_bare}".encode())
+        if ch.tag != q(NS_SASL, "challenge"):
+            return ch
+        server_first = base64.b64decode(ch.text).decode()
+        attrs = dict(kv.split("=", 1) for kv in server_first.split(","))
+        assert attrs["r"].startswith(cnonce) and len(attrs["r"]) > len(cnonce), server_first
+        salt = base64.b64decode(attrs["s"])
+        iters = int(attrs["i"])
+        pw = password + ("WRONG" if wrong_password else "")
+        salted = hashlib.pbkdf2_hmac(hash_name, pw.encode(), salt, iters)
+        client_key = hmac.new(salted, b"Client Key", hash_name).digest()
+        stored = hashlib.new(hash_name, client_key).digest()
+        final_noproof = f"c=biws,r={attrs['r']}"
+        auth_msg = f"{first_bare},{server_first},{final_noproof}".encode()
+        sig = hmac.new(stored, auth_msg, hash_name).digest()
+        proof = bytes(a ^ b for a, b in zip(client_key, sig))
+        final = f"{final_noproof},p={base64.b64encode(proof).decode()}"
+        await self.send(f"<response xmlns='{NS_SASL}'>{base64.b64encode(final.encode()).decode()}</response>")
+        reply = await self.next()
+        if reply.tag == q(NS_SASL, "success"):
+            server_key = hmac.new(salted, b"Server Key", hash_name).digest()
+            want = "v=" + base64.b64encode(hmac.new(server_key, auth_msg, hash_name).digest()).decode()
+            got = base64.b64decode(reply.text or "").decode()
+            assert got == want, f"bad server signature {got!r}, expected {want!r}"
+        self.scram_iterations = iters
+        return reply
 
     async def bind(self, resource=None):
         res = f"<resource>{resource}</resource>" if resource else ""

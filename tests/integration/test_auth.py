@@ -1,7 +1,5 @@
 """Stream setup and SASL (RFC 6120 5, 6; XEP-0368; RFC 4505; RFC 7677)."""
 import base64
-import hashlib
-import hmac
 import os
 
 import pytest
@@ -199,35 +197,154 @@ async def test_unknown_mechanism_refused(server):
     await raw.close()
 
 
+@pytest.mark.parametrize("hash_name", ["sha256", "sha1"])
+async def test_scram_raw_exchange(server, account, hash_name):
+    # Our own SCRAM client: the server's signature must verify (mutual auth)
+    # and the iteration count must be sane (RFC 7677: at least 4096).
+    jid, pw = account
+    raw = await RawStream.connect(server.host, server.port)
+    await raw.open_stream()
+    await raw.starttls()
+    reply = await raw.auth_scram(jid.split("@")[0], pw, hash_name)
+    assert reply.tag == q(NS_SASL, "success"), tostr(reply)
+    assert raw.scram_iterations >= 4096, raw.scram_iterations
+    await raw.open_stream()
+    assert (await raw.bind("scram")) == f"{jid}/scram"
+    await raw.close()
+
+
 async def test_scram_bad_proof_raw(server, account):
     # A SCRAM exchange with a wrong ClientProof ends in <failure><not-authorized/>.
+    jid, pw = account
+    raw = await RawStream.connect(server.host, server.port)
+    await raw.open_stream()
+    await raw.starttls()
+    reply = await raw.auth_scram(jid.split("@")[0], pw, "sha256", wrong_password=True)
+    assert reply.tag == q(NS_SASL, "failure"), tostr(reply)
+    assert reply.find(q(NS_SASL, "not-authorized")) is not None, tostr(reply)
+    await raw.close()
+
+
+async def test_three_failures_end_the_stream(server, account):
+    # specs/c2s.md: after three failures the stream ends with policy-violation.
     jid, pw = account
     user = jid.split("@")[0]
     raw = await RawStream.connect(server.host, server.port)
     await raw.open_stream()
     await raw.starttls()
-    cnonce = base64.b64encode(os.urandom(18)).decode()
-    first_bare = f"n={user},r={cnonce}"
-    ch = await raw.auth("SCRAM-SHA-256", f"n,,{first_bare}".encode())
-    assert ch.tag == q(NS_SASL, "challenge"), tostr(ch)
-    server_first = base64.b64decode(ch.text).decode()
-    attrs = dict(kv.split("=", 1) for kv in server_first.split(","))
-    assert attrs["r"].startswith(cnonce), server_first
-    assert int(attrs["i"]) >= 4096, f"RFC 7677: iteration count should be at least 4096: {server_first}"
-    salt = base64.b64decode(attrs["s"])
-    salted = hashlib.pbkdf2_hmac("sha256", (pw + "WRONG").encode(), salt, int(attrs["i"]))
-    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
-    stored = hashlib.sha256(client_key).digest()
-    final_noproof = f"c=biws,r={attrs['r']}"
-    auth_msg = f"{first_bare},{server_first},{final_noproof}".encode()
-    sig = hmac.new(stored, auth_msg, "sha256").digest()
-    proof = bytes(a ^ b for a, b in zip(client_key, sig))
-    final = f"{final_noproof},p={base64.b64encode(proof).decode()}"
-    await raw.send(f"<response xmlns='{NS_SASL}'>{base64.b64encode(final.encode()).decode()}</response>")
+    for i in range(3):
+        reply = await raw.auth_plain(user, f"{pw}-wrong{i}")
+        if reply.tag == q(NS_STREAM, "error"):
+            raw._queue.insert(0, reply)
+            break
+        assert reply.tag == q(NS_SASL, "failure"), tostr(reply)
+    cond, _ = await raw.expect_stream_error()
+    assert cond == "policy-violation", cond
+
+
+async def test_plain_authzid_of_someone_else(server, account):
+    jid, pw = account
+    other, _ = server.add_user()
+    raw = await RawStream.connect(server.host, server.port)
+    await raw.open_stream()
+    await raw.starttls()
+    reply = await raw.auth_plain(jid.split("@")[0], pw, authzid=other)
+    assert reply.tag == q(NS_SASL, "failure"), tostr(reply)
+    assert reply.find(q(NS_SASL, "invalid-authzid")) is not None, tostr(reply)
+    # Authorizing as oneself is fine.
+    reply = await raw.auth_plain(jid.split("@")[0], pw, authzid=jid)
+    assert reply.tag == q(NS_SASL, "success"), tostr(reply)
+    await raw.close()
+
+
+@pytest.mark.parametrize("payload", [
+    "bm90IHBsYWluIGF0IGFsbA==",       # "not plain at all": no NUL separators
+    "!!!not base64!!!",
+    "AAAA" * 300,                       # NULs only, long
+], ids=["no-separators", "bad-base64", "nuls"])
+async def test_plain_malformed(server, payload):
+    raw = await RawStream.connect(server.host, server.port)
+    await raw.open_stream()
+    await raw.starttls()
+    await raw.send(f"<auth xmlns='{NS_SASL}' mechanism='PLAIN'>{payload}</auth>")
     reply = await raw.next()
     assert reply.tag == q(NS_SASL, "failure"), tostr(reply)
-    assert reply.find(q(NS_SASL, "not-authorized")) is not None, tostr(reply)
+    conds = [c.tag.split("}")[1] for c in reply]
+    assert set(conds) & {"malformed-request", "incorrect-encoding", "not-authorized"}, tostr(reply)
     await raw.close()
+
+
+async def test_scram_abort(server, account):
+    jid, _ = account
+    raw = await RawStream.connect(server.host, server.port)
+    await raw.open_stream()
+    await raw.starttls()
+    ch = await raw.auth("SCRAM-SHA-256", f"n,,n={jid.split('@')[0]},r=abcdefghijkl".encode())
+    assert ch.tag == q(NS_SASL, "challenge"), tostr(ch)
+    await raw.send(f"<abort xmlns='{NS_SASL}'/>")
+    reply = await raw.next()
+    assert reply.tag == q(NS_SASL, "failure"), tostr(reply)
+    assert reply.find(q(NS_SASL, "aborted")) is not None, tostr(reply)
+    await raw.close()
+
+
+async def test_allow_plain_false(server_factory):
+    srv = server_factory({"c2s": {"allow_plain": False}})
+    jid, pw = srv.add_user()
+    raw = await RawStream.connect(srv.host, srv.port)
+    await raw.open_stream()
+    features = await raw.starttls()
+    assert "PLAIN" not in mechanisms(features), tostr(features)
+    assert "SCRAM-SHA-256" in mechanisms(features), tostr(features)
+    reply = await raw.auth_plain(jid.split("@")[0], pw)
+    assert reply.tag == q(NS_SASL, "failure"), tostr(reply)
+    await raw.close()
+    c = await clients.login(srv, jid, pw, mech="SCRAM-SHA-1")
+    await c.barrier()
+
+
+async def test_require_tls_false(server_factory):
+    # Without required TLS, SCRAM works in the clear, but PLAIN is never
+    # offered or accepted without TLS (specs/config.md).
+    srv = server_factory({"c2s": {"require_tls": False}})
+    jid, pw = srv.add_user()
+    user = jid.split("@")[0]
+    raw = await RawStream.connect(srv.host, srv.port)
+    features = await raw.open_stream()
+    assert features.find(q(NS_TLS, "starttls")) is not None, "STARTTLS still offered"
+    assert not starttls_required(features), tostr(features)
+    assert "PLAIN" not in mechanisms(features), tostr(features)
+    reply = await raw.auth_plain(user, pw)
+    assert reply.tag == q(NS_SASL, "failure"), tostr(reply)
+    reply = await raw.auth_scram(user, pw, "sha256")
+    assert reply.tag == q(NS_SASL, "success"), tostr(reply)
+    await raw.open_stream()
+    assert (await raw.bind("clear")) == f"{jid}/clear"
+    await raw.close()
+
+
+async def test_guest_domain_disabled(server_factory):
+    srv = server_factory({"server": {"guest_domain": ""}})
+    raw = await RawStream.connect(srv.host, srv.port)
+    await raw.send("<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+                   "xmlns:stream='http://etherx.jabber.org/streams' to='guest.localhost' version='1.0'>")
+    cond, _ = await raw.expect_stream_error()
+    assert cond == "host-unknown", cond
+
+
+async def test_to_may_not_change_after_auth(server, account):
+    # specs/c2s.md: after authentication the stream's 'to' may not change.
+    jid, pw = account
+    raw = await RawStream.connect(server.host, server.port)
+    await raw.open_stream()
+    await raw.starttls()
+    reply = await raw.auth_plain(jid.split("@")[0], pw)
+    assert reply.tag == q(NS_SASL, "success"), tostr(reply)
+    raw._reset_parser()
+    await raw.send("<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+                   f"xmlns:stream='http://etherx.jabber.org/streams' to='{server.guest_domain}' version='1.0'>")
+    cond, _ = await raw.expect_stream_error()
+    assert "<bind" not in raw.received_text().split("<success")[-1], raw.received_text()
 
 
 # -- ANONYMOUS ------------------------------------------------------------------

@@ -156,7 +156,7 @@ async def test_processing_instruction_inside_stanza_after_auth(server, witness_a
     cond, _ = await raw.expect_stream_error()
     assert cond == "restricted-xml", cond
     await assert_healthy(server, w)
-    assert all(m["body"] != "pi" for m in list(w.messages._queue)), "stanza with a PI was routed"
+    assert all(m["body"] != "pi" for m in list(w.messages.items)), "stanza with a PI was routed"
 
 
 async def test_comment(server, witness_account):
@@ -187,7 +187,7 @@ async def test_stanza_over_max_bytes(server, witness_account):
     cond, _ = await raw.expect_stream_error()
     assert cond == "policy-violation", cond
     await assert_healthy(server, w)
-    assert all(len(m["body"]) < MAX_STANZA for m in list(w.messages._queue))
+    assert all(len(m["body"]) < MAX_STANZA for m in list(w.messages.items))
 
 
 async def test_unterminated_stanza_over_max_bytes(server, witness_account):
@@ -287,7 +287,7 @@ async def test_stanza_after_tls_before_auth(server, witness_account):
     cond, _ = await raw.expect_stream_error()
     assert cond == "not-authorized", cond
     await assert_healthy(server, w)
-    assert all(m["body"] != "too early" for m in list(w.messages._queue))
+    assert all(m["body"] != "too early" for m in list(w.messages.items))
 
 
 async def test_stanza_after_auth_before_bind(server, witness_account):
@@ -303,7 +303,7 @@ async def test_stanza_after_auth_before_bind(server, witness_account):
     cond, _ = await raw.expect_stream_error()
     assert cond == "not-authorized", cond
     await assert_healthy(server, w)
-    assert all(m["body"] != "unbound" for m in list(w.messages._queue))
+    assert all(m["body"] != "unbound" for m in list(w.messages.items))
 
 
 # -- stream header -----------------------------------------------------------------
@@ -425,7 +425,10 @@ async def test_auth_timeout_closes_idle_unauthenticated(server_factory):
     idle = await RawStream.connect(srv.host, srv.port)           # sends nothing at all
     half = await RawStream.connect(srv.host, srv.port)
     await half.open_stream()                                      # opens, never authenticates
-    await asyncio.gather(idle.wait_closed(timeout=8), half.wait_closed(timeout=8))
+    results = await asyncio.gather(idle.wait_closed(timeout=8),
+                                   half.expect_stream_error(timeout=8))
+    cond, _ = results[1]
+    assert cond == "connection-timeout", cond  # specs/c2s.md
     # An authenticated session is not subject to the timeout.
     await w.roundtrip()
     assert w.is_connected()

@@ -65,7 +65,9 @@ async def test_disco_info(server):
     identities = {(cat, typ) for cat, typ, _lang, _name in info["disco_info"]["identities"]}
     assert ("server", "im") in identities, identities
     features = set(info["disco_info"]["features"])
-    for f in ("urn:xmpp:ping", "jabber:iq:version", DISCO_INFO):
+    for f in ("urn:xmpp:ping", "jabber:iq:version", DISCO_INFO,
+              # specs/c2s.md lists these too
+              DISCO_ITEMS, "jabber:iq:roster", "urn:xmpp:delay", "msgoffline"):
         assert f in features, f"{f} missing from {sorted(features)}"
 
 
@@ -74,6 +76,9 @@ async def test_disco_items(server):
     items = await c["xep_0030"].get_items(jid=server.domain, timeout=10)
     assert items["type"] == "result"
     assert items.xml.find(f"{{{DISCO_ITEMS}}}query") is not None, str(items)
+    # specs/c2s.md: the items are service domains (none are configured here).
+    for item in items["disco_items"]["items"]:
+        assert "@" not in str(item[0]) and "/" not in str(item[0]), str(items)
 
 
 async def test_disco_info_unknown_node(server):
@@ -106,6 +111,17 @@ async def test_unknown_namespace_set_to_server(server):
     c = await client(server)
     iq = custom_iq(c, server.domain, "<frob xmlns='urn:example:no-such-thing'/>", type_="set")
     await expect_iq_error(iq, "cancel", "service-unavailable")
+
+
+async def test_unknown_namespace_to_own_bare_jid(server):
+    # RFC 6121 8.5.1 / specs/c2s.md: the server answers for the user's bare JID.
+    c = await client(server)
+    iq = custom_iq(c, c.boundjid.bare, "<query xmlns='urn:example:no-such-thing'/>")
+    await expect_iq_error(iq, "cancel", "service-unavailable")
+    # ... and handles the roster there.
+    iq = custom_iq(c, c.boundjid.bare, "<query xmlns='jabber:iq:roster'/>")
+    res = await iq.send(timeout=10)
+    assert res["type"] == "result"
 
 
 async def test_iq_to_offline_user_bare_jid(server):

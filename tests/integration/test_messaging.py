@@ -127,20 +127,123 @@ async def test_from_is_stamped_by_server(server):
         cond, _ = await raw.expect_stream_error()
         assert cond == "invalid-from", cond
         await b.roundtrip()
-        assert all(m["body"] != "forged" for m in list(b.messages._queue))
+        assert all(m["body"] != "forged" for m in list(b.messages.items))
 
 
 async def test_message_to_unknown_local_user(server):
-    # RFC 6121 8.5.1: no such user -> ignore or <service-unavailable/>.
+    # RFC 6121 8.5.1 allows silence or <service-unavailable/>; specs/c2s.md
+    # chooses the bounce.
     (ja, pa), = [server.add_user()]
     a = await clients.login(server, ja, pa)
-    a.send_message(mto="nobody-here@localhost", mbody="hello?", mtype="chat")
+    msg = a.make_message(mto="nobody-here@localhost", mbody="hello?", mtype="chat")
+    msg["id"] = "to-nobody"
+    msg.send()
+    err = await a.wait_message(lambda m: m["type"] == "error")
+    assert err["id"] == "to-nobody", str(err)
+    assert err["error"]["condition"] == "service-unavailable", str(err)
+    assert err["error"]["type"] == "cancel", str(err)
+    assert err["from"].bare == "nobody-here@localhost", str(err)
+
+
+async def test_message_to_malformed_jid(server):
+    (ja, pa), = [server.add_user()]
+    a = await clients.login(server, ja, pa)
+    raw = await RawStream.connect(server.host, server.port)
+    (jb, pb), = [server.add_user()]
+    await raw.login(jb.split("@")[0], pb, resource="r")
+    for i, bad in enumerate(["a@b@c", "@localhost", "x" * 1100 + "@localhost", "a@localhost/" + "r" * 1100]):
+        await raw.send(f"<message to='{bad}' id='bad{i}'><body>x</body></message>")
+        el = await raw.next()
+        assert el.get("type") == "error" and el.get("id") == f"bad{i}", raw.received_text()[-1000:]
+        assert stanza_error(el) == ("modify", "jid-malformed"), raw.received_text()[-1000:]
+    await raw.close()
+
+
+async def test_bare_jid_message_to_equal_and_higher_priority(server):
+    # specs/c2s.md: a bare-JID message goes to the available resources with
+    # the highest non-negative priority.
+    (ja, pa), (jb, pb) = server.add_user(), server.add_user()
+    a = await clients.login(server, ja, pa)
+    b1 = await clients.login(server, jb + "/one", pb)
+    b2 = await clients.login(server, jb + "/two", pb)
+    a.send_message(mto=jb, mbody="both", mtype="chat")
+    await b1.wait_message(body_is("both"))
+    await b2.wait_message(body_is("both"))
+    b1.send_presence(ppriority=5)
+    await b1.barrier()
+    a.send_message(mto=jb, mbody="only one", mtype="chat")
+    await b1.wait_message(body_is("only one"))
+    a.send_message(mto=b2.boundjid.full, mbody="marker", mtype="chat")
+    first = await b2.wait_message()
+    assert first["body"] == "marker", f"lower-priority resource got {first['body']!r}"
+
+
+async def test_groupchat_and_headline_to_offline_user(server):
+    # specs/c2s.md: groupchat -> service-unavailable, headline dropped, and
+    # only messages with a body are stored.
+    (ja, pa), (jb, pb) = server.add_user(), server.add_user()
+    a = await clients.login(server, ja, pa)
+    a.send_message(mto=jb, mbody="gc", mtype="groupchat")
+    err = await a.wait_message(lambda m: m["type"] == "error")
+    assert err["error"]["condition"] == "service-unavailable", str(err)
+    a.send_message(mto=jb, mbody="headline", mtype="headline")
+    nobody = a.make_message(mto=jb, mtype="chat")
+    nobody.append(__import__("xml.etree.ElementTree", fromlist=["x"]).fromstring(
+        "<active xmlns='http://jabber.org/protocol/chatstates'/>"))
+    nobody.send()
+    a.send_message(mto=jb, mbody="stored", mtype="chat")
     await a.barrier()
-    await a.roundtrip()
-    while not a.messages.empty():
-        m = a.messages.get_nowait()
-        if m["type"] == "error":
-            assert m["error"]["condition"] == "service-unavailable", str(m)
+    b = await clients.login(server, jb, pb)
+    first = await b.wait_message()
+    assert first["body"] == "stored", f"expected only the chat message, got {first}"
+    await b.roundtrip()
+    rest = [m for m in list(b.messages.items) if m["from"].bare == ja]
+    assert not rest, f"headline or bodiless message stored: {rest}"
+
+
+async def test_unsupported_stanza_type(server):
+    (ja, pa), = [server.add_user()]
+    raw = await RawStream.connect(server.host, server.port)
+    await raw.login(ja.split("@")[0], pa, resource="r")
+    await raw.send("<foo xmlns='jabber:client'/>")
+    cond, _ = await raw.expect_stream_error()
+    assert cond == "unsupported-stanza-type", cond
+
+
+async def test_whitespace_keepalive(server):
+    (ja, pa), = [server.add_user()]
+    raw = await RawStream.connect(server.host, server.port)
+    full = await raw.login(ja.split("@")[0], pa, resource="r")
+    await raw.send(" \n \t \n")
+    res = await raw.iq("<ping xmlns='urn:xmpp:ping'/>", to=server.domain)
+    assert res.get("type") == "result"
+    await raw.send(f"\n<message to='{full}'><body>after space</body></message>\n ")
+    el = await raw.next()
+    assert el.findtext(q(NS_CLIENT, "body")) == "after space"
+    await raw.close()
+
+
+async def test_many_clients_exchange_messages(server):
+    # 20 users, each sends 10 messages to every other: all arrive, in order
+    # per sender.
+    n, k = 20, 10
+    accounts = [server.add_user() for _ in range(n)]
+    cs = await asyncio.gather(*(clients.login(server, j, p) for j, p in accounts))
+    for i, c in enumerate(cs):
+        for j, d in enumerate(cs):
+            if i != j:
+                for m in range(k):
+                    c.send_message(mto=d.boundjid.full, mbody=f"{i}:{m}", mtype="chat")
+
+    async def collect(j, d):
+        seen = {i: [] for i in range(n) if i != j}
+        while sum(len(v) for v in seen.values()) < (n - 1) * k:
+            msg = await d.wait_message()
+            i, m = map(int, msg["body"].split(":"))
+            seen[i].append(m)
+        for i, got in seen.items():
+            assert got == list(range(k)), f"{i}->{j}: {got}"
+    await asyncio.gather(*(collect(j, d) for j, d in enumerate(cs)))
 
 
 # -- presence and roster -------------------------------------------------------
@@ -209,8 +312,7 @@ async def test_no_presence_without_subscription(server):
     await a.roundtrip()
     b2.send_message(mto=a.boundjid.full, mbody="marker", mtype="chat")
     await a.wait_message(body_is("marker"))
-    while not a.presences.empty():
-        p = a.presences.get_nowait()
+    for p in a.presences.take_all():
         assert p["from"].bare != jb, f"presence leaked without subscription: {p} (B was {b_full})"
 
 
@@ -235,6 +337,99 @@ async def test_roster_set_and_remove(server):
     await a.wait_roster_push(is_push_for(contact, subscription="remove"))
     res = await fetch_roster(a)
     assert roster_item(res, contact) is None, res
+
+
+async def mutual(server):
+    (ja, pa, a), (jb, pb, b) = await two_users(server)
+    await subscribe(a, ja, b, jb)
+    await subscribe(b, jb, a, ja)
+    return (ja, pa, a), (jb, pb, b)
+
+
+async def test_subscription_request_to_offline_user_is_kept(server):
+    (ja, pa), (jb, pb) = server.add_user(), server.add_user()
+    a = await clients.login(server, ja, pa)
+    a.send_presence(pto=jb, ptype="subscribe")
+    await a.wait_roster_push(is_push_for(jb, ask="subscribe"))
+    await a.barrier()
+    b = await clients.login(server, jb, pb)
+    await b.wait_presence(lambda p: p["type"] == "subscribe" and p["from"].bare == ja)
+    b.send_presence(pto=ja, ptype="subscribed")
+    await a.wait_presence(lambda p: p["type"] == "subscribed" and p["from"].bare == jb)
+
+
+async def test_dropped_connection_sends_unavailable(server):
+    (ja, pa, a), (jb, pb, b) = await mutual(server)
+    b_full = b.boundjid.full
+    b.abort()  # TCP gone, no unavailable presence, no </stream:stream>
+    await a.wait_presence(lambda p: p["from"].full == b_full and p["type"] == "unavailable")
+
+
+async def test_directed_presence_followed_by_unavailable(server):
+    (ja, pa, a), (jb, pb, b) = await two_users(server)  # no subscription
+    a.send_presence(pto=b.boundjid.full, pstatus="directed")
+    p = await b.wait_presence(lambda p: p["from"].full == a.boundjid.full)
+    assert p["status"] == "directed"
+    a_full = a.boundjid.full
+    await a.close()
+    await b.wait_presence(lambda p: p["from"].full == a_full and p["type"] == "unavailable")
+
+
+async def test_roster_remove_cancels_both_subscriptions(server):
+    (ja, pa, a), (jb, pb, b) = await mutual(server)
+    iq = a.make_iq_set()
+    iq["roster"]["items"] = {jb: {"subscription": "remove"}}
+    await iq.send(timeout=10)
+    await a.wait_roster_push(is_push_for(jb, subscription="remove"))
+    # RFC 6121 2.5.2: B gets unsubscribe and unsubscribed from A, and A's
+    # unavailable presence; B's roster item drops to subscription none.
+    await b.wait_presence(lambda p: p["type"] == "unsubscribe" and p["from"].bare == ja)
+    await b.wait_presence(lambda p: p["type"] == "unsubscribed" and p["from"].bare == ja)
+    await b.wait_roster_push(is_push_for(ja, subscription="none"))
+    await b.wait_presence(lambda p: p["type"] == "unavailable" and p["from"].bare == ja, timeout=5)
+    res = await fetch_roster(b)
+    assert roster_item(res, ja)["subscription"] == "none", res
+    # And A's later presence no longer reaches B.
+    a.send_presence(pstatus="after removal")
+    await a.barrier()
+    await a.roundtrip(b)
+    leaked = [p for p in list(b.presences.items) if p["status"] == "after removal"]
+    assert not leaked, leaked
+
+
+async def test_cancelling_subscription_sends_unavailable(server):
+    # RFC 6121 3.2.2: when the user cancels the contact's subscription
+    # (outbound 'unsubscribed'), the user's server MUST also send unavailable
+    # presence from all of the user's available resources to the contact.
+    (ja, pa, a), (jb, pb, b) = await two_users(server)
+    await subscribe(b, jb, a, ja)          # B is subscribed to A's presence
+    a.send_presence(pto=jb, ptype="unsubscribed")
+    await b.wait_presence(lambda p: p["type"] == "unsubscribed" and p["from"].bare == ja)
+    await b.wait_roster_push(is_push_for(ja, subscription="none"))
+    await b.wait_presence(lambda p: p["type"] == "unavailable" and p["from"].full == a.boundjid.full)
+
+
+async def test_max_roster_items(server_factory):
+    srv = server_factory({"limits": {"max_roster_items": 3}})
+    (ja, pa), = [srv.add_user()]
+    a = await clients.login(srv, ja, pa)
+    for i in range(3):
+        iq = a.make_iq_set()
+        iq["roster"]["items"] = {f"c{i}@localhost": {"name": f"c{i}"}}
+        for item in iq.xml.iter("{jabber:iq:roster}item"):
+            item.attrib.pop("subscription", None)
+        await iq.send(timeout=10)
+    iq = a.make_iq_set()
+    iq["roster"]["items"] = {"c3@localhost": {"name": "c3"}}
+    for item in iq.xml.iter("{jabber:iq:roster}item"):
+        item.attrib.pop("subscription", None)
+    try:
+        res = await iq.send(timeout=10)
+        raise AssertionError(f"4th roster item accepted with a limit of 3: {res}")
+    except clients.IqError as e:
+        assert e.iq["error"]["condition"] == "not-allowed", str(e.iq)
+    res = await fetch_roster(a)
+    assert len(res["roster"]["items"]) == 3, res
 
 
 # -- offline -------------------------------------------------------------------
@@ -268,7 +463,7 @@ async def test_offline_message_delivered_with_delay(server):
     await b.close()
     b2 = await clients.login(server, jb, pb)
     await b2.roundtrip()
-    leftover = [m for m in list(b2.messages._queue) if m["body"] in bodies]
+    leftover = [m for m in list(b2.messages.items) if m["body"] in bodies]
     assert not leftover, f"offline messages delivered twice: {leftover}"
 
 
@@ -295,7 +490,7 @@ async def test_offline_storage_limit(server_factory):
     # The bounces were generated before the ping's result, so they are here.
     errors = [await a.wait_message(lambda m: m["type"] == "error", timeout=5) for _ in range(2)]
     await a.barrier()
-    extra = [m for m in list(a.messages._queue) if m["type"] == "error"]
+    extra = [m for m in list(a.messages.items) if m["type"] == "error"]
     assert not extra, f"more than 2 bounces: {extra}"
     assert sorted(e["body"] for e in errors if e["body"]) in ([], ["m3", "m4"]), errors
     for e in errors:

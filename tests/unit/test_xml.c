@@ -1,5 +1,6 @@
 /* test_xml.c - unit tests for core/xml.c: tree API, serializer, and the
- * streaming parser (namespaces, limits, restricted XML, reset/stop). */
+ * streaming parser (namespaces, limits, restricted XML, reset/stop, release
+ * between stanzas). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,7 +28,16 @@ typedef struct rec {
     const char *stop_on;  /* stanza name that triggers xml_parser_stop */
     xml_node *keep;       /* last stanza, if keep_last */
     bool keep_last;
+    bool release_in_cb;   /* try xml_parser_release in every callback */
+    int cb_releases;      /* how many of those succeeded (must be none) */
 } rec;
+
+/* Tries a release from inside a callback, where it must be refused. */
+static void rec_try_release(rec *r)
+{
+    if (r->release_in_cb && xml_parser_release(r->p))
+        r->cb_releases++;
+}
 
 static void rec_open(void *ud, const char **attrs, const char *default_ns)
 {
@@ -44,11 +54,13 @@ static void rec_open(void *ud, const char **attrs, const char *default_ns)
         xml_buf_append_str(&r->log, attrs[i + 1]);
     }
     xml_buf_append_str(&r->log, "\n");
+    rec_try_release(r);
 }
 
 static void rec_stanza(void *ud, xml_node *st)
 {
     rec *r = ud;
+    rec_try_release(r);
     r->stanzas++;
     xml_serialize(st, r->default_ns ? r->default_ns : "", &r->log);
     xml_buf_append_str(&r->log, "\n");
@@ -69,6 +81,7 @@ static void rec_stanza(void *ud, xml_node *st)
 static void rec_close(void *ud)
 {
     rec *r = ud;
+    rec_try_release(r);
     r->closes++;
     xml_buf_append_str(&r->log, "close\n");
 }
@@ -714,6 +727,438 @@ static void test_null_callbacks(void **state)
     xml_parser_free(NULL);
 }
 
+/* ---- release between stanzas ---- */
+
+#define STREAMS "http://etherx.jabber.org/streams"
+
+/* Feeds s in one piece and checks that the parser can then be released. */
+static void feed_release(rec *r, const char *s)
+{
+    assert_int_equal(feed_str(r, s), XML_OK);
+    assert_true(xml_parser_release(r->p));
+    assert_false(xml_parser_release(r->p)); /* twice: a no-op */
+}
+
+/* Parses the pieces once as they are and once with a release attempted
+ * after each piece; the two runs must report the same events and error.
+ * Returns the number of releases that succeeded. */
+static int check_release_equivalent(const char *const *pieces, size_t n, size_t max_bytes,
+                                    unsigned max_depth, unsigned max_attrs)
+{
+    rec plain, rel;
+    rec_init(&plain, max_bytes, max_depth, max_attrs);
+    rec_init(&rel, max_bytes, max_depth, max_attrs);
+    rel.release_in_cb = true;
+    xml_error e1 = XML_OK, e2 = XML_OK;
+    int releases = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (e1 == XML_OK)
+            e1 = feed_str(&plain, pieces[i]);
+        if (e2 == XML_OK)
+            e2 = feed_str(&rel, pieces[i]);
+        if (xml_parser_release(rel.p))
+            releases++;
+    }
+    assert_int_equal(e1, e2);
+    assert_string_equal(rec_log(&plain), rec_log(&rel));
+    assert_int_equal(rel.cb_releases, 0);
+    rec_fini(&plain);
+    rec_fini(&rel);
+    return releases;
+}
+
+static void test_release_namespaces(void **state)
+{
+    rec r;
+    rec_init_default(&r);
+    r.keep_last = true;
+    feed_release(&r, "<stream:stream xmlns='jabber:client' xmlns:stream='" STREAMS "'"
+                     " xmlns:u='urn:u' xml:lang='en' to='localhost' version='1.0'>");
+    assert_int_equal(r.opens, 1);
+
+    /* a stanza in jabber:client with a child in its own namespace */
+    feed_release(&r, "<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
+                     "<resource>r</resource></bind></iq>");
+    xml_node *iq = r.keep;
+    assert_string_equal(iq->name, "iq");
+    assert_string_equal(iq->ns, XML_NS_CLIENT);
+    xml_node *bind = xml_node_child(iq, "bind", "urn:ietf:params:xml:ns:xmpp-bind");
+    assert_non_null(bind);
+    assert_non_null(xml_node_child(bind, "resource", "urn:ietf:params:xml:ns:xmpp-bind"));
+
+    /* prefixes declared on the root: an attribute and an element */
+    feed_release(&r, "<message u:a='1' b='2'><u:x><y/></u:x></message>");
+    assert_string_equal(r.keep->ns, XML_NS_CLIENT);
+    assert_string_equal(xml_node_attr(r.keep, "{urn:u}a"), "1");
+    assert_string_equal(xml_node_attr(r.keep, "b"), "2");
+    xml_node *x = xml_node_child(r.keep, "x", "urn:u");
+    assert_non_null(x);
+    assert_non_null(xml_node_child(x, "y", XML_NS_CLIENT));
+    feed_release(&r, "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
+                     "</stream:features>");
+    assert_string_equal(r.keep->name, "features");
+    assert_string_equal(r.keep->ns, STREAMS);
+
+    /* an undeclared prefix is still an error, and no stream_open came again */
+    assert_int_equal(feed_str(&r, "<v:z/>"), XML_ERR_NOT_WELL_FORMED);
+    assert_int_equal(r.opens, 1);
+    assert_int_equal(r.stanzas, 3);
+    assert_false(xml_parser_release(r.p)); /* failed */
+    rec_fini(&r);
+
+    /* the same pieces with and without releases report the same */
+    static const char *const pieces[] = {
+        "<?xml version='1.0'?>",
+        HEADER,
+        "<message to='a@b' xml:lang='de'><body>x</body></message>",
+        "\n",
+        "<iq type='get' id='1'><query xmlns='jabber:iq:roster'/></iq>",
+        " ",
+        "<presence><x xmlns:p='urn:p' p:q='1'/></presence>",
+        "<m><![CDATA[<x>]]></m>",
+        "</stream:stream>",
+    };
+    /* released after each piece but the XML declaration (before the root)
+     * and the close (the stream is over) */
+    assert_int_equal(check_release_equivalent(pieces, sizeof pieces / sizeof *pieces, 65536, 32,
+                                              32),
+                     7);
+    /* the default namespace undeclared on the root, and one to escape */
+    static const char *const odd[] = {
+        "<stream:stream xmlns:stream='" STREAMS "' xmlns=''>",
+        "<a/>",
+        "<b xmlns='x'/>",
+        "</stream:stream>",
+    };
+    assert_int_equal(check_release_equivalent(odd, 4, 4096, 8, 8), 3);
+    static const char *const esc[] = {
+        "<stream:stream xmlns:stream='" STREAMS "' xmlns='a&amp;&lt;&apos;&quot;&#13;&#9;&#10;b'"
+        " xmlns:q=\"u'&#x20;\">",
+        "<a q:z='1'/>",
+        "<b/>",
+    };
+    assert_int_equal(check_release_equivalent(esc, 3, 4096, 8, 8), 3);
+}
+
+static void test_release_refused_mid_stanza(void **state)
+{
+    rec r;
+    rec_init_default(&r);
+    r.release_in_cb = true;
+    /* no stream yet, then half a header */
+    assert_true(xml_parser_release(r.p)); /* before the first byte */
+    assert_false(xml_parser_release(r.p));
+    assert_int_equal(feed_str(&r, "<stream:stream xmlns='jabber:client' xmlns:stream"), XML_OK);
+    assert_false(xml_parser_release(r.p));
+    feed_release(&r, "='" STREAMS "'>");
+    /* half a stanza, at several points */
+    static const char *const halves[] = {"<", "<mess", "<message to='a'", "<message to='a'>",
+                                         "<message to='a'><body>hal"};
+    for (size_t i = 0; i < sizeof halves / sizeof *halves; i++) {
+        assert_int_equal(feed_str(&r, halves[i]), XML_OK);
+        assert_false(xml_parser_release(r.p));
+        const char *full = "<message to='a'><body>half</body></message>";
+        assert_int_equal(feed_str(&r, full + strlen(halves[i])), XML_OK);
+        assert_int_equal(r.stanzas, (int)i + 1);
+        assert_true(xml_parser_release(r.p));
+    }
+    /* bytes expat holds between stanzas: a partial UTF-8 character, a CR
+     * that may start CR LF, a ']' that may start "]]>", a CDATA section */
+    static const char *const held[][2] = {
+        {"\xc3", "\xa9"}, {"\r", "\n"}, {"]", " "}, {"<![CDATA[ x", " ]]>"}};
+    for (size_t i = 0; i < sizeof held / sizeof *held; i++) {
+        assert_int_equal(feed_str(&r, held[i][0]), XML_OK);
+        assert_false(xml_parser_release(r.p));
+        assert_int_equal(feed_str(&r, held[i][1]), XML_OK);
+        assert_true(xml_parser_release(r.p));
+    }
+    feed_release(&r, "<presence/>");
+    assert_int_equal(r.stanzas, 6);
+    assert_int_equal(r.cb_releases, 0); /* refused inside every callback */
+    assert_string_equal(rec_log(&r), "open ns=jabber:client\n"
+                                     "<message to=\"a\"><body>half</body></message>\n"
+                                     "<message to=\"a\"><body>half</body></message>\n"
+                                     "<message to=\"a\"><body>half</body></message>\n"
+                                     "<message to=\"a\"><body>half</body></message>\n"
+                                     "<message to=\"a\"><body>half</body></message>\n"
+                                     "<presence/>\n");
+    /* after an error */
+    assert_int_equal(feed_str(&r, "<a></b>"), XML_ERR_NOT_WELL_FORMED);
+    assert_false(xml_parser_release(r.p));
+    rec_fini(&r);
+
+    /* after a stop from outside callbacks */
+    rec_init_default(&r);
+    feed_release(&r, HEADER);
+    xml_parser_stop(r.p);
+    assert_false(xml_parser_release(r.p));
+    assert_int_equal(feed_str(&r, "<a/>"), XML_ERR_STOPPED);
+    assert_int_equal(r.stanzas, 0);
+    rec_fini(&r);
+}
+
+static void test_release_stream_close(void **state)
+{
+    rec r;
+    rec_init_default(&r);
+    feed_release(&r, HEADER "<presence/>");
+    assert_int_equal(feed_str(&r, "</stream:stream>"), XML_OK);
+    assert_int_equal(r.closes, 1);
+    assert_false(xml_parser_release(r.p)); /* the stream is over */
+    assert_int_equal(feed_str(&r, "  <presence/>"), XML_ERR_NOT_WELL_FORMED);
+    assert_int_equal(r.stanzas, 1);
+    rec_fini(&r);
+
+    /* the close right after the rebuild, byte by byte */
+    rec_init_default(&r);
+    feed_release(&r, HEADER);
+    assert_int_equal(feed_bytewise(&r, "</stream:stream>"), XML_OK);
+    assert_int_equal(r.closes, 1);
+    rec_fini(&r);
+
+    /* a mismatched close is still an error */
+    rec_init_default(&r);
+    feed_release(&r, HEADER);
+    assert_int_equal(feed_str(&r, "</stream:streams>"), XML_ERR_NOT_WELL_FORMED);
+    assert_int_equal(r.closes, 0);
+    rec_fini(&r);
+}
+
+static void test_release_stream_prefixes(void **state)
+{
+    /* root prefix other than "stream" */
+    rec r;
+    rec_init_default(&r);
+    r.keep_last = true;
+    feed_release(&r, "<s:stream xmlns:s='" STREAMS "' xmlns='jabber:client'>");
+    feed_release(&r, "<message><body>b</body></message>");
+    assert_string_equal(r.keep->ns, XML_NS_CLIENT);
+    assert_string_equal(xml_node_child(r.keep, "body", NULL)->ns, XML_NS_CLIENT);
+    feed_release(&r, "<s:error><x xmlns='urn:e'/></s:error>");
+    assert_string_equal(r.keep->ns, STREAMS);
+    assert_int_equal(feed_str(&r, "<stream:features/>"), XML_ERR_NOT_WELL_FORMED);
+    rec_fini(&r);
+
+    rec_init_default(&r);
+    feed_release(&r, "<s:stream xmlns:s='" STREAMS "' xmlns='jabber:client'>");
+    assert_int_equal(feed_str(&r, "</s:stream>"), XML_OK);
+    assert_int_equal(r.closes, 1);
+    rec_fini(&r);
+
+    /* two prefixes for the stream namespace: the close must use the root's */
+    rec_init_default(&r);
+    feed_release(&r, "<x:stream xmlns:stream='" STREAMS "' xmlns:x='" STREAMS "'>");
+    assert_int_equal(feed_str(&r, "</x:stream>"), XML_OK);
+    assert_int_equal(r.closes, 1);
+    rec_fini(&r);
+    rec_init_default(&r);
+    feed_release(&r, "<x:stream xmlns:stream='" STREAMS "' xmlns:x='" STREAMS "'>");
+    assert_int_equal(feed_str(&r, "</stream:stream>"), XML_ERR_NOT_WELL_FORMED);
+    rec_fini(&r);
+
+    /* no prefix: the stream namespace is the default one */
+    rec_init_default(&r);
+    r.keep_last = true;
+    feed_release(&r, "<stream\n xmlns='" STREAMS "'\tversion='1.0'>");
+    feed_release(&r, "<features/>");
+    assert_string_equal(r.keep->ns, STREAMS);
+    assert_int_equal(feed_str(&r, "</stream >"), XML_OK);
+    assert_int_equal(r.closes, 1);
+    rec_fini(&r);
+}
+
+static void test_release_reset_and_free(void **state)
+{
+    /* reset while released: a new stream starts */
+    rec r;
+    rec_init_default(&r);
+    feed_release(&r, HEADER "<presence/>");
+    xml_parser_reset(r.p);
+    assert_true(xml_parser_release(r.p)); /* nothing fed since the reset */
+    feed_release(&r, "<?xml version='1.0'?><s:stream xmlns:s='" STREAMS "' xmlns='jabber:server'>");
+    assert_int_equal(r.opens, 2);
+    assert_string_equal(r.default_ns, XML_NS_SERVER);
+    assert_int_equal(feed_str(&r, "<db:result xmlns:db='jabber:server:dialback'/></s:stream>"),
+                     XML_OK);
+    assert_int_equal(r.closes, 1);
+    rec_fini(&r);
+
+    /* a reset from a callback after a rebuild (SASL success) */
+    rec_init_default(&r);
+    r.reset_on = "success";
+    feed_release(&r, HEADER);
+    assert_int_equal(feed_str(&r, "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>junk"), XML_OK);
+    assert_true(xml_parser_release(r.p));
+    feed_release(&r, HEADER "<iq/>");
+    assert_int_equal(r.opens, 2);
+    assert_int_equal(r.stanzas, 2);
+    rec_fini(&r);
+
+    /* an empty feed does not rebuild: still released */
+    rec_init_default(&r);
+    feed_release(&r, HEADER);
+    assert_int_equal(xml_parser_feed(r.p, "", 0), XML_OK);
+    assert_false(xml_parser_release(r.p));
+    feed_release(&r, "<presence/>");
+    assert_int_equal(r.stanzas, 1);
+    rec_fini(&r);
+
+    /* free while released, and before anything was fed (ASan checks leaks) */
+    rec_init_default(&r);
+    feed_release(&r, HEADER "<presence/>");
+    rec_fini(&r);
+    rec_init_default(&r);
+    assert_true(xml_parser_release(r.p));
+    rec_fini(&r);
+    /* released, rebuilt, then freed mid-stanza */
+    rec_init_default(&r);
+    feed_release(&r, HEADER);
+    assert_int_equal(feed_str(&r, "<message><body>x"), XML_OK);
+    rec_fini(&r);
+}
+
+static void test_release_bytewise(void **state)
+{
+    /* a release tried after every byte, and after every split */
+    rec r;
+    rec_init_default(&r);
+    r.release_in_cb = true;
+    size_t len = strlen(STREAM_DOC);
+    int releases = 0;
+    for (size_t i = 0; i < len; i++) {
+        assert_int_equal(xml_parser_feed(r.p, STREAM_DOC + i, 1), XML_OK);
+        if (xml_parser_release(r.p))
+            releases++;
+    }
+    assert_string_equal(rec_log(&r), STREAM_LOG);
+    assert_int_equal(r.cb_releases, 0);
+    /* after the header, after each stanza and each keepalive byte, except
+     * at the last '>' (the close ends the stream) */
+    assert_true(releases >= 8);
+    rec_fini(&r);
+
+    for (size_t cut = 0; cut <= len; cut++) {
+        rec_init_default(&r);
+        assert_int_equal(xml_parser_feed(r.p, STREAM_DOC, cut), XML_OK);
+        xml_parser_release(r.p);
+        assert_int_equal(xml_parser_feed(r.p, STREAM_DOC + cut, len - cut), XML_OK);
+        assert_string_equal(rec_log(&r), STREAM_LOG);
+        rec_fini(&r);
+    }
+}
+
+static void test_release_whitespace(void **state)
+{
+    rec r;
+    rec_init(&r, 200, 4, 8);
+    feed_release(&r, HEADER);
+    char ws[1000];
+    memset(ws, ' ', sizeof ws);
+    ws[10] = '\n';
+    ws[20] = '\t';
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(xml_parser_feed(r.p, ws, sizeof ws), XML_OK);
+        assert_true(xml_parser_release(r.p));
+    }
+    feed_release(&r, "\n");
+    feed_release(&r, " ");
+    feed_release(&r, "\r\n");
+    feed_release(&r, "<presence/>  ");
+    assert_int_equal(r.stanzas, 1);
+    rec_fini(&r);
+}
+
+/* A stanza of exactly n bytes that is all start tag: <m a='xxxx'/>.  No
+ * event starts its unit until the tag is complete. */
+static char *long_tag_of(size_t n)
+{
+    assert_true(n >= 9);
+    char *s = malloc(n + 1);
+    memcpy(s, "<m a='", 6);
+    memset(s + 6, 'x', n - 9);
+    memcpy(s + n - 3, "'/>", 4);
+    return s;
+}
+
+/* Like check_size_limit, with a release before every stanza: the synthetic
+ * root of each rebuild must not count against the limit. */
+static void check_size_limit_released(size_t max, size_t n, xml_error want, bool bytewise,
+                                      bool long_tag)
+{
+    rec r;
+    rec_init(&r, max, 8, 8);
+    feed_release(&r, HEADER);
+    char *s = long_tag ? long_tag_of(n) : stanza_of(n);
+    for (int i = 0; i < 2; i++) {
+        xml_error e = bytewise ? feed_bytewise(&r, s) : feed_str(&r, s);
+        assert_int_equal(e, want);
+        if (e != XML_OK)
+            break;
+        assert_true(xml_parser_release(r.p));
+        assert_int_equal(feed_str(&r, " \n"), XML_OK);
+        assert_true(xml_parser_release(r.p));
+    }
+    assert_int_equal(r.stanzas, want == XML_OK ? 2 : 0);
+    free(s);
+    rec_fini(&r);
+}
+
+static void test_release_limits(void **state)
+{
+    /* a limit the size of the header, and so of the synthetic root */
+    size_t sizes[] = {sizeof HEADER, 1024, 1500};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        size_t max = sizes[i];
+        for (int bw = 0; bw < 2; bw++) {
+            for (int lt = 0; lt < 2; lt++) {
+                check_size_limit_released(max, 9, XML_OK, bw, lt);
+                check_size_limit_released(max, max, XML_OK, bw, lt);
+                check_size_limit_released(max, max + 1, XML_ERR_TOO_BIG, bw, lt);
+                check_size_limit_released(max, max * 3 + 7, XML_ERR_TOO_BIG, bw, lt);
+            }
+        }
+    }
+
+    /* a start tag that never ends, right after a rebuild */
+    rec r;
+    rec_init(&r, 200, 8, 8);
+    feed_release(&r, HEADER);
+    assert_int_equal(feed_str(&r, "<message to='"), XML_OK);
+    xml_error e = XML_OK;
+    for (int i = 0; i < 300 && e == XML_OK; i++)
+        e = feed_str(&r, "a");
+    assert_int_equal(e, XML_ERR_TOO_BIG);
+    rec_fini(&r);
+
+    /* nesting */
+    rec_init(&r, 4096, 3, 8);
+    feed_release(&r, HEADER);
+    feed_release(&r, "<a><b><c/></b></a>");
+    assert_int_equal(r.stanzas, 1);
+    assert_int_equal(feed_str(&r, "<a><b><c><d/></c></b></a>"), XML_ERR_TOO_DEEP);
+    assert_int_equal(r.stanzas, 1);
+    rec_fini(&r);
+
+    /* attributes: the header takes the whole budget (2 attributes and 2
+     * declarations); the synthetic root is not counted again */
+    rec_init(&r, 4096, 8, 4);
+    feed_release(&r, HEADER);
+    feed_release(&r, "<a w='1' x='2' y='3' z='4'/>");
+    assert_int_equal(feed_str(&r, "<a v='0' w='1' x='2' y='3' z='4'/>"), XML_ERR_TOO_MANY_ATTRS);
+    assert_int_equal(r.stanzas, 1);
+    rec_fini(&r);
+
+    /* restricted XML after a rebuild */
+    rec_init_default(&r);
+    feed_release(&r, HEADER);
+    assert_int_equal(feed_str(&r, "<!-- c -->"), XML_ERR_RESTRICTED);
+    rec_fini(&r);
+    rec_init_default(&r);
+    feed_release(&r, HEADER);
+    assert_int_equal(feed_str(&r, "<!DOCTYPE x>"), XML_ERR_NOT_WELL_FORMED);
+    rec_fini(&r);
+}
+
 /* ---- tree ---- */
 
 static void test_tree_attrs(void **state)
@@ -956,6 +1401,14 @@ int main(void)
         cmocka_unit_test(test_reset_outside_callback),
         cmocka_unit_test(test_stop_from_callback),
         cmocka_unit_test(test_null_callbacks),
+        cmocka_unit_test(test_release_namespaces),
+        cmocka_unit_test(test_release_refused_mid_stanza),
+        cmocka_unit_test(test_release_stream_close),
+        cmocka_unit_test(test_release_stream_prefixes),
+        cmocka_unit_test(test_release_reset_and_free),
+        cmocka_unit_test(test_release_bytewise),
+        cmocka_unit_test(test_release_whitespace),
+        cmocka_unit_test(test_release_limits),
         cmocka_unit_test(test_tree_attrs),
         cmocka_unit_test(test_tree_children),
         cmocka_unit_test(test_tree_text),

@@ -1,0 +1,546 @@
+#!/bin/sh
+# tests/bench/run.sh - side-by-side benchmark: Prosody 0.12 and onaird.
+#
+#   sh tests/bench/run.sh [--quick] [--keep]
+#
+# Builds onair-bench with gcc (independent of the core's CMake build), starts
+# Debian's Prosody with a private configuration in a temporary folder
+# (loopback only, its own port, internal_hashed SCRAM-SHA-256 accounts,
+# internal storage, a self-signed certificate), pinned to core 1 with the
+# tool on core 0, creates the benchmark accounts by in-band registration,
+# then measures idle memory (plaintext and TLS), login rate (plaintext and
+# TLS), message throughput (closed loop) and message latency at half of that
+# peak.  Every measurement starts on a freshly started server.  The same is
+# done against build/release/onaird when it exists (accounts made with
+# `onairctl account bulk-add`), else that part is skipped with a note.
+# Prints a table of medians (3 runs; 1 with --quick) and onaird/Prosody
+# ratios.  Servers are killed on exit; every step has a time bound.
+#   --quick  small sizes, one run each: about 2-3 minutes
+#   --keep   keep the work folder (configs, logs, results.jsonl)
+set -eu
+
+QUICK=0
+KEEP=0
+for a in "$@"; do
+    case $a in
+    --quick) QUICK=1 ;;
+    --keep) KEEP=1 ;;
+    -h | --help)
+        sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
+        exit 0
+        ;;
+    *)
+        echo "run.sh: unknown argument $a (try --help)" >&2
+        exit 2
+        ;;
+    esac
+done
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/onair-bench.XXXXXX")
+START=$(date +%s)
+PASSWORD="bench-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
+PREFIX=bench
+DOMAIN=localhost
+PROSODY_PORT=15222
+ONAIRD_PORT=15322
+SERVER_PID=""
+WATCHDOG=""
+
+if [ "$QUICK" = 1 ]; then
+    RUNS=1
+    USERS=1000      # accounts created; idle connections
+    IDLE_HOLD=1
+    LOGIN_USERS=200 # accounts the login runs cycle through
+    LOGIN_S=4       # seconds of logins per run
+    PAIRS=20
+    MSGS_S=4
+    BUDGET=170      # seconds; later steps are skipped past it
+else
+    RUNS=3
+    USERS=10000
+    IDLE_HOLD=5
+    LOGIN_USERS=1000
+    LOGIN_S=10
+    PAIRS=50
+    MSGS_S=10
+    BUDGET=1140
+fi
+CONC=100 # connections negotiating at once
+SETTLE=2
+WINDOW=16
+
+note() { printf '%s\n' "$*"; }
+die() {
+    printf 'run.sh: %s\n' "$*" >&2
+    exit 1
+}
+elapsed() { echo $(($(date +%s) - START)); }
+over_budget() { [ "$(elapsed)" -ge "$BUDGET" ]; }
+
+stop_server() {
+    [ -n "$SERVER_PID" ] || return 0
+    if kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -TERM "$SERVER_PID" 2>/dev/null || true
+        i=0
+        while kill -0 "$SERVER_PID" 2>/dev/null && [ $i -lt 50 ]; do
+            sleep 0.2
+            i=$((i + 1))
+        done
+        kill -KILL "$SERVER_PID" 2>/dev/null || true
+    fi
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=""
+}
+
+cleanup() {
+    stop_server
+    [ -n "$WATCHDOG" ] && kill "$WATCHDOG" 2>/dev/null || true
+    if [ "$KEEP" = 1 ]; then
+        note "work folder kept: $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+# Hard bound of the whole script: the budget plus time for the last step.
+SCRIPT_PID=$$
+(
+    trap 'kill "$sp" 2>/dev/null; exit 0' TERM
+    sleep $((BUDGET + 240)) &
+    sp=$!
+    wait "$sp" && kill -TERM "$SCRIPT_PID" 2>/dev/null
+) >/dev/null 2>&1 &
+WATCHDOG=$!
+
+# ---- prerequisites and the tool ---------------------------------------------------
+
+need_setup=0
+for t in gcc pkg-config openssl taskset timeout; do
+    command -v $t >/dev/null 2>&1 || need_setup=1
+done
+pkg-config --exists libuv openssl libgsasl expat 2>/dev/null || need_setup=1
+if [ $need_setup = 1 ]; then
+    note "installing build dependencies (tests/setup.sh)"
+    sh "$ROOT/tests/setup.sh" >/dev/null
+fi
+if ! command -v prosody >/dev/null 2>&1; then
+    note "installing prosody"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prosody >/dev/null
+    # Debian starts it as a service on install; this benchmark runs its own.
+    (service prosody stop || true) >/dev/null 2>&1
+fi
+
+BENCH="$WORK/onair-bench"
+# shellcheck disable=SC2046
+gcc -std=c17 -D_GNU_SOURCE -O2 -Wall -Wextra -Wshadow -Werror -Wno-unused-parameter \
+    "$ROOT"/tests/bench/*.c $(pkg-config --cflags --libs libuv openssl libgsasl expat) -lm \
+    -o "$BENCH" || die "building onair-bench failed"
+
+if [ "$(nproc)" -ge 2 ]; then
+    PIN_SERVER="taskset -c 1"
+    PIN_TOOL="taskset -c 0"
+else
+    PIN_SERVER=""
+    PIN_TOOL=""
+    note "note: fewer than 2 cores, server and tool are not pinned"
+fi
+
+# Self-signed ECDSA P-256 certificate, used by both servers.
+mkdir -p "$WORK/certs"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 7 \
+    -subj "/CN=$DOMAIN" -addext "subjectAltName=DNS:$DOMAIN" \
+    -keyout "$WORK/certs/$DOMAIN.key" -out "$WORK/certs/$DOMAIN.crt" >/dev/null 2>&1 ||
+    die "openssl could not make a certificate"
+
+# ---- running the tool ---------------------------------------------------------------
+
+LAST_JSON=""
+# bench LABEL MODE ARGS...: runs the tool on core 0, bounded; keeps the JSON.
+bench() {
+    label=$1
+    shift
+    out="$WORK/last.out"
+    set +e
+    # shellcheck disable=SC2086
+    $PIN_TOOL timeout -k 5 900 "$BENCH" "$@" --port "$PORT" --domain "$DOMAIN" --prefix "$PREFIX" \
+        --password-file "$WORK/password" --label "$label" ${SERVER_PID:+--server-pid "$SERVER_PID"} \
+        >"$out" 2>&1
+    rc=$?
+    set -e
+    { echo "## $label: onair-bench $*"; cat "$out"; } >>"$WORK/bench.log"
+    LAST_JSON=$(grep '^{' "$out" | tail -n 1 || true)
+    [ -n "$LAST_JSON" ] && printf '%s\n' "$LAST_JSON" >>"$WORK/results.jsonl"
+    return $rc
+}
+jget() { printf '%s\n' "$LAST_JSON" | sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p" | tr -d '"'; }
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {
+    if (NR == 0) print "-"; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
+# busy_pct: percent of all CPUs busy over two seconds (other work on the
+# machine distorts every figure; the servers are stopped when this runs).
+busy_pct() {
+    a=$(awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8, $5+$6}' /proc/stat)
+    sleep 2
+    b=$(awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8, $5+$6}' /proc/stat)
+    echo "$a $b" | awk '{t=$3-$1; i=$4-$2; if (t <= 0) print 0; else printf "%.0f\n", 100*(t-i)/t}'
+}
+check_quiet() {
+    busy=$(busy_pct)
+    if [ "$busy" -gt 5 ]; then
+        note "  WARNING: the machine is already $busy% busy without the benchmark; figures will be low"
+    else
+        note "  machine idle before this part ($busy% busy)"
+    fi
+}
+# record SERVER KEY VALUE
+record() { printf '%s %s %s\n' "$1" "$2" "$3" >>"$WORK/medians"; }
+
+# Waits until the server answers on $PORT, and checks that the listener is
+# ours (another program could take the port while our server is stopped).
+wait_ready() {
+    i=0
+    while [ $i -lt 60 ]; do
+        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+            return 1
+        fi
+        if "$BENCH" probe --port "$PORT" --domain "$DOMAIN" --timeout 1 --quiet >/dev/null 2>&1; then
+            if command -v ss >/dev/null 2>&1 &&
+                ! ss -ltnpH "sport = :$PORT" 2>/dev/null | grep -q "pid=$SERVER_PID,"; then
+                note "  port $PORT answers, but not from our server (pid $SERVER_PID)" >&2
+                return 1
+            fi
+            return 0
+        fi
+        sleep 0.5
+        i=$((i + 1))
+    done
+    return 1
+}
+
+port_free() {
+    ! "$BENCH" probe --port "$1" --timeout 1 --quiet >/dev/null 2>&1
+}
+
+# ---- servers ----------------------------------------------------------------------------
+
+write_prosody_config() {
+    mkdir -p "$WORK/prosody-data"
+    cat >"$WORK/prosody.cfg.lua" <<EOF
+-- Private Prosody configuration of tests/bench/run.sh (loopback only).
+run_as_root = true -- the benchmark runs as root; no privilege switch
+pidfile = "$WORK/prosody.pid"
+data_path = "$WORK/prosody-data"
+plugin_paths = { }
+log = { { levels = { min = "warn" }, to = "file", filename = "$WORK/prosody.log" } }
+interfaces = { "127.0.0.1" }
+c2s_ports = { $PROSODY_PORT }
+c2s_direct_tls_ports = { }
+s2s_ports = { }
+modules_enabled = { "roster", "saslauth", "tls", "register" }
+modules_disabled = { "s2s", "s2s_auth_certs", "offline" }
+c2s_require_encryption = false -- plaintext runs; STARTTLS stays offered
+allow_registration = true -- accounts are created by in-band registration
+authentication = "internal_hashed"
+password_hash = "SHA-256" -- offer SCRAM-SHA-256 (0.12 defaults to SHA-1)
+storage = "internal"
+network_settings = { tcp_backlog = 1024 }
+certificates = "$WORK/certs"
+ssl = { certificate = "$WORK/certs/$DOMAIN.crt", key = "$WORK/certs/$DOMAIN.key" }
+VirtualHost "$DOMAIN"
+EOF
+}
+
+start_prosody() {
+    (
+        ulimit -n "$(ulimit -H -n)" 2>/dev/null || true
+        # shellcheck disable=SC2086
+        exec $PIN_SERVER prosody -F --config "$WORK/prosody.cfg.lua"
+    ) >>"$WORK/prosody.out" 2>&1 &
+    SERVER_PID=$!
+    wait_ready || {
+        tail -n 20 "$WORK/prosody.out" "$WORK/prosody.log" >&2 2>/dev/null || true
+        return 1
+    }
+}
+
+create_prosody_users() {
+    bench "prosody/register" register -n "$USERS" -c 50 --setup-timeout 900 ||
+        die "registering $USERS accounts on prosody failed: $(jget first_error)"
+    note "  accounts: $(jget registered) created, $(jget exists) existed in $(jget elapsed_s) s"
+}
+
+ONAIRD="$ROOT/build/release/onaird"
+ONAIRCTL="$ROOT/build/release/onairctl"
+
+write_onaird_config() {
+    mkdir -p "$WORK/onaird-data"
+    cat >"$WORK/onaird.conf" <<EOF
+# Private onaird configuration of tests/bench/run.sh (loopback only).
+server = {
+  domain = "$DOMAIN";
+  guest_domain = "";
+  data_dir = "$WORK/onaird-data";
+  admin_socket = "$WORK/onaird-admin.sock";
+  log_level = "warn";
+};
+tls = { certificate = "$WORK/certs/$DOMAIN.crt"; key = "$WORK/certs/$DOMAIN.key"; };
+c2s = {
+  listen = ["127.0.0.1"];
+  port = $ONAIRD_PORT;
+  direct_tls_port = 0;
+  require_tls = false;
+  max_connections = 100000;
+};
+EOF
+}
+
+start_onaird() {
+    (
+        ulimit -n "$(ulimit -H -n)" 2>/dev/null || true
+        # shellcheck disable=SC2086
+        exec $PIN_SERVER "$ONAIRD" -c "$WORK/onaird.conf"
+    ) >>"$WORK/onaird.out" 2>&1 &
+    SERVER_PID=$!
+    wait_ready || { tail -n 20 "$WORK/onaird.out" >&2; return 1; }
+}
+
+create_onaird_users() {
+    t0=$(date +%s)
+    if ! printf '%s\n' "$PASSWORD" | timeout -k 5 900 "$ONAIRCTL" -c "$WORK/onaird.conf" \
+        account bulk-add "$PREFIX" "$USERS" >>"$WORK/onaird.out" 2>&1; then
+        return 1
+    fi
+    note "  accounts: $USERS added with onairctl in $(($(date +%s) - t0)) s"
+}
+
+# ---- the measurements -------------------------------------------------------------------
+
+# suite NAME: runs every measurement against server NAME (start_NAME).
+suite() {
+    name=$1
+    cache="$WORK/scram-$name.cache" # SCRAM salted passwords of this server's accounts
+
+    for sec in plain tls; do
+        tlsflag=""
+        [ $sec = tls ] && tlsflag="--tls"
+        vals=""
+        ups=""
+        r=1
+        while [ $r -le $RUNS ]; do
+            if over_budget; then
+                note "  idle $sec: skipped, over the time budget"
+                break
+            fi
+            if ! start_$name; then
+                note "  $name did not start: run skipped"
+                stop_server
+                r=$((r + 1))
+                continue
+            fi
+            # shellcheck disable=SC2086
+            if bench "$name/idle-$sec/$r" idle -n "$USERS" -c $CONC $tlsflag --hold $IDLE_HOLD \
+                --settle $SETTLE --scram-cache "$cache" --setup-timeout 600; then :; fi
+            stop_server
+            note "  idle $sec run $r: $(jget up)/$USERS up, $(jget kib_per_conn) KiB per connection (RSS $(jget rss_before_kib) -> $(jget rss_after_kib) KiB)"
+            vals="$vals $(jget kib_per_conn)"
+            ups="$ups $(jget up)"
+            r=$((r + 1))
+        done
+        record "$name" "idle_${sec}_kib" "$(echo "$vals" | median)"
+        record "$name" "idle_${sec}_up" "$(echo "$ups" | median)"
+    done
+
+    for sec in plain tls; do
+        tlsflag=""
+        [ $sec = tls ] && tlsflag="--tls"
+        rates=""
+        p99s=""
+        cpus=""
+        scpus=""
+        pers=""
+        r=1
+        while [ $r -le $RUNS ]; do
+            if over_budget; then
+                note "  login $sec: skipped, over the time budget"
+                break
+            fi
+            if ! start_$name; then
+                note "  $name did not start: run skipped"
+                stop_server
+                r=$((r + 1))
+                continue
+            fi
+            # shellcheck disable=SC2086
+            if bench "$name/login-$sec/$r" login -n 100000000 --duration $LOGIN_S --users $LOGIN_USERS \
+                --warmup -c $CONC $tlsflag --scram-cache "$cache"; then :; fi
+            stop_server
+            note "  login $sec run $r: $(jget logins_per_s) logins/s, p50 $(jget p50_ms) ms, p99 $(jget p99_ms) ms, $(jget failures) failed; CPU: server $(jget server_cpu_pct)%, tool $(jget tool_cpu_pct)%"
+            rates="$rates $(jget logins_per_s)"
+            p99s="$p99s $(jget p99_ms)"
+            cpus="$cpus $(jget tool_cpu_pct)"
+            scpus="$scpus $(jget server_cpu_pct)"
+            pers="$pers $(jget per_server_cpu_s)"
+            r=$((r + 1))
+        done
+        record "$name" "login_${sec}_rate" "$(echo "$rates" | median)"
+        record "$name" "login_${sec}_p99" "$(echo "$p99s" | median)"
+        record "$name" "login_${sec}_cpu" "$(echo "$cpus" | median)"
+        record "$name" "login_${sec}_scpu" "$(echo "$scpus" | median)"
+        record "$name" "login_${sec}_per" "$(echo "$pers" | median)"
+    done
+
+    rates=""
+    p99s=""
+    cpus=""
+    scpus=""
+    pers=""
+    r=1
+    while [ $r -le $RUNS ]; do
+        if over_budget; then
+            note "  msgs peak: skipped, over the time budget"
+            break
+        fi
+        if ! start_$name; then
+            note "  $name did not start: run skipped"
+            stop_server
+            r=$((r + 1))
+            continue
+        fi
+        if bench "$name/msgs-peak/$r" msgs --pairs $PAIRS --window $WINDOW --duration $MSGS_S \
+            --scram-cache "$cache"; then :; fi
+        stop_server
+        note "  msgs peak run $r: $(jget msgs_per_s) msgs/s, p50 $(jget p50_ms) ms, p99 $(jget p99_ms) ms, lost $(jget lost); CPU: server $(jget server_cpu_pct)%, tool $(jget tool_cpu_pct)%"
+        rates="$rates $(jget msgs_per_s)"
+        p99s="$p99s $(jget p99_ms)"
+        cpus="$cpus $(jget tool_cpu_pct)"
+        scpus="$scpus $(jget server_cpu_pct)"
+        pers="$pers $(jget per_server_cpu_s)"
+        r=$((r + 1))
+    done
+    peak=$(echo "$rates" | median)
+    record "$name" msgs_peak_rate "$peak"
+    record "$name" msgs_peak_p99 "$(echo "$p99s" | median)"
+    record "$name" msgs_peak_cpu "$(echo "$cpus" | median)"
+    record "$name" msgs_peak_scpu "$(echo "$scpus" | median)"
+    record "$name" msgs_peak_per "$(echo "$pers" | median)"
+
+    half=$(echo "$peak" | awk '{ printf "%d", $1 / 2 }')
+    rates=""
+    p99s=""
+    scpus=""
+    r=1
+    while [ "$half" -gt 0 ] && [ $r -le $RUNS ]; do
+        if over_budget; then
+            note "  msgs at half peak: skipped, over the time budget"
+            break
+        fi
+        if ! start_$name; then
+            note "  $name did not start: run skipped"
+            stop_server
+            r=$((r + 1))
+            continue
+        fi
+        if bench "$name/msgs-half/$r" msgs --pairs $PAIRS --window 1000 --rate "$half" \
+            --duration $MSGS_S --scram-cache "$cache"; then :; fi
+        stop_server
+        note "  msgs at $half/s run $r: $(jget msgs_per_s) msgs/s, p50 $(jget p50_ms) ms, p99 $(jget p99_ms) ms, max $(jget max_ms) ms, lost $(jget lost); server CPU $(jget server_cpu_pct)%"
+        rates="$rates $(jget msgs_per_s)"
+        p99s="$p99s $(jget p99_ms)"
+        scpus="$scpus $(jget server_cpu_pct)"
+        r=$((r + 1))
+    done
+    record "$name" msgs_half_rate "$(echo "$rates" | median)"
+    record "$name" msgs_half_p99 "$(echo "$p99s" | median)"
+    record "$name" msgs_half_scpu "$(echo "$scpus" | median)"
+}
+
+printf '%s\n' "$PASSWORD" >"$WORK/password"
+: >"$WORK/medians"
+note "onair benchmark ($([ "$QUICK" = 1 ] && echo quick || echo full): $RUNS run(s) per figure, $USERS accounts)"
+note "machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1); kernel $(uname -r)"
+note "server pinned to core 1, tool to core 0; work folder $WORK"
+
+# Prosody
+PROSODY_VERSION=$(dpkg-query -W -f='${Version}' prosody 2>/dev/null || echo '?')
+note ""
+note "== Prosody $PROSODY_VERSION on 127.0.0.1:$PROSODY_PORT"
+PORT=$PROSODY_PORT
+port_free "$PORT" || die "port $PORT is in use"
+check_quiet
+write_prosody_config
+start_prosody || die "prosody did not start"
+create_prosody_users
+stop_server
+suite prosody
+
+# onaird
+ONAIRD_NOTE=""
+note ""
+if [ ! -x "$ONAIRD" ] || [ ! -x "$ONAIRCTL" ]; then
+    ONAIRD_NOTE="onaird not built ($ONAIRD missing): skipped"
+    note "== $ONAIRD_NOTE"
+elif over_budget; then
+    ONAIRD_NOTE="onaird skipped: over the time budget"
+    note "== $ONAIRD_NOTE"
+else
+    note "== onaird ($ONAIRD) on 127.0.0.1:$ONAIRD_PORT"
+    PORT=$ONAIRD_PORT
+    port_free "$PORT" || die "port $PORT is in use"
+    check_quiet
+    write_onaird_config
+    if ! start_onaird; then
+        ONAIRD_NOTE="onaird did not start (see its log): skipped"
+    elif ! create_onaird_users; then
+        ONAIRD_NOTE="onairctl account bulk-add failed: onaird skipped"
+    fi
+    stop_server
+    if [ -z "$ONAIRD_NOTE" ]; then
+        suite onaird
+    else
+        note "  $ONAIRD_NOTE"
+        tail -n 5 "$WORK/onaird.out" 2>/dev/null | sed 's/^/  | /'
+    fi
+fi
+
+# ---- the table ------------------------------------------------------------------------------
+
+note ""
+note "== comparison: median of $RUNS run(s); ratio = onaird / Prosody"
+awk -v runs="$RUNS" -v users="$USERS" '
+    { v[$1 "," $2] = $3 }
+    function val(s, k) { return ((s "," k) in v) ? v[s "," k] : "-" }
+    function ratio(a, b) { return (a == "-" || b == "-" || a + 0 == 0) ? "-" : sprintf("%.2f", b / a) }
+    function row(label, k, target) {
+        p = val("prosody", k); o = val("onaird", k)
+        printf "%-40s %12s %12s %8s   %s\n", label, p, o, ratio(p, o), target
+    }
+    END {
+        printf "%-40s %12s %12s %8s   %s\n", "metric", "Prosody", "onaird", "ratio", "target (onaird)"
+        row("idle plaintext: KiB per connection", "idle_plain_kib", "<= 8")
+        row("idle plaintext: connections up", "idle_plain_up", "of " users)
+        row("idle TLS: KiB per connection", "idle_tls_kib", "<= 24")
+        row("idle TLS: connections up", "idle_tls_up", "of " users "; target 10000 held")
+        row("login plaintext: logins/s", "login_plain_rate", ">= 10000 (SCRAM-SHA-256)")
+        row("login plaintext: p99 ms", "login_plain_p99", "")
+        row("login plaintext: server CPU %", "login_plain_scpu", "")
+        row("login plaintext: tool CPU %", "login_plain_cpu", "(>85: tool-bound)")
+        row("login plaintext: per server CPU-second", "login_plain_per", ">= 10000")
+        row("login TLS: logins/s", "login_tls_rate", "")
+        row("login TLS: p99 ms", "login_tls_p99", "")
+        row("login TLS: server CPU %", "login_tls_scpu", "")
+        row("login TLS: tool CPU %", "login_tls_cpu", "(>85: tool-bound)")
+        row("login TLS: per server CPU-second", "login_tls_per", "")
+        row("msgs closed loop: delivered msgs/s", "msgs_peak_rate", ">= 150000")
+        row("msgs closed loop: p99 ms", "msgs_peak_p99", "")
+        row("msgs closed loop: server CPU %", "msgs_peak_scpu", "")
+        row("msgs closed loop: tool CPU %", "msgs_peak_cpu", "(>85: tool-bound)")
+        row("msgs closed loop: per server CPU-second", "msgs_peak_per", ">= 150000")
+        row("msgs at half that rate: msgs/s", "msgs_half_rate", "")
+        row("msgs at half that rate: p99 ms", "msgs_half_p99", "< 10")
+        row("msgs at half that rate: server CPU %", "msgs_half_scpu", "")
+    }' "$WORK/medians"
+[ -n "$ONAIRD_NOTE" ] && note "($ONAIRD_NOTE)"
+note ""
+note "done in $(elapsed) s; every run's JSON line: results.jsonl in the work folder (--keep)"
