@@ -29,10 +29,15 @@ struct conn {
     bool handle_closing;
     bool shutdown_started;
     uv_timer_t *linger;  /* owned while closing: bounds the wait for the peer's FIN */
+    char *out;           /* owned: plaintext written during this loop turn, not yet flushed */
+    size_t out_len, out_cap;
+    bool is_dirty;       /* on the server's dirty list */
+    struct conn *dirty_next;
     char peer[64];
 };
 
 #define CONN_LINGER_MS 2000
+#define CONN_FLUSH_BYTES 32768 /* gathered output written at once beyond this */
 
 typedef struct write_req {
     uv_write_t req;
@@ -46,6 +51,16 @@ static void do_close(conn *c);
 static void on_closed(uv_handle_t *h)
 {
     conn *c = (conn *)h;
+    if (c->is_dirty) {
+        /* still listed: unlink (rare, the flusher normally ran first) */
+        for (conn **pp = &c->srv->dirty_head; *pp; pp = &(*pp)->dirty_next) {
+            if (*pp == c) {
+                *pp = c->dirty_next;
+                break;
+            }
+        }
+    }
+    free(c->out);
     c->srv->nconnections--;
     if (c->cb && c->cb->on_close)
         c->cb->on_close(c->ud);
@@ -342,17 +357,108 @@ void conn_set_callbacks(conn *c, const conn_callbacks *cb, void *ud)
     c->ud = ud;
 }
 
+/* Hands the turn's buffered plaintext to TLS or the socket. */
+static void flush_out(conn *c)
+{
+    if (c->out_len == 0 || c->handle_closing) {
+        c->out_len = 0;
+        return;
+    }
+    char *data = c->out;
+    size_t len = c->out_len;
+    c->out = NULL;
+    c->out_len = c->out_cap = 0;
+    if (c->ssl)
+        tls_write(c, data, len);
+    else
+        raw_write(c, data, len);
+    free(data); /* an idle connection keeps no buffer */
+}
+
+static void flush_dirty(server *srv)
+{
+    while (srv->dirty_head) {
+        conn *c = srv->dirty_head;
+        srv->dirty_head = c->dirty_next;
+        c->dirty_next = NULL;
+        c->is_dirty = false;
+        flush_out(c);
+    }
+}
+
+static void on_prepare(uv_prepare_t *h)
+{
+    flush_dirty(h->data);
+}
+
+static void on_check(uv_check_t *h)
+{
+    flush_dirty(h->data);
+}
+
+void conn_flusher_start(server *srv)
+{
+    uv_prepare_init(srv->loop, &srv->flush_prepare);
+    uv_check_init(srv->loop, &srv->flush_check);
+    srv->flush_prepare.data = srv->flush_check.data = srv;
+    uv_prepare_start(&srv->flush_prepare, on_prepare);
+    uv_check_start(&srv->flush_check, on_check);
+    uv_unref((uv_handle_t *)&srv->flush_prepare);
+    uv_unref((uv_handle_t *)&srv->flush_check);
+}
+
+void conn_flusher_stop(server *srv)
+{
+    flush_dirty(srv);
+    if (srv->flush_prepare.loop) {
+        uv_close((uv_handle_t *)&srv->flush_prepare, NULL);
+        uv_close((uv_handle_t *)&srv->flush_check, NULL);
+    }
+}
+
 int conn_write(conn *c, const char *data, size_t len)
 {
     if (c->closing || len == 0)
         return c->closing ? -1 : 0;
-    return c->ssl ? tls_write(c, data, len) : raw_write(c, data, len);
+    if (c->pending + c->out_len + len > c->srv->cfg.max_write_buffer_bytes) {
+        log_write(&c->srv->log, LOG_WARN, "conn", "%s: output over %zu bytes, closing", c->peer,
+                  c->srv->cfg.max_write_buffer_bytes);
+        do_close(c);
+        return -1;
+    }
+    if (c->out_len + len > c->out_cap) {
+        size_t cap = c->out_cap ? c->out_cap : 512;
+        while (cap < c->out_len + len)
+            cap *= 2;
+        char *grown = realloc(c->out, cap);
+        if (!grown) {
+            do_close(c);
+            return -1;
+        }
+        c->out = grown;
+        c->out_cap = cap;
+    }
+    memcpy(c->out + c->out_len, data, len);
+    c->out_len += len;
+    if (c->out_len >= CONN_FLUSH_BYTES) {
+        flush_out(c); /* a burst: let the kernel take it now */
+        return c->handle_closing ? -1 : 0;
+    }
+    if (!c->is_dirty) {
+        /* Flushed once per loop turn (prepare/check): many stanzas for one
+         * client become one write, and one TLS record. */
+        c->is_dirty = true;
+        c->dirty_next = c->srv->dirty_head;
+        c->srv->dirty_head = c;
+    }
+    return 0;
 }
 
 int conn_start_tls(conn *c)
 {
     if (c->ssl || c->closing)
         return -1;
+    flush_out(c); /* what was written before (<proceed/>) goes out in the clear */
     return start_tls(c);
 }
 
@@ -365,6 +471,7 @@ void conn_close(conn *c)
 {
     if (c->closing)
         return;
+    flush_out(c);
     c->closing = true;
     if (c->ssl && SSL_is_init_finished(c->ssl)) {
         SSL_shutdown(c->ssl);

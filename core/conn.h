@@ -34,9 +34,10 @@ typedef struct conn conn;
 conn *conn_accept(struct server *srv, uv_stream_t *server_handle, bool direct_tls);
 void conn_set_callbacks(conn *c, const conn_callbacks *cb, void *ud);
 
-/* Queues bytes (encrypted when TLS is on).  Returns 0, or -1 when the
- * connection is closing or its output is over the configured limit (it is
- * then being aborted). */
+/* Queues bytes (encrypted when TLS is on).  Output is gathered during one
+ * loop turn and written once (see conn_flusher_start).  Returns 0, or -1 when
+ * the connection is closing or its output is over the configured limit (it
+ * is then being aborted). */
 int conn_write(conn *c, const char *data, size_t len);
 /* Switches to TLS as server: everything after this call is TLS.  Returns 0 or -1. */
 int conn_start_tls(conn *c);
@@ -47,6 +48,10 @@ void conn_close(conn *c);
 void conn_abort(conn *c);
 /* Stops reading (for a clean close after an error); output still drains. */
 void conn_stop_reading(conn *c);
+/* Starts / stops the per-turn output flusher (a prepare and a check handle
+ * on the server loop). */
+void conn_flusher_start(struct server *srv);
+void conn_flusher_stop(struct server *srv);
 /* "ip:port" of the peer, for logs. */
 const char *conn_peer(const conn *c);
 /* Bytes queued and not yet written. */

@@ -169,6 +169,7 @@ int server_init(server *srv, uv_loop_t *loop, config *cfg, char *err, size_t err
     uv_signal_start(&srv->sig_term, on_signal, SIGTERM);
     uv_signal_start(&srv->sig_int, on_signal, SIGINT);
     uv_signal_start(&srv->sig_hup, on_signal, SIGHUP);
+    conn_flusher_start(srv);
     uv_timer_init(loop, &srv->sweep_timer);
     srv->sweep_timer.data = srv;
     uv_timer_start(&srv->sweep_timer, on_sweep, 1000, 1000);
@@ -227,6 +228,7 @@ void server_stop(server *srv)
     }
     if (srv->sweep_timer.loop)
         uv_close((uv_handle_t *)&srv->sweep_timer, NULL);
+    conn_flusher_stop(srv);
     if (srv->all_head) {
         srv->grace_timer = malloc(sizeof *srv->grace_timer);
         if (srv->grace_timer) {

@@ -59,6 +59,9 @@ typedef struct server {
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t sweep_timer;   /* auth timeouts, once a second */
     uv_timer_t *grace_timer;  /* owned while shutting down with streams still open */
+    uv_prepare_t flush_prepare; /* conn.c: write out what a loop turn produced */
+    uv_check_t flush_check;
+    struct conn *dirty_head;    /* conns with buffered output this turn */
 
     struct user_sessions *users;    /* uthash: bare JID -> bound sessions */
     struct session *sessions_by_full; /* uthash: full JID -> session */

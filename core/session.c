@@ -58,15 +58,26 @@ void session_bound(session *s)
 }
 
 static void broadcast_presence(session *s, xml_node *presence);
+static void route_copy(server *srv, const xml_node *stanza, const char *from, const char *to);
 
 void session_unbind(session *s)
 {
     server *srv = s->srv;
-    if (s->is_available) {
+    if (s->is_available || s->ndirected > 0) {
+        /* RFC 6121 4.6 / 4.5.2: those who saw us get unavailable presence,
+         * including receivers of directed presence sent before initial presence. */
         xml_node *p = xml_node_new("presence", XML_NS_CLIENT);
         xml_node_set_attr(p, "type", "unavailable");
         xml_node_set_attr(p, "from", s->full);
-        broadcast_presence(s, p);
+        if (s->is_available) {
+            broadcast_presence(s, p);
+        } else {
+            for (size_t i = 0; i < s->ndirected; i++) {
+                route_copy(srv, p, s->full, s->directed[i]);
+                free(s->directed[i]);
+            }
+            s->ndirected = 0;
+        }
         xml_node_free(p);
     }
     HASH_DELETE(hh, srv->sessions_by_full, s);
@@ -139,6 +150,8 @@ static void route_copy(server *srv, const xml_node *stanza, const char *from, co
         xml_node_set_attr(copy, "from", from);
     router_route(srv, NULL, copy);
 }
+
+static void send_unavailable_from_all(server *srv, const char *user_bare, const char *contact);
 
 /* ---- roster pushes ---- */
 
@@ -399,17 +412,24 @@ static void handle_outbound_subscription(session *s, xml_node *p, const char *ty
                 if (o->is_available && o->presence)
                     route_copy(srv, o->presence, o->full, contact);
         } else if (strcmp(type, "unsubscribed") == 0) {
-            xml_node *un = xml_node_new("presence", XML_NS_CLIENT);
-            xml_node_set_attr(un, "type", "unavailable");
-            user_sessions *u = session_find_user(srv, s->bare);
-            for (session *o = u ? u->head : NULL; o; o = o->next_resource)
-                if (o->is_available)
-                    route_copy(srv, un, o->full, contact);
-            xml_node_free(un);
+            send_unavailable_from_all(srv, s->bare, contact);
         }
     }
     roster_item_clear(&it);
     free(contact);
+}
+
+/* Unavailable presence from each available resource of user_bare to contact
+ * (RFC 6121 3.2.2, 3.3.3: a contact who lost the subscription stops seeing us). */
+static void send_unavailable_from_all(server *srv, const char *user_bare, const char *contact)
+{
+    xml_node *un = xml_node_new("presence", XML_NS_CLIENT);
+    xml_node_set_attr(un, "type", "unavailable");
+    user_sessions *u = session_find_user(srv, user_bare);
+    for (session *o = u ? u->head : NULL; o; o = o->next_resource)
+        if (o->is_available)
+            route_copy(srv, un, o->full, contact);
+    xml_node_free(un);
 }
 
 static void deliver_to_available(server *srv, const char *bare, const xml_node *stanza)
@@ -463,13 +483,7 @@ static void handle_inbound_subscription(server *srv, xml_node *p, const char *ty
             it.sub = it.sub == ROSTER_SUB_BOTH ? ROSTER_SUB_TO : it.sub == ROSTER_SUB_FROM ? ROSTER_SUB_NONE : it.sub;
             save_and_push(srv, to->node, user_bare, &it);
             deliver_to_available(srv, user_bare, p);
-            xml_node *un = xml_node_new("presence", XML_NS_CLIENT);
-            xml_node_set_attr(un, "type", "unavailable");
-            user_sessions *u = session_find_user(srv, user_bare);
-            for (session *o = u ? u->head : NULL; o; o = o->next_resource)
-                if (o->is_available)
-                    route_copy(srv, un, o->full, contact);
-            xml_node_free(un);
+            send_unavailable_from_all(srv, user_bare, contact);
         }
     } else { /* unsubscribed */
         if (found && (sub_has_to(it.sub) || it.ask_out)) {
@@ -528,23 +542,35 @@ void session_handle_stanza(session *s, xml_node *stanza)
 
 /* ---- delivery to a local account ---- */
 
-/* Available resources with non-negative priority, best first. Returns how
- * many of the top priority there are, filling best[] (up to cap). */
-static size_t best_resources(server *srv, const char *bare, session **best, size_t cap)
+/* The highest non-negative priority among the user's available resources,
+ * or -1 if none can take a message to the bare JID. */
+static int top_priority(const user_sessions *u)
 {
-    user_sessions *u = session_find_user(srv, bare);
     int top = -1;
-    size_t n = 0;
-    for (session *o = u ? u->head : NULL; o; o = o->next_resource) {
-        if (!o->is_available || o->priority < 0)
-            continue;
-        if (o->priority > top) {
+    for (session *o = u ? u->head : NULL; o; o = o->next_resource)
+        if (o->is_available && o->priority > top)
             top = o->priority;
-            n = 0;
+    return top;
+}
+
+/* Sends stanza (serialized once) to every available resource of u with
+ * exactly `priority`.  Returns how many got it. */
+static size_t send_to_priority(server *srv, const user_sessions *u, int priority, const xml_node *stanza)
+{
+    size_t n = 0;
+    xml_buf buf = {0};
+    for (session *o = u ? u->head : NULL; o; o = o->next_resource) {
+        if (!o->is_available || o->priority != priority)
+            continue;
+        if (buf.len == 0) {
+            xml_serialize(stanza, XML_NS_CLIENT, &buf);
+            if (buf.failed)
+                break;
         }
-        if (o->priority == top && n < cap)
-            best[n++] = o;
+        stream_send_raw(o, buf.data, buf.len);
+        n++;
     }
+    xml_buf_free(&buf);
     return n;
 }
 
@@ -596,28 +622,16 @@ static void route_message(server *srv, xml_node *stanza, const jid *to, const ch
         if (strcmp(type, "headline") == 0 || strcmp(type, "error") == 0)
             return;
     }
-    session *best[16];
-    if (strcmp(type, "headline") == 0) {
-        size_t n = best_resources(srv, bare, best, 16);
-        for (size_t i = 0; i < n; i++)
-            stream_send(best[i], stanza);
-        return;
-    }
     if (strcmp(type, "groupchat") == 0) {
         router_reply_error(srv, stanza, "cancel", "service-unavailable", NULL);
         return;
     }
-    size_t n = best_resources(srv, bare, best, 16);
-    if (n > 0) {
-        /* Serialize once, send the same bytes to each best resource. */
-        xml_buf buf = {0};
-        xml_serialize(stanza, XML_NS_CLIENT, &buf);
-        if (!buf.failed)
-            for (size_t i = 0; i < n; i++)
-                stream_send_raw(best[i], buf.data, buf.len);
-        xml_buf_free(&buf);
+    user_sessions *u = session_find_user(srv, bare);
+    int top = top_priority(u);
+    if (top >= 0 && send_to_priority(srv, u, top, stanza) > 0)
         return;
-    }
+    if (strcmp(type, "headline") == 0)
+        return;
     if (strcmp(type, "error") == 0)
         return;
     if (!account_is_known(srv, to)) {
@@ -749,6 +763,7 @@ static router_result roster_iq(void *ud, server *srv, session *s, xml_node *iq, 
                 xml_node_set_attr(p, "from", s->bare);
                 xml_node_set_attr(p, "to", cbare);
                 router_route(srv, s, p);
+                send_unavailable_from_all(srv, s->bare, cbare);
             }
             roster_remove(srv->store, s->auth_user, cbare);
             roster_push(srv, s->bare, &it, true);

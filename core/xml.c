@@ -523,7 +523,8 @@ char *xml_to_string(const xml_node *node, const char *parent_ns)
  * xml_parser_release frees expat between stanzas.  A released parser holds
  * 256 bytes of heap, malloc's chunk headers included: this struct (152
  * bytes) and root_tag (the synthetic root below, 85 bytes for the usual c2s
- * header).  The next feed recreates expat and parses root_tag through it
+ * header); one released before the stream header, the struct alone (160
+ * bytes with its chunk header).  The next feed recreates expat and parses root_tag through it
  * with the callbacks suppressed, which redeclares the stream's namespaces
  * and leaves expat inside the stream root, as before the release; after
  * one stanza it holds 10.3 KiB again, until the next release.  Measured

@@ -94,7 +94,8 @@ uint64_t hist_pct(const hist *h, double p); /* p in [0,1]; 0 if empty */
     X(dropped, 0) X(sent, 0) X(received, 0) X(received_window, 0)             \
     X(out_of_order, 0) X(behind, 0) X(pairs, 0) X(setup_ok, 0)                \
     X(setup_failed, 0) X(setup_s, 1) X(elapsed_s, 1) X(cpu_s, 0)              \
-    X(cpu_total_s, 0) X(rss_before_kib, 1) X(rss_after_kib, 1) X(server_cpu_s, 1)
+    X(cpu_total_s, 0) X(rss_before_kib, 1) X(rss_after_kib, 1) X(server_cpu_s, 1)    \
+    X(machine_busy_s, 1)
 
 enum {
 #define RF_ENUM(n, a) RF_##n,
@@ -235,6 +236,7 @@ struct bench {
     unsigned npool;
     unsigned long xml_salt;
     long srv_ticks_go;                 /* server CPU ticks at GO, -1 unknown */
+    long machine_ticks_go;             /* busy ticks of all CPUs at GO */
     pair *pairs;
     unsigned long npairs, rr;
     result res;
@@ -275,6 +277,7 @@ int bench_run(const bench_opts *o, int ctl_fd, int res_fd, result *out);
 /* main.c helpers shared with modes.c */
 long read_vmrss_kib(long pid);
 long read_cpu_ticks(long pid); /* utime+stime of a process, -1 if unknown */
+long read_machine_busy_ticks(void); /* all CPUs, non-idle, from /proc/stat */
 double ticks_to_s(long ticks);
 double ns_to_s(uint64_t ns);
 

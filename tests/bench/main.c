@@ -82,6 +82,25 @@ long read_cpu_ticks(long pid)
     return utime >= 0 && stime >= 0 ? utime + stime : -1;
 }
 
+long read_machine_busy_ticks(void)
+{
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f)
+        return -1;
+    char line[512];
+    long busy = -1;
+    if (fgets(line, sizeof line, f) && strncmp(line, "cpu ", 4) == 0) {
+        /* user nice system idle iowait irq softirq steal ... */
+        long v[8] = {0};
+        char *p = line + 4;
+        for (int i = 0; i < 8; i++)
+            v[i] = strtol(p, &p, 10);
+        busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+    }
+    fclose(f);
+    return busy;
+}
+
 double ticks_to_s(long ticks)
 {
     long hz = sysconf(_SC_CLK_TCK);
@@ -592,7 +611,8 @@ static int run_procs(const bench_opts *o, result *agg)
     }
     if (sfd >= 0)
         close(sfd);
-    sigprocmask(SIG_SETMASK, &old, NULL);
+    /* SIGINT/SIGTERM stay blocked: a second one must not kill the parent
+     * before it has printed the report; it exits right after. */
     return rc;
 }
 
@@ -815,6 +835,11 @@ static int report(const bench_opts *o, const result *r, int rc)
         if (work > 0 && scpu > 0)
             jnum(&j, "per_server_cpu_s", work / scpu);
     }
+    /* CPU used on the machine by anything but the tool and the server:
+     * other work distorts the figures. */
+    double other = v[RF_machine_busy_s] - cpu - scpu;
+    if (v[RF_machine_busy_s] > 0 && o->server_pid > 0)
+        jnum(&j, "other_cpu_pct", v[RF_elapsed_s] > 0 && other > 0 ? 100.0 * other / v[RF_elapsed_s] : 0);
     if (r->first_err[0])
         jstr(&j, "first_error", r->first_err);
     jnum(&j, "exit", exit_code);
@@ -832,6 +857,10 @@ static int report(const bench_opts *o, const result *r, int rc)
                        o->mode == MODE_LOGIN ? "logins" : "messages");
             printf("\n");
         }
+        if (o->server_pid > 0 && v[RF_machine_busy_s] > 0 && v[RF_elapsed_s] > 0 &&
+            100.0 * other / v[RF_elapsed_s] > 10)
+            printf("  WARNING: other processes used %.0f%% of a core during the run\n",
+                   100.0 * other / v[RF_elapsed_s]);
         if (r->first_err[0])
             printf("  first failure: %s\n", r->first_err);
     }

@@ -65,7 +65,10 @@ static bool more_to_launch(bench *b)
 static void launch(bench *b)
 {
     bool auth = b->o->mode != MODE_REGISTER && b->o->mode != MODE_PROBE;
-    while (more_to_launch(b)) {
+    unsigned fails = 0;
+    /* A failure to even create a socket (EMFILE...) ends this round after a
+     * few tries; the sweep timer calls again 50 ms later. */
+    while (fails < 16 && more_to_launch(b)) {
         unsigned long i = b->launched++;
         unsigned long user = b->o->mode == MODE_MSGS ? b->o->user_offset + 1 + i : user_for(b, i);
         conn *c = NULL;
@@ -76,6 +79,7 @@ static void launch(bench *b)
             result_note_error(&b->res, msg);
             inc(b, b->phase == PH_RUN ? RF_failed : RF_setup_failed);
             b->done++;
+            fails++;
             continue;
         }
         c->counted = true;
@@ -287,7 +291,7 @@ void mode_conn_iq(conn *c, bool ok, const char *cond)
     c->user = user;
     c->reg_pending = true;
     inc(b, RF_attempted);
-    char name[256], pw[512];
+    char name[512], pw[1300];
     char raw[160];
     snprintf(raw, sizeof raw, "%s%lu", b->o->prefix, user);
     xml_escape(name, sizeof name, raw);
@@ -407,6 +411,9 @@ static void mark_end(bench *b)
         if (t >= b->srv_ticks_go)
             b->res.v[RF_server_cpu_s] = ticks_to_s(t - b->srv_ticks_go);
     }
+    long m = read_machine_busy_ticks();
+    if (b->machine_ticks_go >= 0 && m >= b->machine_ticks_go)
+        b->res.v[RF_machine_busy_s] = ticks_to_s(m - b->machine_ticks_go);
 }
 
 static void measured_done(bench *b)
@@ -467,6 +474,7 @@ static void go(bench *b)
     b->t_go = uv_hrtime();
     getrusage(RUSAGE_SELF, &b->ru_go);
     b->srv_ticks_go = b->o->server_pid > 0 ? read_cpu_ticks(b->o->server_pid) : -1;
+    b->machine_ticks_go = read_machine_busy_ticks();
     uv_timer_stop(&b->phase_timer);
     switch (b->o->mode) {
     case MODE_LOGIN:
@@ -608,7 +616,10 @@ static void on_check(uv_check_t *h)
 
 static void on_sweep(uv_timer_t *t)
 {
-    conn_sweep(t->data, uv_hrtime());
+    bench *b = t->data;
+    conn_sweep(b, uv_hrtime());
+    if (b->phase == PH_SETUP || b->phase == PH_RUN)
+        check_progress(b);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -695,6 +706,7 @@ int bench_run(const bench_opts *o, int ctl_fd, int res_fd, result *out)
         return 1;
     b->o = o;
     b->srv_ticks_go = -1;
+    b->machine_ticks_go = -1;
     b->xml_salt = (unsigned long)uv_hrtime() ^ ((unsigned long)getpid() << 16);
     b->ctl_fd = ctl_fd;
     b->ctl_fd_owned = ctl_fd >= 0;

@@ -95,7 +95,7 @@ stop_server() {
 
 cleanup() {
     stop_server
-    [ -n "$WATCHDOG" ] && kill "$WATCHDOG" 2>/dev/null || true
+    if [ -n "$WATCHDOG" ]; then kill "$WATCHDOG" 2>/dev/null || true; fi
     if [ "$KEEP" = 1 ]; then
         note "work folder kept: $WORK"
     else
@@ -176,6 +176,12 @@ bench() {
     return $rc
 }
 jget() { printf '%s\n' "$LAST_JSON" | sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p" | tr -d '"'; }
+first_err() {
+    e=$(printf '%s\n' "$LAST_JSON" | sed -n 's/.*"first_error":"\([^"]*\)".*/\1/p')
+    [ -n "$e" ] && printf '; first failure: %s' "$e"
+    [ -n "$LAST_JSON" ] || printf '; no result (see bench.log)'
+    return 0
+}
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {
     if (NR == 0) print "-"; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
 # busy_pct: percent of all CPUs busy over two seconds (other work on the
@@ -254,6 +260,7 @@ EOF
 
 start_prosody() {
     (
+        # shellcheck disable=SC3045 # dash and bash both have -H and -n
         ulimit -n "$(ulimit -H -n)" 2>/dev/null || true
         # shellcheck disable=SC2086
         exec $PIN_SERVER prosody -F --config "$WORK/prosody.cfg.lua"
@@ -298,6 +305,7 @@ EOF
 
 start_onaird() {
     (
+        # shellcheck disable=SC3045 # dash and bash both have -H and -n
         ulimit -n "$(ulimit -H -n)" 2>/dev/null || true
         # shellcheck disable=SC2086
         exec $PIN_SERVER "$ONAIRD" -c "$WORK/onaird.conf"
@@ -333,7 +341,7 @@ suite() {
                 note "  idle $sec: skipped, over the time budget"
                 break
             fi
-            if ! start_$name; then
+            if ! "start_$name"; then
                 note "  $name did not start: run skipped"
                 stop_server
                 r=$((r + 1))
@@ -343,7 +351,7 @@ suite() {
             if bench "$name/idle-$sec/$r" idle -n "$USERS" -c $CONC $tlsflag --hold $IDLE_HOLD \
                 --settle $SETTLE --scram-cache "$cache" --setup-timeout 600; then :; fi
             stop_server
-            note "  idle $sec run $r: $(jget up)/$USERS up, $(jget kib_per_conn) KiB per connection (RSS $(jget rss_before_kib) -> $(jget rss_after_kib) KiB)"
+            note "  idle $sec run $r: $(jget up)/$USERS up, $(jget kib_per_conn) KiB per connection (RSS $(jget rss_before_kib) -> $(jget rss_after_kib) KiB)$(first_err)"
             vals="$vals $(jget kib_per_conn)"
             ups="$ups $(jget up)"
             r=$((r + 1))
@@ -366,7 +374,7 @@ suite() {
                 note "  login $sec: skipped, over the time budget"
                 break
             fi
-            if ! start_$name; then
+            if ! "start_$name"; then
                 note "  $name did not start: run skipped"
                 stop_server
                 r=$((r + 1))
@@ -376,7 +384,7 @@ suite() {
             if bench "$name/login-$sec/$r" login -n 100000000 --duration $LOGIN_S --users $LOGIN_USERS \
                 --warmup -c $CONC $tlsflag --scram-cache "$cache"; then :; fi
             stop_server
-            note "  login $sec run $r: $(jget logins_per_s) logins/s, p50 $(jget p50_ms) ms, p99 $(jget p99_ms) ms, $(jget failures) failed; CPU: server $(jget server_cpu_pct)%, tool $(jget tool_cpu_pct)%"
+            note "  login $sec run $r: $(jget logins_per_s) logins/s, p50 $(jget p50_ms) ms, p99 $(jget p99_ms) ms, $(jget failures) failed; CPU: server $(jget server_cpu_pct)%, tool $(jget tool_cpu_pct)%, other $(jget other_cpu_pct)%$(first_err)"
             rates="$rates $(jget logins_per_s)"
             p99s="$p99s $(jget p99_ms)"
             cpus="$cpus $(jget tool_cpu_pct)"
@@ -402,7 +410,7 @@ suite() {
             note "  msgs peak: skipped, over the time budget"
             break
         fi
-        if ! start_$name; then
+        if ! "start_$name"; then
             note "  $name did not start: run skipped"
             stop_server
             r=$((r + 1))
@@ -411,7 +419,7 @@ suite() {
         if bench "$name/msgs-peak/$r" msgs --pairs $PAIRS --window $WINDOW --duration $MSGS_S \
             --scram-cache "$cache"; then :; fi
         stop_server
-        note "  msgs peak run $r: $(jget msgs_per_s) msgs/s, p50 $(jget p50_ms) ms, p99 $(jget p99_ms) ms, lost $(jget lost); CPU: server $(jget server_cpu_pct)%, tool $(jget tool_cpu_pct)%"
+        note "  msgs peak run $r: $(jget msgs_per_s) msgs/s, p50 $(jget p50_ms) ms, p99 $(jget p99_ms) ms, lost $(jget lost); CPU: server $(jget server_cpu_pct)%, tool $(jget tool_cpu_pct)%, other $(jget other_cpu_pct)%$(first_err)"
         rates="$rates $(jget msgs_per_s)"
         p99s="$p99s $(jget p99_ms)"
         cpus="$cpus $(jget tool_cpu_pct)"
@@ -436,7 +444,7 @@ suite() {
             note "  msgs at half peak: skipped, over the time budget"
             break
         fi
-        if ! start_$name; then
+        if ! "start_$name"; then
             note "  $name did not start: run skipped"
             stop_server
             r=$((r + 1))
@@ -445,7 +453,7 @@ suite() {
         if bench "$name/msgs-half/$r" msgs --pairs $PAIRS --window 1000 --rate "$half" \
             --duration $MSGS_S --scram-cache "$cache"; then :; fi
         stop_server
-        note "  msgs at $half/s run $r: $(jget msgs_per_s) msgs/s, p50 $(jget p50_ms) ms, p99 $(jget p99_ms) ms, max $(jget max_ms) ms, lost $(jget lost); server CPU $(jget server_cpu_pct)%"
+        note "  msgs at $half/s run $r: $(jget msgs_per_s) msgs/s, p50 $(jget p50_ms) ms, p99 $(jget p99_ms) ms, max $(jget max_ms) ms, lost $(jget lost); CPU: server $(jget server_cpu_pct)%, other $(jget other_cpu_pct)%$(first_err)"
         rates="$rates $(jget msgs_per_s)"
         p99s="$p99s $(jget p99_ms)"
         scpus="$scpus $(jget server_cpu_pct)"
@@ -542,5 +550,9 @@ awk -v runs="$RUNS" -v users="$USERS" '
         row("msgs at half that rate: server CPU %", "msgs_half_scpu", "")
     }' "$WORK/medians"
 [ -n "$ONAIRD_NOTE" ] && note "($ONAIRD_NOTE)"
+other=$(sed -n 's/.*"other_cpu_pct":\([0-9.]*\).*/\1/p' "$WORK/results.jsonl" 2>/dev/null | sort -g | tail -n 1)
+if [ -n "$other" ]; then
+    note "busiest run: other processes used $other% of a core$(echo "$other" | awk '$1 > 10 { printf " - figures are distorted" }')"
+fi
 note ""
 note "done in $(elapsed) s; every run's JSON line: results.jsonl in the work folder (--keep)"

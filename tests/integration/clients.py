@@ -171,10 +171,19 @@ async def connect(server, jid, password, *, mech=None, direct_tls=False, port=No
     c.add_event_handler("connection_failed", lambda e: done(exc=ConnectFailed(f"connection failed: {e}")))
     if port is None:
         port = server.tls_port if direct_tls else server.port
+    stage = ["connecting"]
+    for ev in ("connected", "tls_success", "auth_success", "session_bind"):
+        c.add_event_handler(ev, lambda *_a, ev=ev: stage.append(ev))
     c.default_port = port  # slixmpp resolves "localhost" and takes the port from here
     c.connect(("localhost", port), use_ssl=direct_tls, force_starttls=not direct_tls)
     try:
         await asyncio.wait_for(started, timeout)
+    except asyncio.TimeoutError:
+        c.cancel_connection_attempt()
+        if c.is_connected():
+            c.abort()
+        raise ConnectFailed(f"login as {jid} on port {port}: no session within {timeout}s; "
+                            f"last step reached: {stage[-1]}") from None
     except BaseException:
         c.cancel_connection_attempt()
         if c.is_connected():

@@ -80,6 +80,10 @@ def module_server(request, tmp_path_factory):
 @pytest.fixture
 def server(request, module_server):
     _remember(request, module_server)
+    if module_server.proc is not None and not module_server.running() and module_server.expect_dead:
+        # It died during an earlier test (reported there): give the next
+        # tests a fresh process on the same data instead of a cascade.
+        module_server.start()
     module_server.assert_alive()
     yield module_server
     module_server.assert_alive()

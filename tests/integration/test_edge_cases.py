@@ -143,12 +143,26 @@ async def test_half_close_ends_session(server):
     b = await clients.login(server, jb, pb)
     raw = await RawStream.connect(server.host, server.port)
     full = await raw.login(ja.split("@")[0], pa, resource="half")
-    await raw.send(f"<presence to='{b.boundjid.full}'/>")  # directed presence
+    await raw.send(f"<presence/><presence to='{b.boundjid.full}'/>")  # initial, then directed
     await b.wait_presence(lambda p: p["from"].full == full)
     import socket
     raw.writer.get_extra_info("socket").shutdown(socket.SHUT_WR)  # TCP FIN under TLS
     await b.wait_presence(lambda p: p["from"].full == full and p["type"] == "unavailable")
     await raw.wait_closed()
+
+
+async def test_directed_presence_without_initial_presence(server):
+    # RFC 3921 5.1.4 (3), kept by RFC 6121 4.6: directed presence sent
+    # before initial presence is remembered the same way, so the entity gets
+    # unavailable presence when the session ends.
+    (ja, pa), (jb, pb) = server.add_user(), server.add_user()
+    b = await clients.login(server, jb, pb)
+    raw = await RawStream.connect(server.host, server.port)
+    full = await raw.login(ja.split("@")[0], pa, resource="nodirect")
+    await raw.send(f"<presence to='{b.boundjid.full}'/>")
+    await b.wait_presence(lambda p: p["from"].full == full)
+    await raw.send("</stream:stream>")
+    await b.wait_presence(lambda p: p["from"].full == full and p["type"] == "unavailable", timeout=5)
 
 
 # -- escaping and addresses --------------------------------------------------------------
