@@ -296,3 +296,62 @@ async def test_many_resources_one_account(server, n):
     for i in (0, n // 2, n - 1):
         o.send_message(mto=f"{jid}/r{i}", mbody=f"only {i}", mtype="chat")
         await sessions[i].wait_message(lambda m, i=i: m["body"] == f"only {i}")
+
+
+# -- roster and routing corners ---------------------------------------------------------
+
+async def test_roster_item_with_many_groups(server):
+    raw, full, jid, pw = await raw_user(server)
+    groups = "".join(f"<group>g{i:02d}</group>" for i in range(40))
+    res = await raw.iq(f"<query xmlns='jabber:iq:roster'><item jid='many@localhost'>{groups}</item></query>",
+                       type_="set")
+    if res.get("type") == "result":
+        got = await raw.iq("<query xmlns='jabber:iq:roster'/>")
+        item = got.find("{jabber:iq:roster}query/{jabber:iq:roster}item")
+        names = sorted(g.text for g in item.findall("{jabber:iq:roster}group"))
+        assert names == [f"g{i:02d}" for i in range(40)], f"groups silently dropped: {names}"
+    else:
+        assert stanza_error(res) is not None, tostr(res)  # refusing is fine, truncating is not
+    await raw.close()
+
+
+@pytest.mark.parametrize("payload", [
+    "<item jid='a@localhost'/><item jid='b@localhost'/>",
+    "<item jid='a@b@c'/>",
+    "",
+], ids=["two-items", "bad-jid", "no-item"])
+async def test_roster_set_bad_request(server, payload):
+    # RFC 6121 2.3.3: exactly one valid item, else <bad-request/>.
+    raw, full, jid, pw = await raw_user(server)
+    res = await raw.iq(f"<query xmlns='jabber:iq:roster'>{payload}</query>", type_="set")
+    assert res.get("type") == "error", tostr(res)
+    assert stanza_error(res)[1] in ("bad-request", "jid-malformed"), tostr(res)
+    await raw.close()
+
+
+async def test_message_without_to_goes_to_own_bare_jid(server):
+    # RFC 6120 8.1.1.1: no 'to' = the user's bare JID.
+    jid, pw = server.add_user()
+    a = await RawStream.connect(server.host, server.port)
+    full_a = await a.login(jid.split("@")[0], pw, resource="a")
+    await a.send("<presence/>")
+    await a.iq("<ping xmlns='urn:xmpp:ping'/>", to=server.domain)
+    await a.send("<message type='chat'><body>to myself</body></message>")
+    while True:
+        el = await a.next()
+        if el.tag == q(NS_CLIENT, "message"):
+            break
+    assert el.findtext(q(NS_CLIENT, "body")) == "to myself" and el.get("from") == full_a, tostr(el)
+    await a.close()
+
+
+async def test_error_messages_are_not_bounced(server):
+    raw, full, jid, pw = await raw_user(server)
+    await raw.send("<message type='error' to='nobody-at-all@localhost' id='e1'>"
+                   "<error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>"
+                   "</message>")
+    res = await raw.iq("<ping xmlns='urn:xmpp:ping'/>", to=server.domain)
+    assert "id='e1'" not in raw.received_text() and 'id="e1"' not in raw.received_text(), \
+        raw.received_text()[-500:]
+    assert res.get("type") == "result"
+    await raw.close()

@@ -109,3 +109,31 @@ async def test_accounts_while_stopped(server_factory):
     assert not in_list(srv, keep)
     srv.start()
     await assert_no_login(srv, keep, "new-pw")
+
+
+async def test_deleted_account_leaves_nothing_behind(server_factory):
+    # A re-created account must not inherit the old one's offline messages
+    # or roster.
+    srv = server_factory()
+    (ja, pa), = [srv.add_user()]
+    name = user()
+    jb = f"{name}@{srv.domain}"
+    srv.ctl("account", "add", name, input="first\n")
+    b = await clients.login(srv, jb, "first")
+    iq = b.make_iq_set()
+    iq["roster"]["items"] = {ja: {"name": "old contact"}}
+    for item in iq.xml.iter("{jabber:iq:roster}item"):
+        item.attrib.pop("subscription", None)
+    await iq.send(timeout=10)
+    await b.close()
+    a = await clients.login(srv, ja, pa)
+    a.send_message(mto=jb, mbody="for the old account", mtype="chat")
+    await a.barrier()
+    srv.ctl("account", "del", name)
+    srv.ctl("account", "add", name, input="second\n")
+    b2 = await clients.login(srv, jb, "second")
+    await b2.roundtrip()
+    old = [m for m in b2.messages.items if m["body"] == "for the old account"]
+    assert not old, "offline message of a deleted account delivered to its successor"
+    res = await b2.make_iq_get(queryxmlns="jabber:iq:roster").send(timeout=10)
+    assert not res["roster"]["items"], f"roster of a deleted account survived: {res}"
