@@ -15,29 +15,14 @@
 
 #include "offline.h"
 #include "store.h"
+#include "store_fixture.h"
 
-typedef struct fixture {
-    char dir[512];
-    store *s;
-} fixture;
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
+typedef store_fixture fixture;
 
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
-    const char *base = getenv("ONAIR_TEST_TMP");
-    if (!base || !*base)
-        base = "/tmp";
-    mkdir(base, 0700);
-    snprintf(f->dir, sizeof f->dir, "%s/onair-offline-XXXXXX", base);
-    if (!mkdtemp(f->dir))
-        return -1;
-    char err[256];
-    if (store_open(&f->s, f->dir, 16, false, err, sizeof err) != STORE_OK)
+    if (!f || store_fixture_open(f, "offline") != 0)
         return -1;
     *state = f;
     return 0;
@@ -46,8 +31,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    store_close(f->s);
-    nftw(f->dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+    store_fixture_close(f);
     free(f);
     return 0;
 }

@@ -18,33 +18,20 @@
 #include "account.h"
 #include "sasl.h"
 #include "store.h"
+#include "store_fixture.h"
 
 typedef struct fixture {
-    char dir[512];
-    store *st;
+    store_fixture sf;
     Gsasl *server_ctx;
     Gsasl *client_ctx;
 } fixture;
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
-
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
-    const char *base = getenv("ONAIR_TEST_TMP");
-    if (!base || !*base)
-        base = "/tmp";
-    mkdir(base, 0700);
-    snprintf(f->dir, sizeof f->dir, "%s/onair-sasl-XXXXXX", base);
-    if (!mkdtemp(f->dir))
+    if (!f || store_fixture_open(&f->sf, "sasl") != 0)
         return -1;
-    char err[256];
-    if (store_open(&f->st, f->dir, 16, false, err, sizeof err) != STORE_OK)
-        return -1;
-    if (account_create(f->st, "alice", "pencil", 0) != STORE_OK)
+    if (account_create(f->sf.s, "alice", "pencil", 0) != STORE_OK)
         return -1;
     if (sasl_setup(&f->server_ctx) != 0 || gsasl_init(&f->client_ctx) != GSASL_OK)
         return -1;
@@ -57,8 +44,7 @@ static int teardown(void **state)
     fixture *f = *state;
     gsasl_done(f->server_ctx);
     gsasl_done(f->client_ctx);
-    store_close(f->st);
-    nftw(f->dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+    store_fixture_close(&f->sf);
     free(f);
     return 0;
 }
@@ -84,7 +70,7 @@ static sasl_status run(fixture *f, const sasl_policy *pol, const char *mech, con
     int crc = gsasl_step64(cs, "", &c_out);
     assert_true(crc == GSASL_OK || crc == GSASL_NEEDS_MORE);
     char *s_out = NULL;
-    sasl_status st = sasl_start(x, f->server_ctx, f->st, pol, mech, c_out, &s_out, condition);
+    sasl_status st = sasl_start(x, f->server_ctx, f->sf.s, pol, mech, c_out, &s_out, condition);
     free(c_out);
     for (int round = 0; st == SASL_CONTINUE && round < 5; round++) {
         c_out = NULL;
@@ -170,7 +156,7 @@ static void test_plain_refused_without_tls(void **state)
     const char *cond = NULL;
     char *out = NULL;
     /* "\0alice\0pencil" in base64 */
-    assert_int_equal(sasl_start(&x, f->server_ctx, f->st, &plain_text_policy, "PLAIN", "AGFsaWNlAHBlbmNpbA==", &out,
+    assert_int_equal(sasl_start(&x, f->server_ctx, f->sf.s, &plain_text_policy, "PLAIN", "AGFsaWNlAHBlbmNpbA==", &out,
                                 &cond),
                      SASL_FAILURE);
     assert_string_equal(cond, "encryption-required");
@@ -216,7 +202,7 @@ static void test_anonymous_only_on_guest_host(void **state)
     fixture *f = *state;
     memset(&x, 0, sizeof x);
     char *out = NULL;
-    assert_int_equal(sasl_start(&x, f->server_ctx, f->st, &tls_policy, "ANONYMOUS", "dHJhY2U=", &out, &cond),
+    assert_int_equal(sasl_start(&x, f->server_ctx, f->sf.s, &tls_policy, "ANONYMOUS", "dHJhY2U=", &out, &cond),
                      SASL_FAILURE);
     assert_string_equal(cond, "invalid-mechanism");
     sasl_exchange_clear(&x);
@@ -228,7 +214,7 @@ static void test_guest_host_refuses_scram(void **state)
     sasl_exchange x = {0};
     const char *cond = NULL;
     char *out = NULL;
-    assert_int_equal(sasl_start(&x, f->server_ctx, f->st, &guest_policy, "SCRAM-SHA-256", "biwsbj1hbGljZSxyPWFiYw==",
+    assert_int_equal(sasl_start(&x, f->server_ctx, f->sf.s, &guest_policy, "SCRAM-SHA-256", "biwsbj1hbGljZSxyPWFiYw==",
                                 &out, &cond),
                      SASL_FAILURE);
     assert_string_equal(cond, "invalid-mechanism");
@@ -241,12 +227,12 @@ static void test_malformed_scram_message(void **state)
     sasl_exchange x = {0};
     const char *cond = NULL;
     char *out = NULL;
-    sasl_status st = sasl_start(&x, f->server_ctx, f->st, &tls_policy, "SCRAM-SHA-256", "bm90IHNjcmFt", &out, &cond);
+    sasl_status st = sasl_start(&x, f->server_ctx, f->sf.s, &tls_policy, "SCRAM-SHA-256", "bm90IHNjcmFt", &out, &cond);
     assert_int_equal(st, SASL_FAILURE);
     assert_null(out);
     sasl_exchange_clear(&x);
     memset(&x, 0, sizeof x);
-    st = sasl_start(&x, f->server_ctx, f->st, &tls_policy, "SCRAM-SHA-256", "!!!not base64", &out, &cond);
+    st = sasl_start(&x, f->server_ctx, f->sf.s, &tls_policy, "SCRAM-SHA-256", "!!!not base64", &out, &cond);
     assert_int_equal(st, SASL_FAILURE);
     sasl_exchange_clear(&x);
 }
