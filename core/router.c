@@ -170,17 +170,22 @@ void router_route(server *srv, session *sender, xml_node *stanza)
 {
     const char *from_s = xml_node_attr(stanza, "from");
     const char *to_s = xml_node_attr(stanza, "to");
-    jid from = {0}, to = {0};
-    if (!from_s || jid_parse(from_s, &from) != 0)
+    jid parsed_from = {0}, to = {0};
+    const jid *from = &parsed_from;
+    if (!from_s)
         goto out; /* only internal code routes; it always stamps 'from' */
+    if (sender && sender->full && strcmp(from_s, sender->full) == 0)
+        from = &sender->jid; /* stamped by the stream: already prepared */
+    else if (jid_parse(from_s, &parsed_from) != 0)
+        goto out;
     if (!to_s) {
         /* No 'to': the sender's own account (RFC 6120 10.3). IQs go to the
          * server acting on behalf of the account. */
         if (strcmp(stanza->name, "iq") == 0) {
-            route_to_server(srv, sender, stanza, &from);
+            route_to_server(srv, sender, stanza, from);
             goto out;
         }
-        if (jid_from_parts(&to, from.node, from.domain, NULL) != 0)
+        if (jid_from_parts(&to, from->node, from->domain, NULL) != 0)
             goto out;
     } else if (jid_parse(to_s, &to) != 0) {
         router_reply_error(srv, stanza, "modify", "jid-malformed", NULL);
@@ -189,34 +194,34 @@ void router_route(server *srv, session *sender, xml_node *stanza)
 
     if (router_is_local_domain(srv, to.domain)) {
         if (!to.node && !to.resource) {
-            route_to_server(srv, sender, stanza, &from);
+            route_to_server(srv, sender, stanza, from);
         } else if (!to.node) {
             router_reply_error(srv, stanza, "cancel", "service-unavailable", NULL);
         } else if (strcmp(stanza->name, "iq") == 0 && !to.resource &&
-                   (!from.node || strcmp(from.node, to.node) != 0 || strcmp(from.domain, to.domain) != 0)) {
+                   (!from->node || strcmp(from->node, to.node) != 0 || strcmp(from->domain, to.domain) != 0)) {
             /* An IQ to someone else's bare JID: the server answers for the
              * account (RFC 6120 10.5.4); it handles no such payloads yet. */
             router_reply_error(srv, stanza, "cancel", "service-unavailable", NULL);
         } else if (strcmp(stanza->name, "iq") == 0 && !to.resource) {
-            route_to_server(srv, sender, stanza, &from);
+            route_to_server(srv, sender, stanza, from);
         } else {
-            session_route_to_user(srv, stanza, &from, &to);
+            session_route_to_user(srv, stanza, from, &to);
         }
         goto out;
     }
     for (size_t i = 0; i < srv->router.nservices; i++) {
         if (strcmp(srv->router.services[i].domain, to.domain) == 0) {
-            if (srv->router.services[i].fn(srv->router.services[i].ud, srv, stanza, &from, &to) != ROUTER_HANDLED)
+            if (srv->router.services[i].fn(srv->router.services[i].ud, srv, stanza, from, &to) != ROUTER_HANDLED)
                 router_reply_error(srv, stanza, "cancel", "service-unavailable", NULL);
             goto out;
         }
     }
     if (srv->router.remote.fn &&
-        srv->router.remote.fn(srv->router.remote.ud, srv, stanza, &from, &to) == ROUTER_HANDLED)
+        srv->router.remote.fn(srv->router.remote.ud, srv, stanza, from, &to) == ROUTER_HANDLED)
         goto out;
     router_reply_error(srv, stanza, "cancel", "remote-server-not-found", NULL);
 out:
-    jid_clear(&from);
+    jid_clear(&parsed_from);
     jid_clear(&to);
     xml_node_free(stanza);
 }

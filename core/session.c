@@ -28,6 +28,19 @@
 
 /* ---- tables ---- */
 
+/* The session bound to full JID j, looked up without allocating. */
+static session *find_full_jid(server *srv, const jid *j)
+{
+    char key[3 * 1024 + 4];
+    int n = snprintf(key, sizeof key, "%s%s%s/%s", j->node ? j->node : "", j->node ? "@" : "", j->domain,
+                     j->resource ? j->resource : "");
+    if (n < 0 || (size_t)n >= sizeof key)
+        return NULL;
+    session *s = NULL;
+    HASH_FIND(hh, srv->sessions_by_full, key, (size_t)n, s);
+    return s;
+}
+
 session *session_find_full(server *srv, const char *full)
 {
     session *s = NULL;
@@ -608,9 +621,7 @@ static void route_message(server *srv, xml_node *stanza, const jid *to, const ch
     if (!type)
         type = "normal";
     if (to->resource) {
-        char *full = jid_full(to);
-        session *s = session_find_full(srv, full);
-        free(full);
+        session *s = find_full_jid(srv, to);
         if (s) {
             stream_send(s, stanza);
             return;
@@ -669,18 +680,14 @@ void session_route_to_user(server *srv, xml_node *stanza, const jid *from, const
             }
             free(prober);
         } else if (to->resource) {
-            char *full = jid_full(to);
-            session *s = session_find_full(srv, full);
-            free(full);
+            session *s = find_full_jid(srv, to);
             if (s)
                 stream_send(s, stanza);
         } else if (!type || strcmp(type, "unavailable") == 0 || strcmp(type, "error") == 0) {
             deliver_to_available(srv, bare, stanza);
         }
     } else { /* iq to a full JID */
-        char *full = jid_full(to);
-        session *s = session_find_full(srv, full);
-        free(full);
+        session *s = find_full_jid(srv, to);
         if (s)
             stream_send(s, stanza);
         else if (type && (strcmp(type, "get") == 0 || strcmp(type, "set") == 0))

@@ -313,8 +313,8 @@ void conn_close_graceful(conn *c)
 
 void conn_sweep(bench *b, uint64_t now)
 {
-    /* Collect first: closing unlinks nothing synchronously, but keep the
-     * walk simple and bounded by the list length. */
+    /* Closing unlinks nothing synchronously (that happens in on_close), so
+     * the walk is safe; it is bounded by the list length. */
     unsigned long n = 0;
     for (conn *c = b->conns; c && n <= b->nconns; c = c->next, n++) {
         if (c->deadline == 0 || now < c->deadline || c->state == CS_DONE)

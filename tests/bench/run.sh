@@ -200,6 +200,23 @@ check_quiet() {
         note "  machine idle before this part ($busy% busy)"
     fi
 }
+# contended: true when other processes used more than 10% of a core during
+# the last run (its figures are then repeated, at most twice per run).
+contended() {
+    printf '%s\n' "$(jget other_cpu_pct)" | awk '{ exit !($1 > 10) }'
+}
+RETRY=0
+# retry_run: after a run; true (and a note) if it should be run again.
+retry_run() {
+    if contended && [ "$RETRY" -lt 2 ] && ! over_budget; then
+        RETRY=$((RETRY + 1))
+        note "    (other processes used $(jget other_cpu_pct)% of a core: repeating the run)"
+        return 0
+    fi
+    RETRY=0
+    printf '%s\n' "$(jget other_cpu_pct)" >>"$WORK/other" # kept runs
+    return 1
+}
 # record SERVER KEY VALUE
 record() { printf '%s %s %s\n' "$1" "$2" "$3" >>"$WORK/medians"; }
 
@@ -385,6 +402,7 @@ suite() {
                 --warmup -c $CONC $tlsflag --scram-cache "$cache"; then :; fi
             stop_server
             note "  login $sec run $r: $(jget logins_per_s) logins/s, p50 $(jget p50_ms) ms, p99 $(jget p99_ms) ms, $(jget failures) failed; CPU: server $(jget server_cpu_pct)%, tool $(jget tool_cpu_pct)%, other $(jget other_cpu_pct)%$(first_err)"
+            retry_run && continue
             rates="$rates $(jget logins_per_s)"
             p99s="$p99s $(jget p99_ms)"
             cpus="$cpus $(jget tool_cpu_pct)"
@@ -420,6 +438,7 @@ suite() {
             --scram-cache "$cache"; then :; fi
         stop_server
         note "  msgs peak run $r: $(jget msgs_per_s) msgs/s, p50 $(jget p50_ms) ms, p99 $(jget p99_ms) ms, lost $(jget lost); CPU: server $(jget server_cpu_pct)%, tool $(jget tool_cpu_pct)%, other $(jget other_cpu_pct)%$(first_err)"
+        retry_run && continue
         rates="$rates $(jget msgs_per_s)"
         p99s="$p99s $(jget p99_ms)"
         cpus="$cpus $(jget tool_cpu_pct)"
@@ -454,6 +473,7 @@ suite() {
             --duration $MSGS_S --scram-cache "$cache"; then :; fi
         stop_server
         note "  msgs at $half/s run $r: $(jget msgs_per_s) msgs/s, p50 $(jget p50_ms) ms, p99 $(jget p99_ms) ms, max $(jget max_ms) ms, lost $(jget lost); CPU: server $(jget server_cpu_pct)%, other $(jget other_cpu_pct)%$(first_err)"
+        retry_run && continue
         rates="$rates $(jget msgs_per_s)"
         p99s="$p99s $(jget p99_ms)"
         scpus="$scpus $(jget server_cpu_pct)"
@@ -550,9 +570,10 @@ awk -v runs="$RUNS" -v users="$USERS" '
         row("msgs at half that rate: server CPU %", "msgs_half_scpu", "")
     }' "$WORK/medians"
 [ -n "$ONAIRD_NOTE" ] && note "($ONAIRD_NOTE)"
-other=$(sed -n 's/.*"other_cpu_pct":\([0-9.]*\).*/\1/p' "$WORK/results.jsonl" 2>/dev/null | sort -g | tail -n 1)
+other=$(grep -v '^$' "$WORK/other" 2>/dev/null | sort -g | tail -n 1)
 if [ -n "$other" ]; then
-    note "busiest run: other processes used $other% of a core$(echo "$other" | awk '$1 > 10 { printf " - figures are distorted" }')"
+    note "busiest kept login/msgs run: other processes used $other% of a core$(echo "$other" |
+        awk '$1 > 10 { printf " - those figures are distorted" }')"
 fi
 note ""
 note "done in $(elapsed) s; every run's JSON line: results.jsonl in the work folder (--keep)"
