@@ -33,7 +33,6 @@ struct conn {
     size_t out_len, out_cap;
     bool is_dirty;       /* on the server's dirty list */
     struct conn *dirty_next;
-    char peer[64];
 };
 
 #define CONN_LINGER_MS 2000
@@ -161,7 +160,7 @@ static int raw_write(conn *c, const char *data, size_t len)
     }
     size_t rest = len - off;
     if (c->pending + rest > c->srv->cfg.max_write_buffer_bytes) {
-        log_write(&c->srv->log, LOG_WARN, "conn", "%s: output over %zu bytes, closing", c->peer,
+        log_write(&c->srv->log, LOG_WARN, "conn", "%s: output over %zu bytes, closing", conn_peer(c),
                   c->srv->cfg.max_write_buffer_bytes);
         do_close(c);
         return -1;
@@ -279,7 +278,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             break;
         if (err != SSL_ERROR_ZERO_RETURN) {
             unsigned long e = ERR_peek_error();
-            log_write(&c->srv->log, LOG_INFO, "conn", "%s: TLS error: %s", c->peer,
+            log_write(&c->srv->log, LOG_INFO, "conn", "%s: TLS error: %s", conn_peer(c),
                       e ? ERR_reason_error_string(e) : "protocol error");
         }
         ERR_clear_error();
@@ -330,20 +329,6 @@ conn *conn_accept(struct server *srv, uv_stream_t *server_handle, bool direct_tl
         return NULL;
     }
     uv_tcp_nodelay(&c->tcp, 1);
-    struct sockaddr_storage ss;
-    int sl = sizeof ss;
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
-        char ip[INET6_ADDRSTRLEN] = "?";
-        int port = 0;
-        if (ss.ss_family == AF_INET) {
-            uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
-            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        } else if (ss.ss_family == AF_INET6) {
-            uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
-            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-        }
-        snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
-    }
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
         do_close(c);
         return NULL;
@@ -421,7 +406,7 @@ int conn_write(conn *c, const char *data, size_t len)
     if (c->closing || len == 0)
         return c->closing ? -1 : 0;
     if (c->pending + c->out_len + len > c->srv->cfg.max_write_buffer_bytes) {
-        log_write(&c->srv->log, LOG_WARN, "conn", "%s: output over %zu bytes, closing", c->peer,
+        log_write(&c->srv->log, LOG_WARN, "conn", "%s: output over %zu bytes, closing", conn_peer(c),
                   c->srv->cfg.max_write_buffer_bytes);
         do_close(c);
         return -1;
@@ -494,7 +479,24 @@ void conn_stop_reading(conn *c)
 
 const char *conn_peer(const conn *c)
 {
-    return c->peer;
+    /* Asked only when logging: no syscall or bytes per connection otherwise. */
+    char *out = c->srv->peer_buf;
+    snprintf(out, sizeof c->srv->peer_buf, "?");
+    struct sockaddr_storage ss;
+    int sl = sizeof ss;
+    if (c->handle_closing || uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) != 0)
+        return out;
+    char ip[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (ss.ss_family == AF_INET) {
+        uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
+        port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    } else if (ss.ss_family == AF_INET6) {
+        uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
+        port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    }
+    snprintf(out, sizeof c->srv->peer_buf, "%s:%d", ip, port);
+    return out;
 }
 
 size_t conn_pending_bytes(const conn *c)

@@ -52,7 +52,8 @@ void conn_stop_reading(conn *c);
  * on the server loop). */
 void conn_flusher_start(struct server *srv);
 void conn_flusher_stop(struct server *srv);
-/* "ip:port" of the peer, for logs. */
+/* "ip:port" of the peer, for logs: a buffer of the server's, valid until the
+ * next call. */
 const char *conn_peer(const conn *c);
 /* Bytes queued and not yet written. */
 size_t conn_pending_bytes(const conn *c);

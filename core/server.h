@@ -77,6 +77,7 @@ typedef struct server {
     char read_buf[65536];           /* one read buffer for every socket: reads are handled synchronously */
     char tls_buf[65536];            /* decrypted plaintext, likewise shared */
     xml_buf out;                    /* scratch serializer buffer, reset per use */
+    char peer_buf[64];              /* conn_peer's answer */
 
     server_stats stats;
     uint64_t started_ms;

@@ -13,6 +13,7 @@
 #include "xml.h"
 
 #include <expat.h>
+#include <openssl/rand.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -972,6 +973,14 @@ static XML_Parser xml_parser_create_expat(xml_parser *p)
      * input (and the size limit assumes it does not).  Declared by Debian's
      * expat 2.5.0 (backport of 2.6.0's CVE-2023-52425 fix). */
     XML_SetReparseDeferralEnabled(xp, XML_FALSE);
+    /* A random hash salt from OpenSSL's user-space generator: as strong
+     * against hash flooding as expat's own, without the getrandom() system
+     * call expat would make for every parser (several per login). */
+    unsigned long salt = 0;
+    while (salt == 0 && RAND_bytes((unsigned char *)&salt, sizeof salt) == 1)
+        ;
+    if (salt)
+        XML_SetHashSalt(xp, salt);
     return xp;
 }
 
