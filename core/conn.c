@@ -278,8 +278,9 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             break;
         if (err != SSL_ERROR_ZERO_RETURN) {
             unsigned long e = ERR_peek_error();
-            log_write(&c->srv->log, LOG_INFO, "conn", "%s: TLS error: %s", conn_peer(c),
-                      e ? ERR_reason_error_string(e) : "protocol error");
+            if (log_enabled(&c->srv->log, LOG_INFO))
+                log_write(&c->srv->log, LOG_INFO, "conn", "%s: TLS error: %s", conn_peer(c),
+                          e ? ERR_reason_error_string(e) : "protocol error");
         }
         ERR_clear_error();
         flush_tls(c);

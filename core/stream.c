@@ -147,8 +147,9 @@ void stream_error(session *s, const char *condition, const char *text)
     xml_buf_append_str(out, "</stream:error></stream:stream>");
     if (!out->failed)
         conn_write(s->conn, out->data, out->len);
-    log_write(&s->srv->log, LOG_INFO, "stream", "%s %s: stream error %s", conn_peer(s->conn),
-              s->full ? s->full : "-", condition);
+    if (log_enabled(&s->srv->log, LOG_INFO))
+        log_write(&s->srv->log, LOG_INFO, "stream", "%s %s: stream error %s", conn_peer(s->conn),
+                  s->full ? s->full : "-", condition);
     if (s->state == SESSION_BOUND)
         session_unbind(s);
     s->state = SESSION_CLOSING;
@@ -395,7 +396,9 @@ static void sasl_failure(session *s, const char *condition)
         s->sasl = NULL;
     }
     s->srv->stats.logins_failed++;
-    log_write(&s->srv->log, LOG_INFO, "sasl", "%s: authentication failed (%s)", conn_peer(s->conn), condition);
+    if (log_enabled(&s->srv->log, LOG_INFO))
+        log_write(&s->srv->log, LOG_INFO, "sasl", "%s: authentication failed (%s)", conn_peer(s->conn),
+                  condition);
     if (++s->sasl_failures >= MAX_SASL_FAILURES)
         stream_error(s, "policy-violation", "too many failed authentication attempts");
 }
@@ -534,8 +537,9 @@ static void handle_bind(session *s, xml_node *iq)
     xml_buf_append_str(out, "</jid></bind></iq>");
     if (!out->failed)
         stream_send_raw(s, out->data, out->len);
-    log_write(&srv->log, LOG_INFO, "stream", "%s bound %s%s%s", conn_peer(s->conn), s->full,
-              s->is_secure ? " (TLS)" : "", s->is_guest ? " (guest)" : "");
+    if (log_enabled(&srv->log, LOG_INFO))
+        log_write(&srv->log, LOG_INFO, "stream", "%s bound %s%s%s", conn_peer(s->conn), s->full,
+                  s->is_secure ? " (TLS)" : "", s->is_guest ? " (guest)" : "");
 }
 
 /* ---- stanzas of a bound session ---- */

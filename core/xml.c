@@ -954,12 +954,9 @@ static void XMLCALL xml_on_entity_decl(void *ud, const XML_Char *name, int is_pa
     xml_parser_fail(ud, XML_ERR_RESTRICTED);
 }
 
-static XML_Parser xml_parser_create_expat(xml_parser *p)
+/* Installs onair's handlers and settings on a new or reset expat parser. */
+static XML_Parser xml_parser_setup_expat(xml_parser *p, XML_Parser xp)
 {
-    /* The encoding passed here overrides any in the XML declaration. */
-    XML_Parser xp = XML_ParserCreateNS("UTF-8", NS_SEP);
-    if (!xp)
-        return NULL;
     XML_SetUserData(xp, p);
     XML_SetElementHandler(xp, xml_on_start, xml_on_end);
     XML_SetCharacterDataHandler(xp, xml_on_text);
@@ -982,6 +979,13 @@ static XML_Parser xml_parser_create_expat(xml_parser *p)
     if (salt)
         XML_SetHashSalt(xp, salt);
     return xp;
+}
+
+static XML_Parser xml_parser_create_expat(xml_parser *p)
+{
+    /* The encoding passed here overrides any in the XML declaration. */
+    XML_Parser xp = XML_ParserCreateNS("UTF-8", NS_SEP);
+    return xp ? xml_parser_setup_expat(p, xp) : NULL;
 }
 
 xml_parser *xml_parser_new(const xml_limits *limits, const xml_parser_callbacks *cb, void *ud)
@@ -1012,14 +1016,20 @@ void xml_parser_free(xml_parser *p)
     free(p);
 }
 
-/* Replaces expat with a fresh parser (cheaper on memory than
- * XML_ParserReset, which keeps every buffer the old stream grew). */
+/* Starts expat on a new stream.  A live parser is reset in place
+ * (XML_ParserReset keeps its buffers: a stream restart after STARTTLS or
+ * SASL costs no allocation); idle streams give the memory back through
+ * xml_parser_release. */
 static void xml_parser_restart(xml_parser *p)
 {
     xml_parser_drop_state(p);
-    if (p->xp)
-        XML_ParserFree(p->xp);
-    p->xp = xml_parser_create_expat(p);
+    if (p->xp && XML_ParserReset(p->xp, "UTF-8")) {
+        xml_parser_setup_expat(p, p->xp);
+    } else {
+        if (p->xp)
+            XML_ParserFree(p->xp);
+        p->xp = xml_parser_create_expat(p);
+    }
     p->err = p->xp ? XML_OK : XML_ERR_NO_MEMORY;
     p->depth = 0;
     p->ndecls = 0;
