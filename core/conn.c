@@ -448,6 +448,27 @@ int conn_start_tls(conn *c)
     return start_tls(c);
 }
 
+void conn_release_idle_memory(conn *c)
+{
+    if (!c->ssl || c->handle_closing || !SSL_is_init_finished(c->ssl))
+        return;
+    BIO *rbio = SSL_get_rbio(c->ssl);
+    BIO *wbio = SSL_get_wbio(c->ssl);
+    if (BIO_ctrl_pending(rbio) != 0 || BIO_ctrl_pending(wbio) != 0)
+        return;
+    /* Memory BIOs keep the capacity of the largest flight they carried
+     * (the handshake, a burst); fresh ones hold nothing. */
+    BIO *new_rbio = BIO_new(BIO_s_mem());
+    BIO *new_wbio = BIO_new(BIO_s_mem());
+    if (!new_rbio || !new_wbio) {
+        BIO_free(new_rbio);
+        BIO_free(new_wbio);
+        return;
+    }
+    BIO_set_mem_eof_return(new_rbio, -1);
+    SSL_set_bio(c->ssl, new_rbio, new_wbio); /* frees the old pair */
+}
+
 bool conn_is_tls(const conn *c)
 {
     return c->ssl != NULL;

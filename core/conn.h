@@ -42,6 +42,9 @@ int conn_write(conn *c, const char *data, size_t len);
 /* Switches to TLS as server: everything after this call is TLS.  Returns 0 or -1. */
 int conn_start_tls(conn *c);
 bool conn_is_tls(const conn *c);
+/* For a connection that has gone quiet: drops buffers TLS kept from its
+ * busiest moment.  Safe to call at any time; does nothing when busy. */
+void conn_release_idle_memory(conn *c);
 /* Closes after queued output has been written (TLS close_notify included). */
 void conn_close(conn *c);
 /* Closes now, dropping queued output. */

@@ -309,15 +309,18 @@ static void release_idle(server *srv)
             break;
         if (xml_parser_release(s->parser)) {
             released++;
+            if (s->conn)
+                conn_release_idle_memory(s->conn);
             leave_active(s);
         } else {
             touch_active(s); /* mid-stanza: try again later */
         }
     }
     srv->stats.parsers_released += released;
-#ifdef __GLIBC__
-    /* The freed parsers sit between live allocations: hand their pages back
-     * to the kernel, or RSS would not shrink. */
+#if defined(__GLIBC__) && !defined(ONAIR_JEMALLOC)
+    /* With glibc's allocator the freed parsers sit between live allocations:
+     * hand their pages back to the kernel, or RSS would not shrink.
+     * (jemalloc does this by itself.) */
     if (released >= 64)
         malloc_trim(0);
 #endif

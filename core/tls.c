@@ -127,7 +127,9 @@ SSL_CTX *tls_context_new(const config *cfg, char *err, size_t errlen)
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+    /* No server-side session cache: TLS 1.3 resumption uses stateless
+     * tickets, and a cache would keep a session per connection in memory. */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_certificate) != 1) {
         char what[4200];
         snprintf(what, sizeof what, "%s:%d: tls.certificate: cannot load %s", cfg->path ? cfg->path : "config",

@@ -14,6 +14,12 @@
 #include "config.h"
 #include "server.h"
 
+#ifdef ONAIR_JEMALLOC
+/* Read by jemalloc at start-up: give freed pages back after a second (no
+ * lingering "muzzy" stage), so idle servers shrink. */
+const char *malloc_conf = "dirty_decay_ms:1000,muzzy_decay_ms:0";
+#endif
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: onaird -c FILE [--check]\n"
