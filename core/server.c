@@ -6,6 +6,11 @@
 #include "server.h"
 
 #include <errno.h>
+#ifdef ONAIR_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#else
+#include <malloc.h>
+#endif
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +32,18 @@ uint64_t server_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void server_return_free_memory(void)
+{
+#ifdef ONAIR_JEMALLOC
+    /* Purge every arena's unused dirty pages at once. */
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "arena.%u.purge", (unsigned)MALLCTL_ARENAS_ALL);
+    mallctl(cmd, NULL, NULL, NULL, 0);
+#elif defined(__GLIBC__)
+    malloc_trim(0);
+#endif
 }
 
 void server_random_id(char *out, size_t cap, size_t len)

@@ -100,6 +100,9 @@ void server_free(server *srv);
 void server_reload(server *srv);
 
 uint64_t server_now_ms(void);
+/* Asks the allocator to give unused pages back to the kernel now (after many
+ * idle streams released their buffers). */
+void server_return_free_memory(void);
 /* Random identifier of `len` URL-safe characters (len < cap). */
 void server_random_id(char *out, size_t cap, size_t len);
 

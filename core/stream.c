@@ -8,7 +8,6 @@
  * transport only through conn.h, so another transport (WebSocket, RFC 7395)
  * can drive the same logic.
  */
-#include <malloc.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -317,13 +316,10 @@ static void release_idle(server *srv)
         }
     }
     srv->stats.parsers_released += released;
-#if defined(__GLIBC__) && !defined(ONAIR_JEMALLOC)
-    /* With glibc's allocator the freed parsers sit between live allocations:
-     * hand their pages back to the kernel, or RSS would not shrink.
-     * (jemalloc does this by itself.) */
+    /* Many parsers just went back to the allocator: have it return the
+     * pages now rather than on some later allocation. */
     if (released >= 64)
-        malloc_trim(0);
-#endif
+        server_return_free_memory();
 }
 
 static void on_data(void *ud, const char *data, size_t len)

@@ -7,7 +7,7 @@ PACKAGES="build-essential cmake pkg-config git ca-certificates openssl
 libuv1-dev libexpat1-dev libssl-dev liblmdb-dev lmdb-utils libmsgpack-dev
 libgsasl-dev libidn-dev libconfig-dev libcmocka-dev libstrophe-dev uthash-dev
 libjemalloc-dev"
-TEST_PACKAGES="python3 python3-slixmpp python3-pytest python3-pytest-timeout prosody procps"
+TEST_PACKAGES="python3 python3-slixmpp python3-pytest python3-pytest-timeout procps"
 
 want="$PACKAGES"
 [ "${1:-}" = "--test" ] && want="$PACKAGES $TEST_PACKAGES"
