@@ -511,6 +511,12 @@ suite prosody
 ONAIRD_NOTE=""
 note ""
 if [ ! -x "$ONAIRD" ] || [ ! -x "$ONAIRCTL" ]; then
+    note "== building onaird (build/release)"
+    (cmake -S "$ROOT" -B "$ROOT/build/release" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
+        cmake --build "$ROOT/build/release" -j 2 --target onaird onairctl >/dev/null) ||
+        note "   the build failed"
+fi
+if [ ! -x "$ONAIRD" ] || [ ! -x "$ONAIRCTL" ]; then
     ONAIRD_NOTE="onaird not built ($ONAIRD missing): skipped"
     note "== $ONAIRD_NOTE"
 elif over_budget; then
