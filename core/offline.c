@@ -175,20 +175,11 @@ size_t offline_count(store *s, const char *user)
     return n;
 }
 
-static int offline_remove_one(void *ud, const void *key, size_t klen, const void *val, size_t vlen)
-{
-    char copy[RECORD_USER_MAX + 10]; /* key points into the page being changed */
-    if (klen > sizeof copy)
-        return STORE_ERROR;
-    memcpy(copy, key, klen);
-    return store_del(ud, OFFLINE_DB, copy, klen);
-}
-
 int offline_remove_all_txn(store_txn *t, const char *user)
 {
     char prefix[RECORD_USER_MAX + 10];
     size_t plen = offline_prefix(user, prefix);
     if (plen == 0)
         return STORE_OK;
-    return store_iter(t, OFFLINE_DB, prefix, plen, offline_remove_one, t);
+    return store_del_prefix(t, OFFLINE_DB, prefix, plen);
 }

@@ -271,20 +271,11 @@ int roster_list(store *s, const char *user, int (*cb)(void *ud, const roster_ite
     return rc;
 }
 
-static int roster_remove_one(void *ud, const void *key, size_t klen, const void *val, size_t vlen)
-{
-    char copy[ROSTER_KEY_MAX]; /* key points into the page being changed */
-    if (klen > sizeof copy)
-        return STORE_ERROR;
-    memcpy(copy, key, klen);
-    return store_del(ud, ROSTER_DB, copy, klen);
-}
-
 int roster_remove_all_txn(store_txn *t, const char *user)
 {
     char prefix[RECORD_USER_MAX + 2];
     size_t plen = roster_prefix(user, prefix);
     if (plen == 0)
         return STORE_OK;
-    return store_iter(t, ROSTER_DB, prefix, plen, roster_remove_one, t);
+    return store_del_prefix(t, ROSTER_DB, prefix, plen);
 }

@@ -465,3 +465,26 @@ int store_last_key(store_txn *t, const char *db, const void *prefix, size_t plen
     mdb_cursor_close(cur);
     return ret;
 }
+
+typedef struct del_prefix_ctx {
+    store_txn *t;
+    const char *db;
+} del_prefix_ctx;
+
+static int store_del_one(void *ud, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    del_prefix_ctx *c = ud;
+    char copy[512]; /* LMDB keys are at most 511 bytes; key points into the page being changed */
+    if (klen > sizeof copy)
+        return STORE_ERROR;
+    memcpy(copy, key, klen);
+    return store_del(c->t, c->db, copy, klen);
+}
+
+int store_del_prefix(store_txn *t, const char *db, const void *prefix, size_t plen)
+{
+    if (plen == 0)
+        return STORE_ERROR;
+    del_prefix_ctx c = {t, db};
+    return store_iter(t, db, prefix, plen, store_del_one, &c);
+}

@@ -62,6 +62,9 @@ int store_del(store_txn *t, const char *db, const void *key, size_t klen);
 typedef int (*store_iter_cb)(void *ud, const void *key, size_t klen, const void *val, size_t vlen);
 int store_iter(store_txn *t, const char *db, const void *prefix, size_t plen, store_iter_cb cb, void *ud);
 
+/* Deletes every key starting with prefix (plen > 0), in a write transaction. */
+int store_del_prefix(store_txn *t, const char *db, const void *prefix, size_t plen);
+
 /* Last key with the given prefix (for sequence numbers); key copied into
  * keybuf (up to keycap bytes), its length in *klen.  STORE_NOTFOUND if none. */
 int store_last_key(store_txn *t, const char *db, const void *prefix, size_t plen, void *keybuf, size_t keycap,

@@ -235,6 +235,28 @@ static void test_iter_delete_pages(void **state)
     store_txn_abort(t);
 }
 
+static void test_del_prefix(void **state)
+{
+    fixture *f = *state;
+    store_txn *t;
+    assert_int_equal(store_txn_begin(f->s, true, &t), STORE_OK);
+    const char *keys[] = {"alice\0x", "alice\0y", "alicex", "bob\0x"};
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(store_put(t, "roster", keys[i], strlen(keys[i]) + (i == 2 ? 0 : 2), "v", 1, false),
+                         STORE_OK);
+    assert_int_equal(store_del_prefix(t, "roster", "alice\0", 6), STORE_OK);
+    assert_int_equal(store_txn_commit(t), STORE_OK);
+    assert_int_equal(store_txn_begin(f->s, false, &t), STORE_OK);
+    int n = 0;
+    assert_int_equal(store_iter(t, "roster", NULL, 0, count_cb, &n), STORE_OK);
+    assert_int_equal(n, 2); /* "alicex" and "bob\0x" are left */
+    const void *v;
+    size_t vl;
+    assert_int_equal(store_get(t, "roster", "alicex", 6, &v, &vl), STORE_OK);
+    assert_int_equal(store_get(t, "roster", "alice\0x", 7, &v, &vl), STORE_NOTFOUND);
+    store_txn_abort(t);
+}
+
 static void test_last_key(void **state)
 {
     fixture *f = *state;
@@ -365,6 +387,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_overwrite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_iter_prefix, setup, teardown),
         cmocka_unit_test_setup_teardown(test_iter_delete_pages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_del_prefix, setup, teardown),
         cmocka_unit_test_setup_teardown(test_last_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_readonly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_writer, setup, teardown),
