@@ -4,11 +4,6 @@
  */
 #include "admin.h"
 
-#ifdef ONAIR_JEMALLOC
-#include <jemalloc/jemalloc.h>
-#else
-#include <malloc.h>
-#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,26 +96,6 @@ static long rss_kb(void)
     return kb;
 }
 
-/* Bytes the allocator has handed out, and bytes it holds resident beyond them. */
-static void heap_figures(size_t *used, size_t *spare)
-{
-#ifdef ONAIR_JEMALLOC
-    uint64_t epoch = 1;
-    size_t sz = sizeof epoch;
-    mallctl("epoch", &epoch, &sz, &epoch, sz); /* refresh the statistics */
-    size_t allocated = 0, resident = 0;
-    sz = sizeof allocated;
-    mallctl("stats.allocated", &allocated, &sz, NULL, 0);
-    mallctl("stats.resident", &resident, &sz, NULL, 0);
-    *used = allocated;
-    *spare = resident > allocated ? resident - allocated : 0;
-#else
-    struct mallinfo2 mi = mallinfo2();
-    *used = mi.uordblks;
-    *spare = mi.fordblks;
-#endif
-}
-
 static void close_user_sessions(server *srv, const char *user)
 {
     char bare[1100];
@@ -152,7 +127,7 @@ static void handle_line(admin_client *c, char *line)
     }
     if (strcmp(cmd, "health") == 0) {
         size_t heap_used = 0, heap_free = 0;
-        heap_figures(&heap_used, &heap_free);
+        server_heap_figures(&heap_used, &heap_free);
         char buf[1024];
         snprintf(buf, sizeof buf,
                  "data\tstatus\trunning\ndata\tversion\t%s\ndata\tuptime_s\t%llu\ndata\tconnections\t%zu\n"

@@ -139,6 +139,18 @@ static void on_written(uv_write_t *req, int status)
         begin_shutdown(c);
 }
 
+/* A slow reader: closes c if `more` bytes on top of what is queued would
+ * pass limits.max_write_buffer_bytes.  Returns true when it did. */
+static bool over_output_limit(conn *c, size_t more)
+{
+    if (c->pending + more <= c->srv->cfg.max_write_buffer_bytes)
+        return false;
+    log_write(&c->srv->log, LOG_WARN, "conn", "%s: output over %zu bytes, closing", conn_peer(c),
+              c->srv->cfg.max_write_buffer_bytes);
+    do_close(c);
+    return true;
+}
+
 /* Writes bytes to the socket: synchronously if nothing is queued, the rest
  * (or all) as a queued request holding its own copy. */
 static int raw_write(conn *c, const char *data, size_t len)
@@ -159,12 +171,8 @@ static int raw_write(conn *c, const char *data, size_t len)
             return 0;
     }
     size_t rest = len - off;
-    if (c->pending + rest > c->srv->cfg.max_write_buffer_bytes) {
-        log_write(&c->srv->log, LOG_WARN, "conn", "%s: output over %zu bytes, closing", conn_peer(c),
-                  c->srv->cfg.max_write_buffer_bytes);
-        do_close(c);
+    if (over_output_limit(c, rest))
         return -1;
-    }
     write_req *wr = malloc(sizeof *wr + rest);
     if (!wr) {
         do_close(c);
@@ -406,12 +414,8 @@ int conn_write(conn *c, const char *data, size_t len)
 {
     if (c->closing || len == 0)
         return c->closing ? -1 : 0;
-    if (c->pending + c->out_len + len > c->srv->cfg.max_write_buffer_bytes) {
-        log_write(&c->srv->log, LOG_WARN, "conn", "%s: output over %zu bytes, closing", conn_peer(c),
-                  c->srv->cfg.max_write_buffer_bytes);
-        do_close(c);
+    if (over_output_limit(c, c->out_len + len))
         return -1;
-    }
     if (c->out_len + len > c->out_cap) {
         size_t cap = c->out_cap ? c->out_cap : 512;
         while (cap < c->out_len + len)

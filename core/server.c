@@ -46,6 +46,25 @@ void server_return_free_memory(void)
 #endif
 }
 
+void server_heap_figures(size_t *used, size_t *spare)
+{
+#ifdef ONAIR_JEMALLOC
+    uint64_t epoch = 1;
+    size_t sz = sizeof epoch;
+    mallctl("epoch", &epoch, &sz, &epoch, sz); /* refresh the statistics */
+    size_t allocated = 0, resident = 0;
+    sz = sizeof allocated;
+    mallctl("stats.allocated", &allocated, &sz, NULL, 0);
+    mallctl("stats.resident", &resident, &sz, NULL, 0);
+    *used = allocated;
+    *spare = resident > allocated ? resident - allocated : 0;
+#else
+    struct mallinfo2 mi = mallinfo2();
+    *used = mi.uordblks;
+    *spare = mi.fordblks;
+#endif
+}
+
 void server_random_id(char *out, size_t cap, size_t len)
 {
     static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";

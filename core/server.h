@@ -103,6 +103,8 @@ uint64_t server_now_ms(void);
 /* Asks the allocator to give unused pages back to the kernel now (after many
  * idle streams released their buffers). */
 void server_return_free_memory(void);
+/* Bytes the allocator has handed out, and bytes it keeps resident beyond them. */
+void server_heap_figures(size_t *used, size_t *spare);
 /* Random identifier of `len` URL-safe characters (len < cap). */
 void server_random_id(char *out, size_t cap, size_t len);
 

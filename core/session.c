@@ -71,7 +71,7 @@ void session_bound(session *s)
 }
 
 static void broadcast_presence(session *s, xml_node *presence);
-static void route_copy(server *srv, const xml_node *stanza, const char *from, const char *to);
+static void unavailable_to_directed(session *s, const xml_node *unavailable);
 
 void session_unbind(session *s)
 {
@@ -82,15 +82,10 @@ void session_unbind(session *s)
         xml_node *p = xml_node_new("presence", XML_NS_CLIENT);
         xml_node_set_attr(p, "type", "unavailable");
         xml_node_set_attr(p, "from", s->full);
-        if (s->is_available) {
+        if (s->is_available)
             broadcast_presence(s, p);
-        } else {
-            for (size_t i = 0; i < s->ndirected; i++) {
-                route_copy(srv, p, s->full, s->directed[i]);
-                free(s->directed[i]);
-            }
-            s->ndirected = 0;
-        }
+        else
+            unavailable_to_directed(s, p);
         xml_node_free(p);
     }
     HASH_DELETE(hh, srv->sessions_by_full, s);
@@ -162,6 +157,17 @@ static void route_copy(server *srv, const xml_node *stanza, const char *from, co
     if (from)
         xml_node_set_attr(copy, "from", from);
     router_route(srv, NULL, copy);
+}
+
+/* Sends unavailable presence (borrowed) to everyone who got directed
+ * presence from s, and forgets them. */
+static void unavailable_to_directed(session *s, const xml_node *unavailable)
+{
+    for (size_t i = 0; i < s->ndirected; i++) {
+        route_copy(s->srv, unavailable, s->full, s->directed[i]);
+        free(s->directed[i]);
+    }
+    s->ndirected = 0;
 }
 
 static void send_unavailable_from_all(server *srv, const char *user_bare, const char *contact);
@@ -273,13 +279,8 @@ static void broadcast_presence(session *s, xml_node *presence)
         if (o->is_available && o != s)
             send_copy_to(o, presence, o->full);
     const char *type = xml_node_attr(presence, "type");
-    if (type && strcmp(type, "unavailable") == 0) {
-        for (size_t i = 0; i < s->ndirected; i++) {
-            route_copy(srv, presence, s->full, s->directed[i]);
-            free(s->directed[i]);
-        }
-        s->ndirected = 0;
-    }
+    if (type && strcmp(type, "unavailable") == 0)
+        unavailable_to_directed(s, presence);
 }
 
 typedef struct offline_ctx {
