@@ -968,8 +968,11 @@ static XML_Parser xml_parser_setup_expat(xml_parser *p, XML_Parser xp)
     XML_SetEntityDeclHandler(xp, xml_on_entity_decl);
     /* Report every complete token at once: a stanza must not wait for more
      * input (and the size limit assumes it does not).  Declared by Debian's
-     * expat 2.5.0 (backport of 2.6.0's CVE-2023-52425 fix). */
+     * expat 2.5.0 (backport of 2.6.0's CVE-2023-52425 fix); older builds
+     * never defer. */
+#ifdef ONAIR_HAVE_REPARSE_DEFERRAL
     XML_SetReparseDeferralEnabled(xp, XML_FALSE);
+#endif
     /* A random hash salt from OpenSSL's user-space generator: as strong
      * against hash flooding as expat's own, without the getrandom() system
      * call expat would make for every parser (several per login). */

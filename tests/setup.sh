@@ -16,6 +16,11 @@ missing=""
 for p in $want; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
+# expat without the CVE-2023-52425 fix (Debian's 2.5.0-1+deb12u1 and older):
+# take the security update.
+if [ -f /usr/include/expat.h ] && ! grep -q XML_SetReparseDeferralEnabled /usr/include/expat.h; then
+    missing="$missing libexpat1-dev libexpat1"
+fi
 if [ -n "$missing" ]; then
     echo "onair setup: installing$missing"
     SUDO=""
