@@ -12,6 +12,7 @@
 #include <gsasl.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -84,13 +85,17 @@ static void account_put_hash(record_writer *w, account_hash hash, const account_
     record_put_bin(w, f->server, sc->server_key, sc->key_len);
 }
 
-/* Encodes and stores the record of user (key already prepared). */
+/* Encodes and stores the record of user (key already prepared).  email may
+ * be NULL or "" (none). */
 static int account_write(store_txn *t, const char *key, size_t klen, const account_secrets *sec, int64_t created_ms,
-                         bool no_overwrite)
+                         const char *email, bool no_overwrite)
 {
+    bool has_email = email && *email;
     record_writer w;
-    record_writer_init(&w, 9);
+    record_writer_init(&w, 9 + (has_email ? 1 : 0));
     record_put_int(&w, "created", created_ms);
+    if (has_email)
+        record_put_str(&w, "email", email, strlen(email));
     account_put_hash(&w, ACCOUNT_SHA1, &sec->sha1);
     account_put_hash(&w, ACCOUNT_SHA256, &sec->sha256);
     const void *data;
@@ -138,7 +143,7 @@ int account_create_txn(store_txn *t, const char *user, const account_secrets *se
     size_t klen;
     if (record_prep_user(user, key, &klen) != STORE_OK)
         return STORE_ERROR;
-    return account_write(t, key, klen, sec, account_now_ms(), true);
+    return account_write(t, key, klen, sec, account_now_ms(), NULL, true);
 }
 
 int account_create(store *s, const char *user, const char *password, unsigned iterations)
@@ -154,13 +159,53 @@ int account_create(store *s, const char *user, const char *password, unsigned it
     store_txn *t;
     rc = store_txn_begin(s, true, &t);
     if (rc == STORE_OK) {
-        rc = account_write(t, key, klen, &sec, account_now_ms(), true);
+        rc = account_write(t, key, klen, &sec, account_now_ms(), NULL, true);
         if (rc == STORE_OK)
             rc = store_txn_commit(t);
         else
             store_txn_abort(t);
     }
     OPENSSL_cleanse(&sec, sizeof sec);
+    return rc;
+}
+
+/* Rewrites the record at key with new secrets (sec NULL: keep them) and a
+ * new e-mail address (email NULL: keep it), keeping its creation time. */
+static int account_rewrite(store_txn *t, const char *key, size_t klen, const account_secrets *sec, const char *email)
+{
+    const void *val;
+    size_t vlen;
+    int rc = store_get(t, ACCOUNT_DB, key, klen, &val, &vlen);
+    if (rc != STORE_OK)
+        return rc;
+    record_reader r;
+    rc = record_read(&r, val, vlen);
+    if (rc != STORE_OK)
+        return rc;
+    int64_t created = account_now_ms();
+    record_get_int(&r, "created", &created);
+    account_secrets old;
+    char *mail = NULL;
+    if (!sec) {
+        if (account_decode(&r, ACCOUNT_SHA1, &old.sha1) != STORE_OK ||
+            account_decode(&r, ACCOUNT_SHA256, &old.sha256) != STORE_OK) {
+            record_reader_free(&r);
+            return STORE_CORRUPT;
+        }
+        sec = &old;
+    }
+    if (!email) {
+        const char *m;
+        size_t mlen;
+        if (record_get_str(&r, "email", &m, &mlen) == STORE_OK)
+            mail = strndup(m, mlen);
+        email = mail;
+    }
+    record_reader_free(&r);
+    /* val points into the store: the record is decoded before it is replaced. */
+    rc = account_write(t, key, klen, sec, created, email, false);
+    free(mail);
+    OPENSSL_cleanse(&old, sizeof old);
     return rc;
 }
 
@@ -176,30 +221,65 @@ int account_set_password(store *s, const char *user, const char *password, unsig
         return rc;
     store_txn *t;
     rc = store_txn_begin(s, true, &t);
-    if (rc != STORE_OK) {
-        OPENSSL_cleanse(&sec, sizeof sec);
-        return rc;
-    }
-    const void *val;
-    size_t vlen;
-    int64_t created = account_now_ms();
-    rc = store_get(t, ACCOUNT_DB, key, klen, &val, &vlen);
     if (rc == STORE_OK) {
-        /* Keep the creation time of the existing record when it has one. */
-        record_reader r;
-        if (record_read(&r, val, vlen) == STORE_OK) {
-            int64_t old;
-            if (record_get_int(&r, "created", &old) == STORE_OK)
-                created = old;
-            record_reader_free(&r);
-        }
-        rc = account_write(t, key, klen, &sec, created, false);
+        rc = account_rewrite(t, key, klen, &sec, NULL);
+        if (rc == STORE_OK)
+            rc = store_txn_commit(t);
+        else
+            store_txn_abort(t);
     }
+    OPENSSL_cleanse(&sec, sizeof sec);
+    return rc;
+}
+
+int account_set_email(store *s, const char *user, const char *email)
+{
+    char key[RECORD_USER_MAX + 1];
+    size_t klen;
+    if (record_prep_user(user, key, &klen) != STORE_OK || !email)
+        return STORE_ERROR;
+    store_txn *t;
+    int rc = store_txn_begin(s, true, &t);
+    if (rc != STORE_OK)
+        return rc;
+    rc = account_rewrite(t, key, klen, NULL, email);
     if (rc == STORE_OK)
         rc = store_txn_commit(t);
     else
         store_txn_abort(t);
-    OPENSSL_cleanse(&sec, sizeof sec);
+    return rc;
+}
+
+int account_get_email(store *s, const char *user, char *buf, size_t cap)
+{
+    char key[RECORD_USER_MAX + 1];
+    size_t klen;
+    if (cap == 0 || record_prep_user(user, key, &klen) != STORE_OK)
+        return STORE_ERROR;
+    buf[0] = '\0';
+    store_txn *t;
+    int rc = store_txn_begin(s, false, &t);
+    if (rc != STORE_OK)
+        return rc;
+    const void *val;
+    size_t vlen;
+    rc = store_get(t, ACCOUNT_DB, key, klen, &val, &vlen);
+    if (rc == STORE_OK) {
+        record_reader r;
+        rc = record_read(&r, val, vlen);
+        if (rc == STORE_OK) {
+            const char *m;
+            size_t mlen;
+            if (record_get_str(&r, "email", &m, &mlen) == STORE_OK) {
+                if (mlen >= cap)
+                    mlen = cap - 1;
+                memcpy(buf, m, mlen);
+                buf[mlen] = '\0';
+            }
+            record_reader_free(&r);
+        }
+    }
+    store_txn_abort(t);
     return rc;
 }
 

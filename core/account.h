@@ -35,6 +35,11 @@ int account_create(store *s, const char *user, const char *password, unsigned it
 int account_set_password(store *s, const char *user, const char *password, unsigned iterations);
 int account_delete(store *s, const char *user); /* also removes roster and offline data */
 bool account_exists(store *s, const char *user);
+/* The account's e-mail address (for booking confirmations and notices):
+ * set replaces it ("" removes it); get copies it into buf ("" when none),
+ * truncated to cap - 1 bytes. */
+int account_set_email(store *s, const char *user, const char *email);
+int account_get_email(store *s, const char *user, char *buf, size_t cap);
 
 /* SCRAM secrets for the login of `user` with the given hash. */
 int account_get_scram(store *s, const char *user, account_hash hash, account_scram *out);

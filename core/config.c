@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <libconfig.h>
 #include <limits.h>
@@ -49,6 +50,17 @@ static const key_spec schema[] = {
     {"limits", "max_roster_items", KEY_INT, 0, 10000000},
     {"limits", "max_write_buffer_bytes", KEY_INT, 4096, 1024LL * 1024 * 1024},
     {"store", "map_size_mb", KEY_INT, 1, 1024LL * 1024},
+    {"reservation", "timezone", KEY_STRING, 0, 0},
+    {"reservation", "slot_s", KEY_INT, 1, 86400},
+    {"reservation", "max_duration_s", KEY_INT, 1, 7 * 86400},
+    {"reservation", "max_advance_days", KEY_INT, 1, 3660},
+    {"reservation", "currency", KEY_STRING, 0, 0},
+    {"reservation", "page_url", KEY_STRING, 0, 0},
+    {"schedule", "reconfirm_before_s", KEY_INT, 0, 30LL * 86400},
+    {"schedule", "ingest_open_before_s", KEY_INT, 0, 86400},
+    {"schedule", "ingest_close_after_s", KEY_INT, 0, 86400},
+    {"muc", "domain", KEY_STRING, 0, 0},
+    {"media", "domain", KEY_STRING, 0, 0},
 };
 
 static void set_str(char **slot, const char *value)
@@ -85,6 +97,15 @@ void config_defaults(config *cfg)
     cfg->max_roster_items = 1000;
     cfg->max_write_buffer_bytes = 1048576;
     cfg->store_map_size_mb = 1024;
+    cfg->timezone = strdup("UTC");
+    cfg->slot_s = 1800;
+    cfg->max_duration_s = 6 * 3600;
+    cfg->max_advance_days = 180;
+    cfg->currency = strdup("JPY");
+    cfg->page_url = strdup("http://localhost:5280/live/");
+    cfg->reconfirm_before_s = 6 * 3600;
+    cfg->ingest_open_before_s = 300;
+    cfg->ingest_close_after_s = 300;
 }
 
 void config_free(config *cfg)
@@ -98,6 +119,16 @@ void config_free(config *cfg)
     for (size_t i = 0; i < cfg->nlisten; i++)
         free(cfg->listen[i]);
     free(cfg->path);
+    free(cfg->timezone);
+    free(cfg->currency);
+    free(cfg->page_url);
+    free(cfg->muc_domain);
+    free(cfg->media_domain);
+    for (size_t i = 0; i < cfg->nchannels; i++) {
+        free(cfg->channels[i].id);
+        free(cfg->channels[i].name);
+    }
+    free(cfg->channels);
     memset(cfg, 0, sizeof *cfg);
 }
 
@@ -275,8 +306,118 @@ static int apply(load_ctx *lc, config *cfg, const key_spec *spec, config_setting
             cfg->max_write_buffer_bytes = (size_t)num;
     } else if (strcmp(g, "store") == 0) {
         cfg->store_map_size_mb = (size_t)num;
+    } else if (strcmp(g, "reservation") == 0) {
+        if (strcmp(k, "timezone") == 0) {
+            if (str[0] == '\0')
+                return fail(lc, s, key, "must not be empty");
+            set_str(&cfg->timezone, str);
+        } else if (strcmp(k, "slot_s") == 0) {
+            if (86400 % num != 0)
+                return fail(lc, s, key, "must divide a day (86400 s) evenly, e.g. 900, 1800 or 3600");
+            cfg->slot_s = num;
+        } else if (strcmp(k, "max_duration_s") == 0) {
+            cfg->max_duration_s = num;
+        } else if (strcmp(k, "max_advance_days") == 0) {
+            cfg->max_advance_days = num;
+        } else if (strcmp(k, "currency") == 0) {
+            if (strlen(str) != 3 || !isupper((unsigned char)str[0]) || !isupper((unsigned char)str[1]) ||
+                !isupper((unsigned char)str[2]))
+                return fail(lc, s, key, "expected an ISO 4217 code such as \"JPY\" or \"EUR\"");
+            set_str(&cfg->currency, str);
+        } else if (strcmp(k, "page_url") == 0) {
+            if (strncmp(str, "http://", 7) != 0 && strncmp(str, "https://", 8) != 0)
+                return fail(lc, s, key, "expected an http:// or https:// URL");
+            set_str(&cfg->page_url, str);
+        }
+    } else if (strcmp(g, "schedule") == 0) {
+        if (strcmp(k, "reconfirm_before_s") == 0)
+            cfg->reconfirm_before_s = num;
+        else if (strcmp(k, "ingest_open_before_s") == 0)
+            cfg->ingest_open_before_s = num;
+        else if (strcmp(k, "ingest_close_after_s") == 0)
+            cfg->ingest_close_after_s = num;
+    } else if (strcmp(g, "muc") == 0 || strcmp(g, "media") == 0) {
+        char *norm = jid_nameprep(str);
+        if (!norm || strchr(norm, '@') || strchr(norm, '/') || !*norm) {
+            free(norm);
+            return fail(lc, s, key, "not a valid domain name: \"%s\"", str);
+        }
+        char **slot = g[1] == 'u' ? &cfg->muc_domain : &cfg->media_domain;
+        free(*slot);
+        *slot = norm;
     }
     return 0;
+}
+
+/* One channel group of the top-level `channels` list. */
+static int load_channel(load_ctx *lc, config *cfg, config_setting_t *grp, size_t index)
+{
+    char key[160];
+    snprintf(key, sizeof key, "channels[%zu]", index);
+    if (config_setting_type(grp) != CONFIG_TYPE_GROUP)
+        return fail(lc, grp, key, "expected a group { id = ...; name = ...; ... }");
+    static const char *const names[] = {"id", "name", "capacity", "bandwidth_kbps", "price_per_hour"};
+    config_channel ch = {0};
+    ch.line = config_setting_source_line(grp);
+    ch.price_per_hour = 0;
+    int rc = 0;
+    int n = config_setting_length(grp);
+    for (int i = 0; i < n && rc == 0; i++) {
+        config_setting_t *s = config_setting_get_elem(grp, (unsigned)i);
+        const char *name = config_setting_name(s);
+        snprintf(key, sizeof key, "channels[%zu].%s", index, name);
+        size_t which = 0;
+        while (which < 5 && strcmp(names[which], name) != 0)
+            which++;
+        if (which == 5) {
+            rc = fail(lc, s, key, "unknown setting (a channel has id, name, capacity, bandwidth_kbps, price_per_hour)");
+        } else if (which < 2) {
+            if (config_setting_type(s) != CONFIG_TYPE_STRING)
+                rc = fail(lc, s, key, "expected a string");
+            else
+                set_str(which == 0 ? &ch.id : &ch.name, config_setting_get_string(s));
+        } else {
+            int type = config_setting_type(s);
+            long long v = config_setting_get_int64(s);
+            long long max = which == 4 ? 1000000000000LL : 1000000;
+            long long min = which == 4 ? 0 : 1;
+            if ((type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64) || v < min || v > max)
+                rc = fail(lc, s, key, "expected an integer between %lld and %lld", min, max);
+            else if (which == 2)
+                ch.capacity = v;
+            else if (which == 3)
+                ch.bandwidth_kbps = v;
+            else
+                ch.price_per_hour = v;
+        }
+    }
+    if (rc == 0) {
+        const char *missing = !ch.id ? "id" : !ch.name ? "name" : !ch.capacity ? "capacity"
+                                                      : !ch.bandwidth_kbps ? "bandwidth_kbps" : NULL;
+        if (missing) {
+            snprintf(key, sizeof key, "channels[%zu].%s", index, missing);
+            rc = fail(lc, grp, key, "required");
+        }
+    }
+    for (size_t i = 0; rc == 0 && i < cfg->nchannels; i++) {
+        if (strcmp(cfg->channels[i].id, ch.id) == 0) {
+            snprintf(key, sizeof key, "channels[%zu].id", index);
+            rc = fail(lc, grp, key, "\"%s\" is declared twice", ch.id);
+        }
+    }
+    if (rc == 0) {
+        config_channel *arr = realloc(cfg->channels, (cfg->nchannels + 1) * sizeof *arr);
+        if (!arr) {
+            rc = fail(lc, grp, key, "out of memory");
+        } else {
+            cfg->channels = arr;
+            cfg->channels[cfg->nchannels++] = ch;
+            return 0;
+        }
+    }
+    free(ch.id);
+    free(ch.name);
+    return rc;
 }
 
 int config_load(config *cfg, const char *path, char *err, size_t errlen)
@@ -319,8 +460,25 @@ int config_load(config *cfg, const char *path, char *err, size_t errlen)
     for (int i = 0; i < ngroups; i++) {
         config_setting_t *grp = config_setting_get_elem(root, (unsigned)i);
         const char *gname = config_setting_name(grp);
+        if (strcmp(gname, "channels") == 0) {
+            if (config_setting_type(grp) != CONFIG_TYPE_LIST) {
+                fail(&lc, grp, gname, "expected a list ( { ... }, { ... } )");
+                goto out;
+            }
+            int nch = config_setting_length(grp);
+            if (nch > CONFIG_MAX_CHANNELS) {
+                fail(&lc, grp, gname, "at most %d channels", CONFIG_MAX_CHANNELS);
+                goto out;
+            }
+            for (int c = 0; c < nch; c++)
+                if (load_channel(&lc, cfg, config_setting_get_elem(grp, (unsigned)c), (size_t)c) != 0)
+                    goto out;
+            continue;
+        }
         if (!known_group(gname)) {
-            fail(&lc, grp, gname, "unknown setting (groups: server, tls, c2s, limits, store)");
+            fail(&lc, grp, gname,
+                 "unknown setting (groups: server, tls, c2s, limits, store, reservation, schedule, muc, media; list: "
+                 "channels)");
             goto out;
         }
         if (strcmp(gname, "tls") == 0)

@@ -13,6 +13,15 @@
 #include "log.h"
 
 #define CONFIG_MAX_LISTEN 8
+#define CONFIG_MAX_CHANNELS 1000
+
+/* A channel declared in the file (entered in the store at start-up). */
+typedef struct config_channel {
+    char *id;   /* owned */
+    char *name; /* owned */
+    long long capacity, bandwidth_kbps, price_per_hour;
+    int line;   /* where it was declared */
+} config_channel;
 
 typedef struct config {
     /* server */
@@ -50,6 +59,26 @@ typedef struct config {
 
     /* store */
     size_t store_map_size_mb;
+
+    /* reservation */
+    char *timezone;       /* owned; IANA name */
+    long long slot_s;     /* granularity of slots */
+    long long max_duration_s;
+    long long max_advance_days;
+    char *currency;       /* owned */
+    char *page_url;       /* owned; base URL of live pages (ID appended) */
+
+    /* schedule */
+    long long reconfirm_before_s;
+    long long ingest_open_before_s;
+    long long ingest_close_after_s;
+
+    /* muc, media: service hosts (owned; NULL = "live." / "media." + domain) */
+    char *muc_domain;
+    char *media_domain;
+
+    config_channel *channels; /* owned array */
+    size_t nchannels;
 
     char *path; /* owned; absolute path of the file read */
 } config;

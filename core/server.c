@@ -21,6 +21,7 @@
 #include "admin.h"
 #include "conn.h"
 #include "disco.h"
+#include "reservation_service.h"
 #include "sasl.h"
 #include "session.h"
 #include "tls.h"
@@ -166,6 +167,7 @@ int server_init(server *srv, uv_loop_t *loop, config *cfg, char *err, size_t err
     srv->started_ms = server_now_ms();
     apply_limits(srv);
     router_init(&srv->router);
+    events_init(&srv->events);
 
     if (tls_ensure_certificate(&srv->cfg, err, errlen) != 0)
         return -1;
@@ -184,6 +186,8 @@ int server_init(server *srv, uv_loop_t *loop, config *cfg, char *err, size_t err
     }
     disco_register(srv);
     session_register(srv);
+    if (reservation_service_start(srv, err, errlen) != 0)
+        return -1;
 
     for (size_t i = 0; i < srv->cfg.nlisten; i++) {
         if (srv->cfg.c2s_port && listen_on(srv, srv->cfg.listen[i], srv->cfg.c2s_port, false, err, errlen) != 0)
@@ -251,6 +255,7 @@ void server_stop(server *srv)
         }
     }
     admin_stop(srv);
+    reservation_service_stop(srv);
     session *s, *tmp;
     DL_FOREACH_SAFE2(srv->all_head, s, tmp, all_next)
     {
@@ -302,6 +307,7 @@ void server_reload(server *srv)
     srv->cfg.require_tls = next.require_tls;
     srv->cfg.allow_plain = next.allow_plain;
     apply_limits(srv);
+    reservation_service_reload(srv, &next);
     if (tls_ensure_certificate(&next, err, sizeof err) == 0) {
         SSL_CTX *ctx = tls_context_new(&next, err, sizeof err);
         if (ctx) {
@@ -326,6 +332,11 @@ void server_free(server *srv)
     if (srv->gsasl)
         gsasl_done(srv->gsasl);
     router_free(&srv->router);
+    if (srv->res_started)
+        reservations_free(&srv->res);
+    events_free(&srv->events);
+    free(srv->muc_domain);
+    free(srv->media_domain);
     xml_buf_free(&srv->out);
     config_free(&srv->cfg);
 }

@@ -12,8 +12,11 @@
 #include <uv.h>
 
 #include "config.h"
+#include "event.h"
 #include "log.h"
+#include "reservation.h"
 #include "router.h"
+#include "schedule.h"
 #include "store.h"
 #include "xml.h"
 
@@ -73,6 +76,13 @@ typedef struct server {
     size_t nsessions;               /* bound */
 
     struct admin_state *admin;      /* owned by admin.c */
+
+    events events;                  /* hooks on server events (event.h) */
+    schedule schedule;              /* store-backed timers (schedule.h) */
+    reservations res;               /* booking rules (reservation.h) */
+    bool res_started;
+    char *muc_domain;               /* owned: host of the chat rooms */
+    char *media_domain;             /* owned: host of the media endpoints */
 
     char read_buf[65536];           /* one read buffer for every socket: reads are handled synchronously */
     char tls_buf[65536];            /* decrypted plaintext, likewise shared */

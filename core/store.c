@@ -361,7 +361,29 @@ static bool store_has_prefix(const MDB_val *k, const void *prefix, size_t plen)
     return k->mv_size >= plen && (plen == 0 || memcmp(k->mv_data, prefix, plen) == 0);
 }
 
-int store_iter(store_txn *t, const char *db, const void *prefix, size_t plen, store_iter_cb cb, void *ud)
+/* Whether the walk goes on at key k: within the prefix, or below `to`. */
+typedef struct store_bound {
+    const void *prefix;
+    size_t plen;
+    const void *to; /* exclusive upper bound; NULL for none */
+    size_t tlen;
+} store_bound;
+
+static bool store_in_bound(const MDB_val *k, const store_bound *b)
+{
+    if (!store_has_prefix(k, b->prefix, b->plen))
+        return false;
+    if (!b->to)
+        return true;
+    size_t n = k->mv_size < b->tlen ? k->mv_size : b->tlen;
+    int c = memcmp(k->mv_data, b->to, n);
+    return c < 0 || (c == 0 && k->mv_size < b->tlen);
+}
+
+/* Visits keys from `from` (inclusive; NULL = the first key) while they stay
+ * in bound. */
+static int store_walk(store_txn *t, const char *db, const void *from, size_t flen, const store_bound *b,
+                      store_iter_cb cb, void *ud)
 {
     MDB_dbi dbi;
     int rc = store_dbi(t, db, &dbi);
@@ -369,20 +391,20 @@ int store_iter(store_txn *t, const char *db, const void *prefix, size_t plen, st
         return STORE_OK; /* no such database yet: nothing to visit */
     if (rc != STORE_OK)
         return rc;
-    if (plen > STORE_MAX_KEY)
+    if (flen > STORE_MAX_KEY)
         return STORE_OK;
     MDB_cursor *cur;
     rc = mdb_cursor_open(t->txn, dbi, &cur);
     if (rc != MDB_SUCCESS)
         return store_rc(t->s, rc, db);
-    MDB_val k = {plen, (void *)prefix}, v;
-    rc = plen ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    MDB_val k = {flen, (void *)from}, v;
+    rc = flen ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
     /* In a write transaction the callback may change the database; the
      * current key is saved and the cursor re-positioned after each call, so
      * the walk goes on from the next larger key whatever cb did. */
     unsigned char saved[STORE_MAX_KEY];
     int ret = STORE_OK;
-    while (rc == MDB_SUCCESS && store_has_prefix(&k, prefix, plen)) {
+    while (rc == MDB_SUCCESS && store_in_bound(&k, b)) {
         size_t slen = k.mv_size;
         if (t->write) {
             if (slen > sizeof saved) {
@@ -411,6 +433,19 @@ int store_iter(store_txn *t, const char *db, const void *prefix, size_t plen, st
         ret = store_rc(t->s, rc, db);
     mdb_cursor_close(cur);
     return ret;
+}
+
+int store_iter(store_txn *t, const char *db, const void *prefix, size_t plen, store_iter_cb cb, void *ud)
+{
+    store_bound b = {prefix, plen, NULL, 0};
+    return store_walk(t, db, prefix, plen, &b, cb, ud);
+}
+
+int store_iter_range(store_txn *t, const char *db, const void *from, size_t flen, const void *to, size_t tlen,
+                     store_iter_cb cb, void *ud)
+{
+    store_bound b = {NULL, 0, to, tlen};
+    return store_walk(t, db, from, from ? flen : 0, &b, cb, ud);
 }
 
 int store_last_key(store_txn *t, const char *db, const void *prefix, size_t plen, void *keybuf, size_t keycap,

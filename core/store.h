@@ -62,6 +62,12 @@ int store_del(store_txn *t, const char *db, const void *key, size_t klen);
 typedef int (*store_iter_cb)(void *ud, const void *key, size_t klen, const void *val, size_t vlen);
 int store_iter(store_txn *t, const char *db, const void *prefix, size_t plen, store_iter_cb cb, void *ud);
 
+/* Calls cb for every key k with from <= k < to, in key order (from NULL:
+ * from the first key; to NULL: to the last).  Same callback rules as
+ * store_iter. */
+int store_iter_range(store_txn *t, const char *db, const void *from, size_t flen, const void *to, size_t tlen,
+                     store_iter_cb cb, void *ud);
+
 /* Deletes every key starting with prefix (plen > 0), in a write transaction. */
 int store_del_prefix(store_txn *t, const char *db, const void *prefix, size_t plen);
 

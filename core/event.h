@@ -1,0 +1,51 @@
+/* event.h - the server's events: modules (and, through the plugin API,
+ * plugins) hook a function on an event with a priority; whoever raises the
+ * event calls every hook, highest priority first, in the order of
+ * registration among equals.
+ *
+ * Payloads are borrowed for the call: a hook copies what it keeps.  The
+ * payload type of each event is written next to it below.
+ */
+#ifndef ONAIR_EVENT_H
+#define ONAIR_EVENT_H
+
+#include <stddef.h>
+
+struct server;
+
+typedef enum event_type {
+    EVENT_RESERVATION_BOOKED = 0,  /* const reservation * (reservation.h) */
+    EVENT_RESERVATION_RECONFIRMED, /* const reservation * */
+    EVENT_RESERVATION_CANCELLED,   /* const reservation * (cancel_reason says why) */
+    EVENT_COUNT
+} event_type;
+
+/* Returns EVENT_CONTINUE, or EVENT_STOP to end the walk (later hooks are not
+ * called). */
+enum { EVENT_CONTINUE = 0, EVENT_STOP = 1 };
+typedef int (*event_fn)(void *ud, struct server *srv, event_type type, const void *payload);
+
+typedef struct event_hook {
+    event_fn fn;
+    void *ud;
+    int priority;
+} event_hook;
+
+typedef struct events {
+    event_hook *hooks[EVENT_COUNT]; /* owned arrays, sorted by priority */
+    size_t nhooks[EVENT_COUNT];
+} events;
+
+void events_init(events *ev);
+void events_free(events *ev);
+/* Returns 0, or -1 (unknown type, out of memory). */
+int event_hook_add(events *ev, event_type type, int priority, event_fn fn, void *ud);
+/* Removes the hook registered with this fn and ud, if any. */
+void event_hook_remove(events *ev, event_type type, event_fn fn, void *ud);
+/* Calls the hooks of type.  A hook may add or remove hooks of the same
+ * event while it runs; those changes apply from the next event. */
+void event_fire(struct server *srv, events *ev, event_type type, const void *payload);
+/* "reservation booked", ... */
+const char *event_name(event_type type);
+
+#endif
