@@ -9,6 +9,7 @@
 #include <string.h>
 #include <openssl/crypto.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <utlist.h>
 
@@ -141,6 +142,19 @@ static void handle_line(admin_client *c, char *line)
                  (unsigned long long)srv->stats.offline_stored, (unsigned long long)srv->stats.parsers_released,
                  rss_kb(), heap_used / 1024, heap_free / 1024);
         reply(c, buf);
+        return;
+    }
+    if (strcmp(cmd, "reservation-cancel") == 0) {
+        reservation r;
+        res_error e;
+        if (!fields[1]) {
+            reply_error(c, "usage: reservation-cancel <id>");
+        } else if (reservation_cancel(&srv->res, NULL, fields[1], (int64_t)time(NULL), &r, &e) != RES_OK) {
+            reply_error(c, e.message);
+        } else {
+            reservation_clear(&r);
+            reply(c, "ok\n");
+        }
         return;
     }
     bool is_add = strcmp(cmd, "account-add") == 0;

@@ -9,6 +9,7 @@
  *   account-del <user>          (also closes the user's sessions)
  *   account-list                (one data line per user)
  *   health                      (data lines: "<name>\t<value>")
+ *   reservation-cancel <id>     (an operator cancels; the server raises the event)
  * Passwords travel only over this local socket and are never logged.
  */
 #ifndef ONAIR_ADMIN_H

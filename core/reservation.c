@@ -1297,6 +1297,17 @@ int reservation_list_owner(reservations *rs, const char *owner, int (*cb)(void *
     return rc < 0 ? RES_E_INTERNAL : RES_OK;
 }
 
+int reservation_list_all(reservations *rs, int (*cb)(void *ud, const reservation *r), void *ud)
+{
+    store_txn *t;
+    if (store_txn_begin(rs->store, false, &t) != STORE_OK)
+        return RES_E_INTERNAL;
+    list_ctx lc = {rs, t, 0, 0, 0, 0, cb, ud};
+    int rc = store_iter(t, DB_RES, NULL, 0, list_one, &lc);
+    store_txn_abort(t);
+    return rc < 0 ? RES_E_INTERNAL : RES_OK;
+}
+
 int reservation_list_public(reservations *rs, int64_t now, size_t limit, int (*cb)(void *ud, const reservation *r),
                             void *ud)
 {

@@ -184,6 +184,8 @@ int reservation_expire(reservations *rs, const char *id, int64_t now);
 /* The owner's reservations, in order of start (borrowed for the call). */
 int reservation_list_owner(reservations *rs, const char *owner, int (*cb)(void *ud, const reservation *r),
                            void *ud);
+/* Every reservation, in ID order (operator listings). */
+int reservation_list_all(reservations *rs, int (*cb)(void *ud, const reservation *r), void *ud);
 /* Reconfirmed public and password-level lives that have not ended at now,
  * in order of start, at most limit of them.  Secret lives are never here. */
 int reservation_list_public(reservations *rs, int64_t now, size_t limit, int (*cb)(void *ud, const reservation *r),

@@ -1,5 +1,5 @@
 /* onairctl.c - the operator's tool: account add/passwd/del/list, bulk-add
- * and health.  While onaird runs it talks to the admin socket (protocol in
+ * and health; channels; reservations (list, show, cancel).  While onaird runs it talks to the admin socket (protocol in
  * admin.h); when nothing listens there it opens the LMDB store at
  * data_dir itself (LMDB lets both processes share it).  bulk-add always
  * writes the store directly, ~500 accounts per write transaction.
@@ -20,11 +20,14 @@
 #include <sys/time.h>
 #include <sys/un.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "account.h"
 #include "config.h"
+#include "datetime.h"
 #include "jid.h"
+#include "reservation.h"
 #include "store.h"
 
 #define CTL_PASSWORD_MAX 1023
@@ -41,6 +44,13 @@ static void ctl_usage(FILE *out)
           "       onairctl -c FILE account del USER\n"
           "       onairctl -c FILE account list\n"
           "       onairctl -c FILE account bulk-add PREFIX COUNT [PASSWORD]\n"
+          "       onairctl -c FILE account email USER ADDRESS\n"
+          "       onairctl -c FILE channel add ID NAME CAPACITY BANDWIDTH_KBPS PRICE_PER_HOUR\n"
+          "       onairctl -c FILE channel del ID\n"
+          "       onairctl -c FILE channel list\n"
+          "       onairctl -c FILE reservation list [USER]\n"
+          "       onairctl -c FILE reservation show ID\n"
+          "       onairctl -c FILE reservation cancel ID\n"
           "       onairctl -c FILE health\n"
           "USER is a local part or user@domain (of the configured domain).\n"
           "Without PASSWORD one line is read from standard input.\n",
@@ -438,6 +448,211 @@ static int ctl_run(const config *cfg, ctl_op op, const char *user, const char *p
     return rc;
 }
 
+
+/* ---- channels and reservations ------------------------------------------ */
+
+/* Opens the reservation rules over the store (read-only for listings).
+ * Channels and reservations are read and written in the store directly,
+ * also while the server runs (LMDB serialises the writers of both
+ * processes); only an operator's cancellation goes through the server when
+ * it runs, so that the server raises its event. */
+static store *ctl_booking_open(const config *cfg, bool readonly, reservations *rs)
+{
+    if (datetime_set_zone(cfg->timezone) != 0) {
+        fprintf(stderr, "onairctl: unknown time zone %s (reservation.timezone)\n", cfg->timezone);
+        return NULL;
+    }
+    store *s = ctl_store_open(cfg, readonly);
+    if (!s)
+        return NULL;
+    secret_key key;
+    char err[512];
+    if (secret_key_load(&key, cfg->data_dir, !readonly, err, sizeof err) != 0) {
+        /* A store that never ran onaird has no key yet: listings still work. */
+        memset(&key, 0, sizeof key);
+    }
+    res_policy policy = {.slot_s = cfg->slot_s,
+                         .max_duration_s = cfg->max_duration_s,
+                         .max_advance_s = cfg->max_advance_days * 86400,
+                         .reconfirm_before_s = cfg->reconfirm_before_s,
+                         .ingest_open_before_s = cfg->ingest_open_before_s,
+                         .ingest_close_after_s = cfg->ingest_close_after_s,
+                         .currency = cfg->currency,
+                         .room_domain = "",
+                         .media_domain = "",
+                         .page_url = cfg->page_url};
+    reservations_init(rs, s, &key, &policy, NULL);
+    secret_key_wipe(&key);
+    return s;
+}
+
+static int ctl_print_channel(void *ud, const channel *ch)
+{
+    (void)ud;
+    printf("%s\t%s\tcapacity %u\t%u kbps\t%llu per hour\n", ch->id, ch->name, ch->capacity, ch->bandwidth_kbps,
+           (unsigned long long)ch->price_per_hour);
+    return 0;
+}
+
+static int ctl_print_reservation(void *ud, const reservation *r)
+{
+    const char *only = ud;
+    if (only && strcmp(only, r->owner) != 0)
+        return 0;
+    char a[DATETIME_MAX], b[DATETIME_MAX];
+    printf("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r->id, r->owner, r->channel, datetime_format(r->start, a),
+           datetime_format(r->end, b), res_state_name(reservation_state_at(r, (int64_t)time(NULL))),
+           res_level_name(r->level), r->title);
+    return 0;
+}
+
+static bool ctl_number(const char *arg, const char *what, unsigned long long max, unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(arg, &end, 10);
+    if (errno || *end || !*arg || arg[0] == '-' || v > max) {
+        fprintf(stderr, "onairctl: %s must be a number from 0 to %llu\n", what, max);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+static int ctl_channel(const config *cfg, const char *sub, char **args, int nargs)
+{
+    reservations rs;
+    bool readonly = strcmp(sub, "list") == 0;
+    store *s = ctl_booking_open(cfg, readonly, &rs);
+    if (!s)
+        return CTL_FAIL;
+    int rc = CTL_OK;
+    res_error e = {0};
+    if (strcmp(sub, "list") == 0 && nargs == 0) {
+        rc = channel_list(&rs, ctl_print_channel, NULL) == RES_OK ? CTL_OK : CTL_FAIL;
+    } else if (strcmp(sub, "add") == 0 && nargs == 5) {
+        channel ch = {0};
+        unsigned long long cap, bw, price;
+        if (strlen(args[0]) >= sizeof ch.id || strlen(args[1]) >= sizeof ch.name) {
+            fprintf(stderr, "onairctl: ID or NAME too long\n");
+            rc = CTL_USAGE;
+        } else if (!ctl_number(args[2], "CAPACITY", UINT32_MAX, &cap) ||
+                   !ctl_number(args[3], "BANDWIDTH_KBPS", UINT32_MAX, &bw) ||
+                   !ctl_number(args[4], "PRICE_PER_HOUR", UINT64_MAX, &price)) {
+            rc = CTL_USAGE;
+        } else {
+            snprintf(ch.id, sizeof ch.id, "%s", args[0]);
+            snprintf(ch.name, sizeof ch.name, "%s", args[1]);
+            ch.capacity = (uint32_t)cap;
+            ch.bandwidth_kbps = (uint32_t)bw;
+            ch.price_per_hour = price;
+            if (channel_put(&rs, &ch, &e) == RES_OK) {
+                printf("channel %s saved\n", ch.id);
+            } else {
+                fprintf(stderr, "onairctl: %s\n", e.message);
+                rc = CTL_FAIL;
+            }
+        }
+    } else if (strcmp(sub, "del") == 0 && nargs == 1) {
+        if (channel_delete(&rs, args[0], (int64_t)time(NULL), &e) == RES_OK) {
+            printf("channel %s deleted\n", args[0]);
+        } else {
+            fprintf(stderr, "onairctl: %s\n", e.message);
+            rc = CTL_FAIL;
+        }
+    } else {
+        ctl_usage(stderr);
+        rc = CTL_USAGE;
+    }
+    reservations_free(&rs);
+    store_close(s);
+    return rc;
+}
+
+static int ctl_reservation(const config *cfg, const char *sub, char **args, int nargs)
+{
+    if (strcmp(sub, "cancel") == 0 && nargs == 1) {
+        int fd = ctl_connect(cfg->admin_socket);
+        if (fd == -1)
+            return CTL_FAIL;
+        if (fd >= 0) {
+            int rc = ctl_request(fd, (const char *[]){"reservation-cancel", args[0]}, 2, NULL);
+            close(fd);
+            if (rc == CTL_OK)
+                printf("reservation %s cancelled\n", args[0]);
+            return rc;
+        }
+    }
+    reservations rs;
+    bool readonly = strcmp(sub, "cancel") != 0;
+    store *s = ctl_booking_open(cfg, readonly, &rs);
+    if (!s)
+        return CTL_FAIL;
+    int rc = CTL_OK;
+    res_error e = {0};
+    reservation r;
+    if (strcmp(sub, "list") == 0 && nargs <= 1) {
+        char *owner = nargs == 1 ? ctl_user(cfg, args[0]) : NULL;
+        if (nargs == 1 && !owner)
+            rc = CTL_USAGE;
+        else
+            rc = reservation_list_all(&rs, ctl_print_reservation, owner) == RES_OK ? CTL_OK : CTL_FAIL;
+        free(owner);
+    } else if (strcmp(sub, "show") == 0 && nargs == 1) {
+        if (reservation_get(&rs, args[0], &r) != RES_OK) {
+            fprintf(stderr, "onairctl: no such reservation: %s\n", args[0]);
+            rc = CTL_FAIL;
+        } else {
+            char a[DATETIME_MAX], b[DATETIME_MAX], c[DATETIME_MAX];
+            printf("id\t%s\nowner\t%s\nemail\t%s\nchannel\t%s\nstart\t%s\nend\t%s\n"
+                   "reconfirm_by\t%s\nstate\t%s\nlevel\t%s\ntitle\t%s\ngenre\t%s\nsummary\t%s\n"
+                   "bandwidth_kbps\t%u\ncapacity\t%u\nfee\t%llu %s\nviewers\t%llu\n",
+                   r.id, r.owner, r.email, r.channel, datetime_format(r.start, a), datetime_format(r.end, b),
+                   datetime_format(r.deadline, c), res_state_name(reservation_state_at(&r, (int64_t)time(NULL))),
+                   res_level_name(r.level), r.title, r.genre, r.summary, r.bandwidth_kbps, r.capacity,
+                   (unsigned long long)r.fee, cfg->currency, (unsigned long long)r.viewers);
+            if (r.cancel_reason[0])
+                printf("cancelled_by\t%s\n", r.cancel_reason);
+            reservation_clear(&r);
+        }
+    } else if (strcmp(sub, "cancel") == 0 && nargs == 1) {
+        if (reservation_cancel(&rs, NULL, args[0], (int64_t)time(NULL), &r, &e) == RES_OK) {
+            printf("reservation %s cancelled\n", args[0]);
+            reservation_clear(&r);
+        } else {
+            fprintf(stderr, "onairctl: %s\n", e.message);
+            rc = CTL_FAIL;
+        }
+    } else {
+        ctl_usage(stderr);
+        rc = CTL_USAGE;
+    }
+    reservations_free(&rs);
+    store_close(s);
+    return rc;
+}
+
+static int ctl_account_email(const config *cfg, const char *arg_user, const char *address)
+{
+    char *user = ctl_user(cfg, arg_user);
+    if (!user)
+        return CTL_USAGE;
+    store *s = ctl_store_open(cfg, false);
+    int rc = CTL_FAIL;
+    if (s) {
+        int src = account_set_email(s, user, address);
+        if (src == STORE_OK) {
+            printf("e-mail of %s %s\n", user, *address ? "set" : "removed");
+            rc = CTL_OK;
+        } else {
+            ctl_store_result(s, src, user, "");
+        }
+        store_close(s);
+    }
+    free(user);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     const char *cfg_path = NULL;
@@ -458,6 +673,32 @@ int main(int argc, char **argv)
     }
     const char *cmd = argv[i++];
     const char *sub = NULL;
+    if ((strcmp(cmd, "channel") == 0 || strcmp(cmd, "reservation") == 0 ||
+         (strcmp(cmd, "account") == 0 && i < argc && strcmp(argv[i], "email") == 0)) &&
+        i < argc) {
+        sub = argv[i++];
+        config cfg;
+        char err[1024];
+        config_defaults(&cfg);
+        if (config_load(&cfg, cfg_path, err, sizeof err) != 0) {
+            fprintf(stderr, "onairctl: %s\n", err);
+            config_free(&cfg);
+            return CTL_USAGE;
+        }
+        int rc;
+        if (cmd[0] == 'c')
+            rc = ctl_channel(&cfg, sub, argv + i, argc - i);
+        else if (cmd[0] == 'r')
+            rc = ctl_reservation(&cfg, sub, argv + i, argc - i);
+        else if (argc - i == 2)
+            rc = ctl_account_email(&cfg, argv[i], argv[i + 1]);
+        else {
+            ctl_usage(stderr);
+            rc = CTL_USAGE;
+        }
+        config_free(&cfg);
+        return rc;
+    }
     int nargs;
     ctl_op op;
     if (strcmp(cmd, "health") == 0) {
