@@ -49,6 +49,7 @@ static const key_spec schema[] = {
     {"limits", "max_roster_items", KEY_INT, 0, 10000000},
     {"limits", "max_write_buffer_bytes", KEY_INT, 4096, 1024LL * 1024 * 1024},
     {"store", "map_size_mb", KEY_INT, 1, 1024LL * 1024},
+    {"adhoc", "session_timeout_s", KEY_INT, 1, 86400},
 };
 
 static void set_str(char **slot, const char *value)
@@ -85,6 +86,7 @@ void config_defaults(config *cfg)
     cfg->max_roster_items = 1000;
     cfg->max_write_buffer_bytes = 1048576;
     cfg->store_map_size_mb = 1024;
+    cfg->adhoc_session_timeout_s = 600;
 }
 
 void config_free(config *cfg)
@@ -275,6 +277,8 @@ static int apply(load_ctx *lc, config *cfg, const key_spec *spec, config_setting
             cfg->max_write_buffer_bytes = (size_t)num;
     } else if (strcmp(g, "store") == 0) {
         cfg->store_map_size_mb = (size_t)num;
+    } else if (strcmp(g, "adhoc") == 0) {
+        cfg->adhoc_session_timeout_s = (unsigned)num;
     }
     return 0;
 }
@@ -320,7 +324,7 @@ int config_load(config *cfg, const char *path, char *err, size_t errlen)
         config_setting_t *grp = config_setting_get_elem(root, (unsigned)i);
         const char *gname = config_setting_name(grp);
         if (!known_group(gname)) {
-            fail(&lc, grp, gname, "unknown setting (groups: server, tls, c2s, limits, store)");
+            fail(&lc, grp, gname, "unknown setting (groups: server, tls, c2s, limits, store, adhoc)");
             goto out;
         }
         if (strcmp(gname, "tls") == 0)

@@ -51,6 +51,9 @@ typedef struct config {
     /* store */
     size_t store_map_size_mb;
 
+    /* adhoc (XEP-0050 commands) */
+    unsigned adhoc_session_timeout_s; /* a command session unused this long expires */
+
     char *path; /* owned; absolute path of the file read */
 } config;
 

@@ -18,6 +18,8 @@
 #include <time.h>
 #include <utlist.h>
 
+#include "account_commands.h"
+#include "adhoc.h"
 #include "admin.h"
 #include "conn.h"
 #include "disco.h"
@@ -155,6 +157,7 @@ static void on_signal(uv_signal_t *h, int signum)
 static void on_sweep(uv_timer_t *t)
 {
     stream_sweep(t->data);
+    adhoc_sweep(t->data);
 }
 
 int server_init(server *srv, uv_loop_t *loop, config *cfg, char *err, size_t errlen)
@@ -184,6 +187,10 @@ int server_init(server *srv, uv_loop_t *loop, config *cfg, char *err, size_t err
     }
     disco_register(srv);
     session_register(srv);
+    if (adhoc_init(srv) != 0 || account_commands_register(srv) != 0) {
+        snprintf(err, errlen, "cannot set up the ad-hoc commands");
+        return -1;
+    }
 
     for (size_t i = 0; i < srv->cfg.nlisten; i++) {
         if (srv->cfg.c2s_port && listen_on(srv, srv->cfg.listen[i], srv->cfg.c2s_port, false, err, errlen) != 0)
@@ -301,6 +308,7 @@ void server_reload(server *srv)
     srv->cfg.idle_release_s = next.idle_release_s;
     srv->cfg.require_tls = next.require_tls;
     srv->cfg.allow_plain = next.allow_plain;
+    srv->cfg.adhoc_session_timeout_s = next.adhoc_session_timeout_s;
     apply_limits(srv);
     if (tls_ensure_certificate(&next, err, sizeof err) == 0) {
         SSL_CTX *ctx = tls_context_new(&next, err, sizeof err);
@@ -319,6 +327,7 @@ void server_reload(server *srv)
 
 void server_free(server *srv)
 {
+    adhoc_free(srv);
     if (srv->store)
         store_close(srv->store);
     if (srv->tls)

@@ -21,6 +21,7 @@ struct session;
 struct user_sessions;
 struct conn;
 struct admin_state;
+struct adhoc_registry;
 
 #define SERVER_MAX_LISTENERS (CONFIG_MAX_LISTEN * 2)
 
@@ -73,6 +74,7 @@ typedef struct server {
     size_t nsessions;               /* bound */
 
     struct admin_state *admin;      /* owned by admin.c */
+    struct adhoc_registry *adhoc;   /* owned by adhoc.c: XEP-0050 commands and their sessions */
 
     char read_buf[65536];           /* one read buffer for every socket: reads are handled synchronously */
     char tls_buf[65536];            /* decrypted plaintext, likewise shared */
