@@ -8,10 +8,13 @@
  *                  error naming the field, and the session stays open for a
  *                  corrected submission), then the account's SCRAM secrets
  *                  are replaced: the next login needs the new password.
+ *                  The session counts wrong old passwords: the third ends
+ *                  it (not-allowed), so one session cannot be used to guess.
  */
 #include "account_commands.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "account.h"
@@ -21,6 +24,12 @@
 
 #define FORM_TYPE_SERVER_INFO "urn:onair:commands:server-info"
 #define FORM_TYPE_CHANGE_PASSWORD "urn:onair:commands:change-password"
+#define MAX_WRONG_PASSWORDS 3
+
+/* change-password's state for one session (freed by adhoc with free()). */
+typedef struct password_session {
+    unsigned wrong; /* wrong old passwords submitted */
+} password_session;
 
 static void server_info(void *ud, const adhoc_request *req, adhoc_reply *reply)
 {
@@ -53,8 +62,13 @@ static bool add_secret(dataform *f, const char *var, const char *label)
     return fl != NULL;
 }
 
-static void ask_passwords(adhoc_reply *reply)
+static void ask_passwords(const adhoc_request *req, adhoc_reply *reply)
 {
+    *req->state = calloc(1, sizeof(password_session));
+    if (!*req->state) {
+        adhoc_reply_error(reply, "wait", "internal-server-error", NULL, false, NULL);
+        return;
+    }
     dataform *f = dataform_new(DATAFORM_FORM, "Change password",
                                "Enter your current password and the new one twice.");
     if (!f || !dataform_add_form_type(f, FORM_TYPE_CHANGE_PASSWORD) ||
@@ -72,7 +86,7 @@ static void change_password(void *ud, const adhoc_request *req, adhoc_reply *rep
 {
     server *srv = req->srv;
     if (req->stage == 0) {
-        ask_passwords(reply);
+        ask_passwords(req, reply);
         return;
     }
     static const char *const vars[] = {"old_password", "new_password", "confirm"};
@@ -90,7 +104,12 @@ static void change_password(void *ud, const adhoc_request *req, adhoc_reply *rep
     }
     int rc = account_check_password(srv->store, req->who->account, v[0]);
     if (rc == ACCOUNT_MISMATCH) {
-        adhoc_reply_bad_field(reply, "old_password", "wrong password");
+        password_session *ps = *req->state;
+        if (++ps->wrong >= MAX_WRONG_PASSWORDS)
+            adhoc_reply_error(reply, "cancel", "not-allowed", NULL, false,
+                              "old_password: wrong password %d times; the session has ended", MAX_WRONG_PASSWORDS);
+        else
+            adhoc_reply_bad_field(reply, "old_password", "wrong password");
         return;
     }
     if (rc == STORE_OK)
@@ -115,7 +134,7 @@ int account_commands_register(server *srv)
 {
     if (adhoc_register(srv, "server-info", "Server information", adhoc_visible_accounts, server_info, NULL, NULL) !=
             0 ||
-        adhoc_register(srv, "change-password", "Change password", adhoc_visible_accounts, change_password, NULL,
+        adhoc_register(srv, "change-password", "Change password", adhoc_visible_accounts, change_password, free,
                        NULL) != 0)
         return -1;
     return 0;

@@ -233,6 +233,22 @@ async def test_change_password_validation_errors(server):
     await (await login(server, jid, "fixed-pw")).close()
 
 
+async def test_third_wrong_password_ends_the_session(server):
+    jid, pw = server.add_user()
+    c = await login(server, jid, pw)
+    sid = (await run(c, server, "change-password"))["command"]["sessionid"]
+    wrong = {"old_password": "guess", "new_password": "n", "confirm": "n"}
+    for _ in range(2):
+        assert (await run_error(c, server, "change-password", action="complete", sessionid=sid,
+                                values=wrong))[3] == "old_password: wrong password"
+    assert await run_error(c, server, "change-password", action="complete", sessionid=sid, values=wrong) == \
+        ("cancel", "not-allowed", None, "old_password: wrong password 3 times; the session has ended")
+    right = {"old_password": pw, "new_password": "n", "confirm": "n"}
+    assert (await run_error(c, server, "change-password", action="complete", sessionid=sid,
+                            values=right))[2] == "bad-sessionid"
+    await (await login(server, jid, pw)).close()
+
+
 async def test_cancel_mid_session_changes_nothing(server):
     jid, old = server.add_user()
     c = await login(server, jid, old)
