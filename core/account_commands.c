@@ -42,7 +42,8 @@ static void server_info(void *ud, const adhoc_request *req, adhoc_reply *reply)
     char uptime[32], sessions[32];
     snprintf(uptime, sizeof uptime, "%llu", (unsigned long long)((server_now_ms() - srv->started_ms) / 1000));
     snprintf(sessions, sizeof sessions, "%zu", srv->nsessions);
-    bool ok = dataform_add_form_type(f, FORM_TYPE_SERVER_INFO) && dataform_add_text(f, "version", "Version", ONAIR_VERSION) &&
+    bool ok = dataform_add_form_type(f, FORM_TYPE_SERVER_INFO) &&
+              dataform_add_text(f, "version", "Version", ONAIR_VERSION) &&
               dataform_add_text(f, "uptime", "Uptime (seconds)", uptime) &&
               dataform_add_text(f, "sessions", "Connected sessions", sessions);
     if (!ok) {
@@ -132,10 +133,9 @@ static void change_password(void *ud, const adhoc_request *req, adhoc_reply *rep
 
 int account_commands_register(server *srv)
 {
-    if (adhoc_register(srv, "server-info", "Server information", adhoc_visible_accounts, server_info, NULL, NULL) !=
-            0 ||
-        adhoc_register(srv, "change-password", "Change password", adhoc_visible_accounts, change_password, free,
-                       NULL) != 0)
-        return -1;
-    return 0;
+    int rc = adhoc_register(srv, "server-info", "Server information", adhoc_visible_accounts, server_info, NULL, NULL);
+    if (rc == 0)
+        rc = adhoc_register(srv, "change-password", "Change password", adhoc_visible_accounts, change_password, free,
+                            NULL);
+    return rc;
 }
