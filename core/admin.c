@@ -14,6 +14,7 @@
 #include <utlist.h>
 
 #include "account.h"
+#include "adhoc.h"
 #include "jid.h"
 #include "server.h"
 #include "session.h"
@@ -134,13 +135,13 @@ static void handle_line(admin_client *c, char *line)
                  "data\tstatus\trunning\ndata\tversion\t%s\ndata\tuptime_s\t%llu\ndata\tconnections\t%zu\n"
                  "data\tsessions\t%zu\ndata\tlogins_ok\t%llu\ndata\tlogins_failed\t%llu\ndata\tstanzas_in\t%llu\n"
                  "data\tstanzas_out\t%llu\ndata\tstream_errors\t%llu\ndata\toffline_stored\t%llu\n"
-                 "data\tparsers_released\t%llu\ndata\trss_kb\t%ld\ndata\theap_used_kb\t%zu\ndata\theap_free_kb\t%zu\nok\n",
+                 "data\tparsers_released\t%llu\ndata\tadhoc_sessions\t%zu\ndata\trss_kb\t%ld\ndata\theap_used_kb\t%zu\ndata\theap_free_kb\t%zu\nok\n",
                  ONAIR_VERSION, (unsigned long long)((server_now_ms() - srv->started_ms) / 1000), srv->nconnections,
                  srv->nsessions, (unsigned long long)srv->stats.logins_ok,
                  (unsigned long long)srv->stats.logins_failed, (unsigned long long)srv->stats.stanzas_in,
                  (unsigned long long)srv->stats.stanzas_out, (unsigned long long)srv->stats.stream_errors,
                  (unsigned long long)srv->stats.offline_stored, (unsigned long long)srv->stats.parsers_released,
-                 rss_kb(), heap_used / 1024, heap_free / 1024);
+                 adhoc_session_count(srv), rss_kb(), heap_used / 1024, heap_free / 1024);
         reply(c, buf);
         return;
     }

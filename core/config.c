@@ -61,6 +61,7 @@ static const key_spec schema[] = {
     {"schedule", "ingest_close_after_s", KEY_INT, 0, 86400},
     {"muc", "domain", KEY_STRING, 0, 0},
     {"media", "domain", KEY_STRING, 0, 0},
+    {"adhoc", "session_timeout_s", KEY_INT, 1, 86400},
 };
 
 static void set_str(char **slot, const char *value)
@@ -106,6 +107,7 @@ void config_defaults(config *cfg)
     cfg->reconfirm_before_s = 6 * 3600;
     cfg->ingest_open_before_s = 300;
     cfg->ingest_close_after_s = 300;
+    cfg->adhoc_session_timeout_s = 600;
 }
 
 void config_free(config *cfg)
@@ -345,6 +347,8 @@ static int apply(load_ctx *lc, config *cfg, const key_spec *spec, config_setting
         char **slot = g[1] == 'u' ? &cfg->muc_domain : &cfg->media_domain;
         free(*slot);
         *slot = norm;
+    } else if (strcmp(g, "adhoc") == 0) {
+        cfg->adhoc_session_timeout_s = (unsigned)num;
     }
     return 0;
 }
@@ -477,8 +481,8 @@ int config_load(config *cfg, const char *path, char *err, size_t errlen)
         }
         if (!known_group(gname)) {
             fail(&lc, grp, gname,
-                 "unknown setting (groups: server, tls, c2s, limits, store, reservation, schedule, muc, media; list: "
-                 "channels)");
+                 "unknown setting (groups: server, tls, c2s, limits, store, adhoc, reservation, schedule, muc, "
+                 "media; list: channels)");
             goto out;
         }
         if (strcmp(gname, "tls") == 0)

@@ -79,6 +79,8 @@ typedef struct config {
 
     config_channel *channels; /* owned array */
     size_t nchannels;
+    /* adhoc (XEP-0050 commands) */
+    unsigned adhoc_session_timeout_s; /* a command session unused this long expires */
 
     char *path; /* owned; absolute path of the file read */
 } config;

@@ -217,3 +217,21 @@ char *datetime_format_day(int64_t t, char out[DATETIME_MAX])
     snprintf(out, DATETIME_MAX, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
     return out;
 }
+
+char *datetime_format_span(int64_t seconds, char out[DATETIME_MAX])
+{
+    const char *unit = "second";
+    int64_t n = seconds;
+    if (seconds != 0 && seconds % 86400 == 0) {
+        unit = "day";
+        n = seconds / 86400;
+    } else if (seconds != 0 && seconds % 3600 == 0) {
+        unit = "hour";
+        n = seconds / 3600;
+    } else if (seconds != 0 && seconds % 60 == 0) {
+        unit = "minute";
+        n = seconds / 60;
+    }
+    snprintf(out, DATETIME_MAX, "%lld %s%s", (long long)n, unit, n == 1 ? "" : "s");
+    return out;
+}

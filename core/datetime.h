@@ -43,4 +43,7 @@ int64_t datetime_day_start(int64_t t);
 /* Writes the local date of t as "YYYY-MM-DD". */
 char *datetime_format_day(int64_t t, char out[DATETIME_MAX]);
 
+/* A duration in words: "6 hours", "30 minutes", "90 seconds", "1 hour". */
+char *datetime_format_span(int64_t seconds, char out[DATETIME_MAX]);
+
 #endif

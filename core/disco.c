@@ -1,7 +1,9 @@
 /* disco.c - XEP-0030 service discovery for the server JID (identity
  * server/im, the features every module registered with the router, and the
- * service domains as items), XEP-0199 ping and XEP-0092 version.  Nodes are
- * not supported: a query with a node gets item-not-found.
+ * service domains as items), XEP-0199 ping and XEP-0092 version.  A query
+ * with a node is answered by the node handlers modules registered with the
+ * router (router_register_node), asked in turn; a node nobody owns, or any
+ * node on an account's JID, gets item-not-found.
  */
 #include "disco.h"
 
@@ -31,14 +33,43 @@ static bool is_get(const xml_node *iq)
     return type && strcmp(type, "get") == 0;
 }
 
+/* A query with a node: the first node handler that owns it answers. */
+static void node_query(server *srv, session *s, xml_node *iq, const jid *from, const char *ns, const char *node)
+{
+    const char *to = xml_node_attr(iq, "to");
+    if (!(to && strchr(to, '@'))) {
+        for (size_t i = 0; i < srv->router.nnodes; i++) {
+            xml_node *res = router_iq_result(iq);
+            if (!res)
+                return;
+            xml_node *rq = xml_node_add_child(res, "query", ns);
+            xml_node_set_attr(rq, "node", node);
+            const char *error = NULL;
+            router_node_handler *h = &srv->router.nodes[i];
+            if (h->fn(h->ud, srv, s, from, node, strcmp(ns, NS_DISCO_ITEMS) == 0, rq, &error) == ROUTER_HANDLED) {
+                if (error) {
+                    xml_node_free(res);
+                    router_reply_error(srv, iq, "cancel", error, NULL);
+                } else {
+                    reply(srv, s, res);
+                }
+                return;
+            }
+            xml_node_free(res);
+        }
+    }
+    router_reply_error(srv, iq, "cancel", "item-not-found", NULL);
+}
+
 /* Only the server's own JID (or the account's bare JID for disco#info). */
 static router_result disco_info(void *ud, server *srv, session *s, xml_node *iq, const jid *from)
 {
     if (!is_get(iq))
         return ROUTER_PASS;
     xml_node *q = xml_node_child(iq, "query", NS_DISCO_INFO);
-    if (xml_node_attr(q, "node")) {
-        router_reply_error(srv, iq, "cancel", "item-not-found", NULL);
+    const char *node = xml_node_attr(q, "node");
+    if (node) {
+        node_query(srv, s, iq, from, NS_DISCO_INFO, node);
         return ROUTER_HANDLED;
     }
     xml_node *res = router_iq_result(iq);
@@ -67,8 +98,9 @@ static router_result disco_items(void *ud, server *srv, session *s, xml_node *iq
     if (!is_get(iq))
         return ROUTER_PASS;
     xml_node *q = xml_node_child(iq, "query", NS_DISCO_ITEMS);
-    if (xml_node_attr(q, "node")) {
-        router_reply_error(srv, iq, "cancel", "item-not-found", NULL);
+    const char *node = xml_node_attr(q, "node");
+    if (node) {
+        node_query(srv, s, iq, from, NS_DISCO_ITEMS, node);
         return ROUTER_HANDLED;
     }
     xml_node *res = router_iq_result(iq);

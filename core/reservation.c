@@ -824,24 +824,24 @@ res_state reservation_state_at(const reservation *r, int64_t now)
 static int check_times(reservations *rs, int64_t start, int64_t end, int64_t now, res_error *e)
 {
     const res_policy *p = &rs->policy;
-    char a[DATETIME_MAX], b[DATETIME_MAX];
+    char a[DATETIME_MAX], b[DATETIME_MAX], span[DATETIME_MAX];
     if (end <= start)
         return fail(e, RES_E_INVALID, "end", "end: must be after start");
     if (start <= now)
         return fail(e, RES_E_INVALID, "start", "start: in the past (now is %s)", datetime_format(now, a));
     if ((start - datetime_day_start(start)) % p->slot_s != 0)
-        return fail(e, RES_E_INVALID, "start", "start: not on a slot boundary (slots are %lld minutes%s)",
-                    (long long)(p->slot_s / 60), p->slot_s % 60 ? " and some seconds" : "");
+        return fail(e, RES_E_INVALID, "start", "start: not on a slot boundary (slots are %s)",
+                    datetime_format_span(p->slot_s, span));
     if ((end - datetime_day_start(end)) % p->slot_s != 0)
-        return fail(e, RES_E_INVALID, "end", "end: not on a slot boundary (slots are %lld minutes%s)",
-                    (long long)(p->slot_s / 60), p->slot_s % 60 ? " and some seconds" : "");
+        return fail(e, RES_E_INVALID, "end", "end: not on a slot boundary (slots are %s)",
+                    datetime_format_span(p->slot_s, span));
     if (end - start > p->max_duration_s)
-        return fail(e, RES_E_INVALID, "end", "end: a live lasts at most %lld minutes",
-                    (long long)(p->max_duration_s / 60));
+        return fail(e, RES_E_INVALID, "end", "end: a live lasts at most %s",
+                    datetime_format_span(p->max_duration_s, span));
     if (start - p->reconfirm_before_s <= now)
         return fail(e, RES_E_INVALID, "start",
-                    "start: too soon; bookings close %lld minutes before the start (reconfirmation deadline %s)",
-                    (long long)(p->reconfirm_before_s / 60), datetime_format(start - p->reconfirm_before_s, b));
+                    "start: too soon; bookings close %s before the start (reconfirmation deadline %s)",
+                    datetime_format_span(p->reconfirm_before_s, span), datetime_format(start - p->reconfirm_before_s, b));
     if (start - now > p->max_advance_s)
         return fail(e, RES_E_INVALID, "start", "start: at most %lld days ahead",
                     (long long)(p->max_advance_s / 86400));

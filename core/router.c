@@ -64,6 +64,14 @@ int router_add_feature(router *r, const char *var)
     return 0;
 }
 
+int router_register_node(router *r, router_node_fn fn, void *ud)
+{
+    if (r->nnodes >= ROUTER_MAX_NODE_HANDLERS)
+        return -1;
+    r->nodes[r->nnodes++] = (router_node_handler){fn, ud};
+    return 0;
+}
+
 void router_set_remote(router *r, router_service_fn fn, void *ud)
 {
     r->remote.fn = fn;
@@ -93,17 +101,17 @@ xml_node *router_iq_result(const xml_node *iq)
     return res;
 }
 
-void router_reply_error(server *srv, const xml_node *stanza, const char *type, const char *condition,
-                        const char *text)
+xml_node *router_error_stanza(server *srv, const xml_node *stanza, const char *type, const char *condition,
+                              const char *text)
 {
     const char *stype = xml_node_attr(stanza, "type");
     if (stype && strcmp(stype, "error") == 0)
-        return;
+        return NULL;
     if (strcmp(stanza->name, "iq") == 0 && stype && (strcmp(stype, "result") == 0))
-        return;
+        return NULL;
     xml_node *err = xml_node_new(stanza->name, XML_NS_CLIENT);
     if (!err)
-        return;
+        return NULL;
     xml_node_set_attr(err, "type", "error");
     const char *id = xml_node_attr(stanza, "id");
     if (id)
@@ -112,7 +120,7 @@ void router_reply_error(server *srv, const xml_node *stanza, const char *type, c
     const char *to = xml_node_attr(stanza, "to");
     if (!from) {
         xml_node_free(err);
-        return;
+        return NULL;
     }
     xml_node_set_attr(err, "to", from);
     /* A malformed 'to' cannot be the error's sender: the server answers. */
@@ -139,7 +147,15 @@ void router_reply_error(server *srv, const xml_node *stanza, const char *type, c
         xml_node_set_attr(t, "xml:lang", "en");
         xml_node_add_text(t, text, strlen(text));
     }
-    router_route(srv, NULL, err);
+    return err;
+}
+
+void router_reply_error(server *srv, const xml_node *stanza, const char *type, const char *condition,
+                        const char *text)
+{
+    xml_node *err = router_error_stanza(srv, stanza, type, condition, text);
+    if (err)
+        router_route(srv, NULL, err);
 }
 
 /* An IQ for the server itself: dispatch on the payload's namespace. */

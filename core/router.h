@@ -22,6 +22,7 @@ struct session;
 #define ROUTER_MAX_SERVICES 16
 #define ROUTER_MAX_IQ 32
 #define ROUTER_MAX_FEATURES 48
+#define ROUTER_MAX_NODE_HANDLERS 16
 
 /* Result of a handler: HANDLED (done, including errors it sent), PASS (let
  * the next handler or the default try). */
@@ -37,6 +38,18 @@ typedef router_result (*router_service_fn)(void *ud, struct server *srv, xml_nod
 typedef router_result (*router_iq_fn)(void *ud, struct server *srv, struct session *session, xml_node *iq,
                                       const jid *from);
 
+/* A XEP-0030 query with a 'node' attribute addressed to the server JID
+ * (disco.c asks every registered node handler in turn).  `items` tells
+ * disco#items from disco#info; `query` is the result's <query/> element
+ * (borrowed; node attribute already set) for the handler to fill.  The
+ * handler returns ROUTER_PASS when the node is not its own (nobody owns it:
+ * item-not-found), or ROUTER_HANDLED after filling `query`, or after
+ * setting *error to a stanza error condition of type cancel (such as
+ * "forbidden"), in which case `query` is discarded.  `session` is the
+ * sender's session when it is local, else NULL; from is borrowed. */
+typedef router_result (*router_node_fn)(void *ud, struct server *srv, struct session *session, const jid *from,
+                                        const char *node, bool items, xml_node *query, const char **error);
+
 typedef struct router_service {
     char *domain; /* owned */
     router_service_fn fn;
@@ -49,6 +62,11 @@ typedef struct router_iq {
     void *ud;
 } router_iq;
 
+typedef struct router_node_handler {
+    router_node_fn fn;
+    void *ud;
+} router_node_handler;
+
 typedef struct router {
     router_service services[ROUTER_MAX_SERVICES];
     size_t nservices;
@@ -56,6 +74,8 @@ typedef struct router {
     size_t niqs;
     char *features[ROUTER_MAX_FEATURES]; /* owned disco#info feature vars */
     size_t nfeatures;
+    router_node_handler nodes[ROUTER_MAX_NODE_HANDLERS]; /* disco node handlers, asked in order */
+    size_t nnodes;
     router_service remote; /* s2s, when registered (domain unused) */
 } router;
 
@@ -66,6 +86,8 @@ void router_free(router *r);
 int router_register_service(router *r, const char *domain, router_service_fn fn, void *ud);
 int router_register_iq(router *r, const char *ns, router_iq_fn fn, void *ud);
 int router_add_feature(router *r, const char *var);
+/* Adds a handler for disco queries with a node (see router_node_fn). */
+int router_register_node(router *r, router_node_fn fn, void *ud);
 void router_set_remote(router *r, router_service_fn fn, void *ud);
 bool router_is_local_domain(const struct server *srv, const char *domain);
 
@@ -79,6 +101,13 @@ void router_route(struct server *srv, struct session *sender, xml_node *stanza);
  * NULL. */
 void router_reply_error(struct server *srv, const xml_node *stanza, const char *type, const char *condition,
                         const char *text);
+/* The same error reply without sending it, for a caller that adds an
+ * application-specific condition (appended to the <error/> child, after
+ * the text, as RFC 6120 8.3.2 orders them) or sends it its own way.
+ * Caller owns the result; NULL when no error may be sent (stanza is an
+ * error or an IQ result, or has no 'from') or out of memory. */
+xml_node *router_error_stanza(struct server *srv, const xml_node *stanza, const char *type, const char *condition,
+                              const char *text);
 /* Builds an IQ result for iq (borrowed); caller owns the result. */
 xml_node *router_iq_result(const xml_node *iq);
 

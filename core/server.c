@@ -18,9 +18,12 @@
 #include <time.h>
 #include <utlist.h>
 
+#include "account_commands.h"
+#include "adhoc.h"
 #include "admin.h"
 #include "conn.h"
 #include "disco.h"
+#include "reservation_adhoc.h"
 #include "reservation_service.h"
 #include "sasl.h"
 #include "session.h"
@@ -156,6 +159,7 @@ static void on_signal(uv_signal_t *h, int signum)
 static void on_sweep(uv_timer_t *t)
 {
     stream_sweep(t->data);
+    adhoc_sweep(t->data);
 }
 
 int server_init(server *srv, uv_loop_t *loop, config *cfg, char *err, size_t errlen)
@@ -188,6 +192,10 @@ int server_init(server *srv, uv_loop_t *loop, config *cfg, char *err, size_t err
     session_register(srv);
     if (reservation_service_start(srv, err, errlen) != 0)
         return -1;
+    if (adhoc_init(srv) != 0 || account_commands_register(srv) != 0 || reservation_adhoc_register(srv) != 0) {
+        snprintf(err, errlen, "cannot set up the ad-hoc commands");
+        return -1;
+    }
 
     for (size_t i = 0; i < srv->cfg.nlisten; i++) {
         if (srv->cfg.c2s_port && listen_on(srv, srv->cfg.listen[i], srv->cfg.c2s_port, false, err, errlen) != 0)
@@ -306,6 +314,7 @@ void server_reload(server *srv)
     srv->cfg.idle_release_s = next.idle_release_s;
     srv->cfg.require_tls = next.require_tls;
     srv->cfg.allow_plain = next.allow_plain;
+    srv->cfg.adhoc_session_timeout_s = next.adhoc_session_timeout_s;
     apply_limits(srv);
     reservation_service_reload(srv, &next);
     if (tls_ensure_certificate(&next, err, sizeof err) == 0) {
@@ -325,6 +334,7 @@ void server_reload(server *srv)
 
 void server_free(server *srv)
 {
+    adhoc_free(srv);
     if (srv->store)
         store_close(srv->store);
     if (srv->tls)

@@ -24,6 +24,7 @@ struct session;
 struct user_sessions;
 struct conn;
 struct admin_state;
+struct adhoc_registry;
 
 #define SERVER_MAX_LISTENERS (CONFIG_MAX_LISTEN * 2)
 
@@ -76,6 +77,7 @@ typedef struct server {
     size_t nsessions;               /* bound */
 
     struct admin_state *admin;      /* owned by admin.c */
+    struct adhoc_registry *adhoc;   /* owned by adhoc.c: XEP-0050 commands and their sessions */
 
     events events;                  /* hooks on server events (event.h) */
     schedule schedule;              /* store-backed timers (schedule.h) */

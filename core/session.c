@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "account.h"
+#include "adhoc.h"
 #include "offline.h"
 #include "roster.h"
 #include "router.h"
@@ -89,6 +90,7 @@ void session_unbind(session *s)
         xml_node_free(p);
     }
     HASH_DELETE(hh, srv->sessions_by_full, s);
+    adhoc_requester_gone(srv, s->full);
     user_sessions *u = session_find_user(srv, s->bare);
     if (u) {
         for (session **pp = &u->head; *pp; pp = &(*pp)->next_resource) {

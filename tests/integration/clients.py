@@ -69,13 +69,13 @@ class Inbox:
 
 
 class Client(slixmpp.ClientXMPP):
-    def __init__(self, jid, password, mech=None):
+    def __init__(self, jid, password, mech=None, plugins=()):
         super().__init__(jid, password, sasl_mech=mech)
         self.use_ipv6 = False  # the test servers listen on 127.0.0.1 only
         # The test server's certificate is self-signed.
         self.ssl_context.check_hostname = False
         self.ssl_context.verify_mode = ssl.CERT_NONE
-        for plugin in ("xep_0030", "xep_0199", "xep_0203"):
+        for plugin in ("xep_0030", "xep_0199", "xep_0203", *plugins):
             self.register_plugin(plugin)
         # Subscription requests are answered by the tests, not automatically.
         self.roster.auto_authorize = None
@@ -143,12 +143,13 @@ class Client(slixmpp.ClientXMPP):
 
 
 async def connect(server, jid, password, *, mech=None, direct_tls=False, port=None,
-                  presence=True, roster=True, timeout=WAIT):
+                  presence=True, roster=True, plugins=(), timeout=WAIT):
     """Connects and logs in; returns the Client once the session has started
     (resource bound), the roster was fetched (roster=True) and initial
-    presence was sent and processed (presence=True).  Raises AuthFailed(condition) if SASL fails and
+    presence was sent and processed (presence=True).  plugins: more slixmpp
+    plugins to register (e.g. "xep_0050").  Raises AuthFailed(condition) if SASL fails and
     ConnectFailed if the connection closes first."""
-    c = Client(jid, password, mech)
+    c = Client(jid, password, mech, plugins)
     _clients.append(c)
     loop = asyncio.get_running_loop()
     started = loop.create_future()

@@ -65,6 +65,15 @@ def render_config(groups):
     one key per line so that line numbers are predictable."""
     lines = ["# written by tests/integration/harness.py"]
     for group, keys in groups.items():
+        if isinstance(keys, list):  # a list of groups, e.g. channels
+            lines.append(f"{group} = (")
+            for i, item in enumerate(keys):
+                lines.append("  {")
+                for k, v in item.items():
+                    lines.append(f"    {k} = {render_value(v)};")
+                lines.append("  }" + ("," if i + 1 < len(keys) else ""))
+            lines.append(");")
+            continue
         lines.append(f"{group} = {{")
         for k, v in keys.items():
             lines.append(f"  {k} = {render_value(v)};")
@@ -118,7 +127,10 @@ class OnairServer:
             self.admin_socket = short / "admin.sock"
             self.groups["server"]["admin_socket"] = str(self.admin_socket)
         for group, keys in (overrides or {}).items():
-            self.groups.setdefault(group, {}).update(keys)
+            if isinstance(keys, list):
+                self.groups[group] = keys
+            else:
+                self.groups.setdefault(group, {}).update(keys)
         self.port = self.groups["c2s"]["port"]
         self.tls_port = self.groups["c2s"]["direct_tls_port"]
         self.write_config()

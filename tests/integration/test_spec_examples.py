@@ -5,7 +5,9 @@ Block format (see specs/c2s.md, "Examples"): the first line names the start
 state (`# as alice`, `# as alice and bob`, `# not logged in`); `C:` lines are
 sent by alice (or `C(bob):` by bob); `S:` / `S(bob):` lines are what that
 client must receive next.  An expected element matches when every attribute,
-text and child it shows is present ('*' matches any value)."""
+text and child it shows is present ('*' matches any value).  An attribute
+value '$name' in an S: line matches any value and binds it (the same name must
+then bind the same value); '$name' in a later C: line is replaced by it."""
 import pathlib
 import re
 import xml.etree.ElementTree as ET
@@ -35,28 +37,37 @@ def parse_expected(xml):
     return children[0]
 
 
-def matches(exp, got):
+def matches(exp, got, env=None):
+    """The bindings of $names (env extended) if got matches exp, else None."""
+    env = dict(env or {})
     if exp.tag != got.tag:
-        return False
+        return None
     for k, v in exp.attrib.items():
-        if v != "*" and got.get(k) != v:
-            return False
-        if v == "*" and got.get(k) is None:
-            return False
+        have = got.get(k)
+        if v.startswith("$"):
+            if not have or env.get(v[1:], have) != have:
+                return None
+            env[v[1:]] = have
+        elif v != "*" and have != v:
+            return None
+        elif v == "*" and have is None:
+            return None
     want_text = (exp.text or "").strip()
     if want_text and want_text != "*" and (got.text or "").strip() != want_text:
-        return False
+        return None
     if want_text == "*" and not (got.text or "").strip():
-        return False
+        return None
     remaining = list(got)
     for child in exp:
         for j, cand in enumerate(remaining):
-            if matches(child, cand):
+            sub = matches(child, cand, env)
+            if sub is not None:
+                env = sub
                 del remaining[j]
                 break
         else:
-            return False
-    return True
+            return None
+    return env
 
 
 def test_specs_have_examples():
@@ -87,16 +98,21 @@ async def test_spec_example(server_factory, block):
     else:
         pytest.fail(f"unknown example state: {state}")
 
+    env = {}
     for line in lines[1:]:
         m = re.match(r"([CS])(?:\((\w+)\))?:\s*(.*)$", line)
         assert m, f"bad example line: {line}"
         kind, who, xml = m.group(1), m.group(2) or "alice", m.group(3)
         raw = streams[who]
         if kind == "C":
-            await raw.send(xml)
+            unbound = [n for n in re.findall(r"\$(\w+)", xml) if n not in env]
+            assert not unbound, f"${unbound[0]} is used before an S: line binds it: {line}"
+            await raw.send(re.sub(r"\$(\w+)", lambda v: env[v.group(1)], xml))
         else:
             exp = parse_expected(xml)
             got = await raw.next(timeout=5)
-            assert matches(exp, got), f"expected (subset) {xml}\n     got {tostr(got)}"
+            bound = matches(exp, got, env)
+            assert bound is not None, f"expected (subset) {xml}\n     got {tostr(got)}"
+            env = bound
     for raw in streams.values():
         await raw.close()

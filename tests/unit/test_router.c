@@ -208,6 +208,47 @@ static void test_malformed_to_gets_jid_malformed(void **state)
     assert_string_equal(error_condition(f->sender.got[0]), "jid-malformed");
 }
 
+static router_result node_pass(void *ud, server *srv, struct session *s, const jid *from, const char *node,
+                               bool items, xml_node *query, const char **error)
+{
+    return ROUTER_PASS;
+}
+
+static void test_node_handler_registration(void **state)
+{
+    fixture *f = *state;
+    int rc = 0;
+    for (int i = 0; i < ROUTER_MAX_NODE_HANDLERS + 1 && rc == 0; i++)
+        rc = router_register_node(&f->srv.router, node_pass, NULL);
+    assert_int_equal(rc, -1);
+    assert_int_equal(f->srv.router.nnodes, ROUTER_MAX_NODE_HANDLERS);
+}
+
+static void test_error_stanza_builder(void **state)
+{
+    fixture *f = *state;
+    xml_node *req = stanza("iq", "set", "u@peer.localhost/r", "localhost");
+    xml_node *cmd = xml_node_add_child(req, "command", "urn:example:cmd");
+    xml_node_add_child(cmd, "payload", NULL);
+    xml_node *err = router_error_stanza(&f->srv, req, "modify", "bad-request", "why");
+    assert_non_null(err);
+    assert_string_equal(xml_node_attr(err, "type"), "error");
+    assert_string_equal(xml_node_attr(err, "to"), "u@peer.localhost/r");
+    assert_string_equal(xml_node_attr(err, "from"), "localhost");
+    assert_string_equal(error_condition(err), "bad-request");
+    assert_non_null(xml_node_child(err, "command", "urn:example:cmd"));
+    xml_node_free(err);
+    assert_int_equal(f->sender.n, 0); /* built, not sent */
+    xml_node_free(req);
+    /* nothing is built in answer to an error or a result */
+    req = stanza("iq", "result", "u@peer.localhost/r", "localhost");
+    assert_null(router_error_stanza(&f->srv, req, "cancel", "bad-request", NULL));
+    xml_node_free(req);
+    req = stanza("message", "error", "u@peer.localhost/r", "localhost");
+    assert_null(router_error_stanza(&f->srv, req, "cancel", "bad-request", NULL));
+    xml_node_free(req);
+}
+
 static void test_iq_result_builder(void **state)
 {
     xml_node *req = stanza("iq", "get", "u@localhost/r", "localhost");
@@ -231,6 +272,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_error_is_never_answered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_iq_dispatch_by_namespace, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_to_gets_jid_malformed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_node_handler_registration, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_error_stanza_builder, setup, teardown),
         cmocka_unit_test(test_iq_result_builder),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
