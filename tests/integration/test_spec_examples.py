@@ -6,8 +6,10 @@ state (`# as alice`, `# as alice and bob`, `# not logged in`); `C:` lines are
 sent by alice (or `C(bob):` by bob); `S:` / `S(bob):` lines are what that
 client must receive next.  An expected element matches when every attribute,
 text and child it shows is present ('*' matches any value).  An attribute
-value '$name' in an S: line matches any value and binds it (the same name must
-then bind the same value); '$name' in a later C: line is replaced by it."""
+value (or a whole text) '$name' in an S: line matches any value and binds it
+(the same name must then bind the same value); '$name' in a later C: line is
+replaced by it.  Every example's server has the channels and booking horizon
+of SPEC_CONFIG, which specs/reservation.md relies on."""
 import pathlib
 import re
 import xml.etree.ElementTree as ET
@@ -20,6 +22,11 @@ SPECS = pathlib.Path(__file__).resolve().parents[2] / "specs"
 BLOCK = re.compile(r"```xmpp-example\n(.*?)```", re.S)
 WRAP = ("<wrap xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>{}</wrap>")
 PASSWORD = "pencil-spec"
+SPEC_CONFIG = {
+    "channels": [{"id": "main", "name": "Main stage", "capacity": 50, "bandwidth_kbps": 2000,
+                  "price_per_hour": 3000}],
+    "reservation": {"max_advance_days": 3660},
+}
 
 
 def examples():
@@ -53,6 +60,12 @@ def matches(exp, got, env=None):
         elif v == "*" and have is None:
             return None
     want_text = (exp.text or "").strip()
+    if want_text.startswith("$") and re.fullmatch(r"\$\w+", want_text):
+        have = (got.text or "").strip()
+        if not have or env.get(want_text[1:], have) != have:
+            return None
+        env[want_text[1:]] = have
+        want_text = ""
     if want_text and want_text != "*" and (got.text or "").strip() != want_text:
         return None
     if want_text == "*" and not (got.text or "").strip():
@@ -78,7 +91,7 @@ def test_specs_have_examples():
 async def test_spec_example(server_factory, block):
     lines = [ln for ln in block.strip().splitlines() if ln.strip()]
     state = lines[0].lstrip("#").strip()
-    srv = server_factory()
+    srv = server_factory(SPEC_CONFIG)
     streams = {}
     if state.startswith("as "):
         for name in state[3:].split(" and "):
