@@ -24,6 +24,8 @@
 #include "sasl.h"
 #include "session.h"
 #include "tls.h"
+#include "web.h"
+#include "weblogin.h"
 
 #define SHUTDOWN_GRACE_MS 3000
 
@@ -155,6 +157,7 @@ static void on_signal(uv_signal_t *h, int signum)
 static void on_sweep(uv_timer_t *t)
 {
     stream_sweep(t->data);
+    web_sweep(t->data);
 }
 
 int server_init(server *srv, uv_loop_t *loop, config *cfg, char *err, size_t errlen)
@@ -182,8 +185,17 @@ int server_init(server *srv, uv_loop_t *loop, config *cfg, char *err, size_t err
                  srv->cfg.data_dir, serr);
         return -1;
     }
+    /* The web state first, so that every module can register routes. */
+    if (web_init(srv) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     disco_register(srv);
     session_register(srv);
+    if (weblogin_register(srv) != 0) {
+        snprintf(err, errlen, "cannot register the HTTP login routes");
+        return -1;
+    }
 
     for (size_t i = 0; i < srv->cfg.nlisten; i++) {
         if (srv->cfg.c2s_port && listen_on(srv, srv->cfg.listen[i], srv->cfg.c2s_port, false, err, errlen) != 0)
@@ -192,6 +204,8 @@ int server_init(server *srv, uv_loop_t *loop, config *cfg, char *err, size_t err
             listen_on(srv, srv->cfg.listen[i], srv->cfg.c2s_tls_port, true, err, errlen) != 0)
             return -1;
     }
+    if (web_start(srv, err, errlen) != 0)
+        return -1;
     int rc = admin_start(srv);
     if (rc != 0) {
         snprintf(err, errlen, "%s:0: server.admin_socket: cannot listen on %s: %s", srv->cfg.path,
@@ -251,6 +265,7 @@ void server_stop(server *srv)
         }
     }
     admin_stop(srv);
+    web_stop(srv);
     session *s, *tmp;
     DL_FOREACH_SAFE2(srv->all_head, s, tmp, all_next)
     {
@@ -287,7 +302,8 @@ void server_reload(server *srv)
         return;
     }
     if (strcmp(next.domain, srv->cfg.domain) != 0 || strcmp(next.data_dir, srv->cfg.data_dir) != 0 ||
-        next.c2s_port != srv->cfg.c2s_port || next.c2s_tls_port != srv->cfg.c2s_tls_port)
+        next.c2s_port != srv->cfg.c2s_port || next.c2s_tls_port != srv->cfg.c2s_tls_port ||
+        next.http_port != srv->cfg.http_port)
         log_write(&srv->log, LOG_WARN, "server", "reload: domain, data_dir and ports change only on restart");
     srv->cfg.log_level = next.log_level;
     srv->cfg.max_stanza_bytes = next.max_stanza_bytes;
@@ -301,6 +317,9 @@ void server_reload(server *srv)
     srv->cfg.idle_release_s = next.idle_release_s;
     srv->cfg.require_tls = next.require_tls;
     srv->cfg.allow_plain = next.allow_plain;
+    srv->cfg.http_max_body_bytes = next.http_max_body_bytes;
+    srv->cfg.http_token_ttl_s = next.http_token_ttl_s;
+    srv->cfg.http_max_connections = next.http_max_connections;
     apply_limits(srv);
     if (tls_ensure_certificate(&next, err, sizeof err) == 0) {
         SSL_CTX *ctx = tls_context_new(&next, err, sizeof err);
@@ -319,6 +338,7 @@ void server_reload(server *srv)
 
 void server_free(server *srv)
 {
+    web_free(srv);
     if (srv->store)
         store_close(srv->store);
     if (srv->tls)

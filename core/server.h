@@ -21,6 +21,7 @@ struct session;
 struct user_sessions;
 struct conn;
 struct admin_state;
+struct web;
 
 #define SERVER_MAX_LISTENERS (CONFIG_MAX_LISTEN * 2)
 
@@ -73,6 +74,7 @@ typedef struct server {
     size_t nsessions;               /* bound */
 
     struct admin_state *admin;      /* owned by admin.c */
+    struct web *web;                /* owned by web.c: HTTP server, routes, login tokens */
 
     char read_buf[65536];           /* one read buffer for every socket: reads are handled synchronously */
     char tls_buf[65536];            /* decrypted plaintext, likewise shared */
@@ -86,7 +88,8 @@ typedef struct server {
 } server;
 
 /* Sets up everything from cfg (which moves into srv) on loop: store, TLS,
- * SASL, listeners, admin socket, signals.  On failure returns -1 with a
+ * SASL, the web state (then every module registers its routes and
+ * handlers), listeners (XMPP and HTTP), admin socket, signals.  On failure returns -1 with a
  * message in err; srv must still be passed to server_free. */
 int server_init(server *srv, uv_loop_t *loop, config *cfg, char *err, size_t errlen);
 /* Begins a clean shutdown: stop accepting, close every stream with
