@@ -113,6 +113,7 @@ struct web_response {
     size_t body_len, body_cap;
     json_t *json; /* owned; req.body */
     bool keep_alive, http10, head, close_after;
+    bool body_done;  /* libwebsockets reported the end of the body */
     bool deferred, listed, in_handler;
     int status;
     char *out; /* owned JSON text of the answer */
@@ -824,11 +825,19 @@ static int on_body(web_conn *c, const void *in, size_t len)
     return 0;
 }
 
-static void on_body_done(web_conn *c)
+/* The body is complete.  libwebsockets 4.1 reports this again for every
+ * read that brings input after the body before the answer is written (a
+ * request pipelined behind one with a body): it would spin on that input,
+ * so such a connection is closed. */
+static int on_body_done(web_conn *c)
 {
     web_response *t = c->txn;
-    if (t && t->state == TXN_READING)
+    if (!t || t->body_done)
+        return -1;
+    t->body_done = true; /* once per request: an empty POST body, or one refused unread, is reported too */
+    if (t->state == TXN_READING)
         dispatch(t);
+    return 0;
 }
 
 /* Writes the answer in one piece; returns -1 to close the connection. */
@@ -913,9 +922,7 @@ static int web_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
     case LWS_CALLBACK_HTTP_BODY:
         return c ? on_body(c, in, len) : -1;
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        if (c)
-            on_body_done(c);
-        return 0;
+        return c ? on_body_done(c) : -1;
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return c && c->wsi ? on_writeable(c, wsi) : -1;
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: /* no WebSocket or h2c on this listener */
