@@ -163,7 +163,7 @@ static void test_check_password(void **state)
 static void test_verify_scram(void **state)
 {
     fixture *f = *state;
-    assert_int_equal(account_create(f->s, "gina", "pÂ q", 1200), STORE_OK);
+    assert_int_equal(account_create(f->s, "gina", "p\xc2\xa0" "q", 1200), STORE_OK);
     for (int h = ACCOUNT_SHA1; h <= ACCOUNT_SHA256; h++) {
         account_scram sc;
         assert_int_equal(account_get_scram(f->s, "gina", (account_hash)h, &sc), STORE_OK);
