@@ -100,6 +100,7 @@ struct web_response {
     txn_state state;
     char method[8];
     char *path;   /* owned */
+    char logpath[96]; /* the path as logged: control bytes replaced, cut short */
     char *segbuf; /* owned: the path cut into segments */
     char *segs[WEB_MAX_SEGMENTS];
     size_t nsegs;
@@ -668,7 +669,7 @@ static void dispatch(web_response *t)
     if (t->state == TXN_ANSWERED) {
         answer_ready(t);
     } else if (!t->deferred) {
-        log_write(&srv->log, LOG_ERROR, "web", "%s %s: the handler gave no answer", t->method, t->path);
+        log_write(&srv->log, LOG_ERROR, "web", "%s %s: the handler gave no answer", t->method, t->logpath);
         refuse(t, 500, NULL, "the server gave no answer");
     }
 }
@@ -725,6 +726,10 @@ static int on_request(web_conn *c, struct lws *wsi, const char *uri, size_t uril
     if (!t->path || !t->segbuf)
         return -1;
     t->req.path = t->path;
+    size_t plen = strlen(t->path), keep = plen < sizeof t->logpath ? plen : sizeof t->logpath - 4;
+    for (size_t i = 0; i < keep; i++)
+        t->logpath[i] = (unsigned char)t->path[i] < 0x20 || t->path[i] == 0x7f ? '?' : t->path[i];
+    memcpy(t->logpath + keep, plen > keep ? "..." : "", plen > keep ? 4 : 1);
     size_t n = split_path(t->segbuf, t->segs);
     t->too_many_segs = n > WEB_MAX_SEGMENTS;
     t->nsegs = t->too_many_segs ? 0 : n;
@@ -778,7 +783,7 @@ static int on_request(web_conn *c, struct lws *wsi, const char *uri, size_t uril
     if (ct && !(t->ctype = strdup(ct)))
         return -1;
 
-    log_write(&srv->log, LOG_DEBUG, "web", "%s %s", t->method, t->path);
+    log_write(&srv->log, LOG_DEBUG, "web", "%s %s", t->method, t->logpath);
 
     /* The body: only with Content-Length, and within the limit. */
     bool wants_body = strcmp(t->method, "POST") == 0 || strcmp(t->method, "PUT") == 0 ||
@@ -880,13 +885,14 @@ static int on_writeable(web_conn *c, struct lws *wsi)
         fail = lws_finalize_http_header(wsi, &p, end);
     if (fail) {
         free(buf);
-        log_write(&c->web->srv->log, LOG_ERROR, "web", "%s %s: the answer's headers do not fit", t->method, t->path);
+        log_write(&c->web->srv->log, LOG_ERROR, "web", "%s %s: the answer's headers do not fit", t->method,
+                  t->logpath);
         return -1;
     }
     if (body_len)
         memcpy(p, t->out, body_len);
     size_t total = (size_t)(p - start) + body_len;
-    log_write(&c->web->srv->log, LOG_DEBUG, "web", "%s %s -> %d", t->method, t->path, t->status);
+    log_write(&c->web->srv->log, LOG_DEBUG, "web", "%s %s -> %d", t->method, t->logpath, t->status);
     int n = lws_write(wsi, start, total, LWS_WRITE_HTTP_FINAL);
     free(buf);
     c->txn = NULL;

@@ -416,7 +416,9 @@ def test_secrets_never_reach_the_log(server_factory):
     assert request(srv, "GET", SESSION, token=token).status == 200
     assert_error(request(srv, "POST", SESSION, {"user": "dora", "password": "Wrong-http-secret"}), 401)
     assert request(srv, "DELETE", SESSION, token=token).status == 204
+    assert_error(request(srv, "GET", "/x%1B%07forged%20line"), 404)  # decoded control bytes stay off the log
     log = srv.stderr_text()
+    assert "GET /x??forged line" in log and "\x1b" not in log and "\x07" not in log
     assert "dora" in log  # the log does name the account
     for s in (secret, "Wrong-http-secret", token):
         assert s not in log
