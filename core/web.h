@@ -64,8 +64,9 @@ typedef void (*web_handler_fn)(void *ud, struct server *srv, const web_request *
 int web_route(struct server *srv, const char *method, const char *pattern, unsigned flags, web_handler_fn fn,
               void *ud);
 
-/* Answers with `status` and body (reference stolen; NULL = no body, the
- * right thing for 204).  Responses carry Content-Type: application/json,
+/* Answers with `status` (200..599; anything else becomes 500) and body
+ * (reference stolen; NULL = no body, the right thing for 204, whose body is
+ * never sent).  Responses carry Content-Type: application/json,
  * Content-Length and Cache-Control: no-store.  A response is answered once;
  * later calls are ignored (and release their body). */
 void web_reply_json(web_response *res, int status, json_t *body);
