@@ -157,7 +157,7 @@ struct web {
     char scratch[WEB_MAX_HEADER_BYTES + 1];
 };
 
-/* -- helpers ------------------------------------------------------------ */
+/* -- utilities ---------------------------------------------------------- */
 
 void web_format_time(uint64_t ms, char *out, size_t cap)
 {
