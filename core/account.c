@@ -348,6 +348,19 @@ int account_get_scram(store *s, const char *user, account_hash hash, account_scr
     return rc;
 }
 
+int account_verify_scram(const account_scram *stored, account_hash hash, const char *password)
+{
+    if (!password || (hash != ACCOUNT_SHA1 && hash != ACCOUNT_SHA256) ||
+        stored->key_len != account_field_names[hash].key_len)
+        return ACCOUNT_MISMATCH;
+    account_scram offered;
+    if (account_derive(hash, password, stored->iterations, stored->salt, stored->salt_len, &offered) != STORE_OK)
+        return ACCOUNT_MISMATCH; /* a password SASLprep refuses can match nothing */
+    int rc = CRYPTO_memcmp(offered.stored_key, stored->stored_key, stored->key_len) == 0 ? STORE_OK : ACCOUNT_MISMATCH;
+    OPENSSL_cleanse(&offered, sizeof offered);
+    return rc;
+}
+
 int account_check_password(store *s, const char *user, const char *password)
 {
     if (!password)
@@ -356,12 +369,8 @@ int account_check_password(store *s, const char *user, const char *password)
     int rc = account_get_scram(s, user, ACCOUNT_SHA256, &stored);
     if (rc != STORE_OK)
         return rc;
-    account_scram offered;
-    if (account_derive(ACCOUNT_SHA256, password, stored.iterations, stored.salt, stored.salt_len, &offered) !=
-        STORE_OK)
-        return ACCOUNT_MISMATCH; /* a password SASLprep refuses can match nothing */
-    rc = CRYPTO_memcmp(offered.stored_key, stored.stored_key, stored.key_len) == 0 ? STORE_OK : ACCOUNT_MISMATCH;
-    OPENSSL_cleanse(&offered, sizeof offered);
+    rc = account_verify_scram(&stored, ACCOUNT_SHA256, password);
+    OPENSSL_cleanse(&stored, sizeof stored);
     return rc;
 }
 

@@ -48,6 +48,12 @@ int account_get_scram(store *s, const char *user, account_hash hash, account_scr
  * for a wrong password, or another negative store code. */
 #define ACCOUNT_MISMATCH (-16) /* distinct from every STORE_* code */
 int account_check_password(store *s, const char *user, const char *password);
+/* The slow half of account_check_password, without the store: derives the
+ * StoredKey of `password` with the salt and iterations of `stored` (secrets
+ * of `hash`, read with account_get_scram) and compares in constant time.
+ * Touches no shared state, so it may run on a worker thread (it costs
+ * milliseconds of CPU).  Returns STORE_OK or ACCOUNT_MISMATCH. */
+int account_verify_scram(const account_scram *stored, account_hash hash, const char *password);
 
 /* Calls cb for each username (borrowed for the call), in order. cb returns
  * non-zero to stop. */

@@ -18,6 +18,7 @@
 #include "jid.h"
 #include "server.h"
 #include "session.h"
+#include "web.h"
 
 #define ADMIN_MAX_LINE 4096
 
@@ -183,6 +184,8 @@ static void handle_line(admin_client *c, char *line)
                   is_add ? "created" : is_passwd ? "password changed" : "deleted");
         if (is_del)
             close_user_sessions(srv, user);
+        if (is_del || is_passwd)
+            web_token_revoke_user(srv, user);
         reply(c, "ok\n");
     } else if (rc == STORE_EXISTS) {
         snprintf(msg, sizeof msg, "account exists: %s", user);

@@ -5,8 +5,8 @@
  * contain TAB, CR or LF.  The reply is zero or more "data\t<field>..." lines
  * followed by one final line: "ok" or "error\t<message>".  Requests:
  *   account-add <user> <password>
- *   account-passwd <user> <password>
- *   account-del <user>          (also closes the user's sessions)
+ *   account-passwd <user> <password>  (also ends the account's HTTP login tokens)
+ *   account-del <user>          (also closes the user's sessions and ends its login tokens)
  *   account-list                (one data line per user)
  *   health                      (data lines: "<name>\t<value>")
  *   reservation-cancel <id>     (an operator cancels; the server raises the event)

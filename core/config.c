@@ -62,6 +62,11 @@ static const key_spec schema[] = {
     {"muc", "domain", KEY_STRING, 0, 0},
     {"media", "domain", KEY_STRING, 0, 0},
     {"adhoc", "session_timeout_s", KEY_INT, 1, 86400},
+    {"http", "listen", KEY_STRING_LIST, 0, 0},
+    {"http", "port", KEY_INT, 0, 65535},
+    {"http", "max_body_bytes", KEY_INT, 1024, 64 * 1024 * 1024},
+    {"http", "token_ttl_s", KEY_INT, 1, 366LL * 24 * 3600},
+    {"http", "max_connections", KEY_INT, 1, 10000000},
 };
 
 static void set_str(char **slot, const char *value)
@@ -108,6 +113,13 @@ void config_defaults(config *cfg)
     cfg->ingest_open_before_s = 300;
     cfg->ingest_close_after_s = 300;
     cfg->adhoc_session_timeout_s = 600;
+    cfg->http_listen[0] = strdup("127.0.0.1");
+    cfg->http_listen[1] = strdup("::1");
+    cfg->http_nlisten = 2;
+    cfg->http_port = 5280;
+    cfg->http_max_body_bytes = 65536;
+    cfg->http_token_ttl_s = 86400;
+    cfg->http_max_connections = 10000;
 }
 
 void config_free(config *cfg)
@@ -120,6 +132,8 @@ void config_free(config *cfg)
     free(cfg->tls_key);
     for (size_t i = 0; i < cfg->nlisten; i++)
         free(cfg->listen[i]);
+    for (size_t i = 0; i < cfg->http_nlisten; i++)
+        free(cfg->http_listen[i]);
     free(cfg->path);
     free(cfg->timezone);
     free(cfg->currency);
@@ -189,6 +203,10 @@ static int apply(load_ctx *lc, config *cfg, const key_spec *spec, config_setting
     const char *str = NULL;
     long long num = 0;
     bool flag = false;
+    /* the one kind of list: listen addresses, of c2s or of http */
+    bool is_http = strcmp(spec->group, "http") == 0;
+    char **list = is_http ? cfg->http_listen : cfg->listen;
+    size_t *nlist = is_http ? &cfg->http_nlisten : &cfg->nlisten;
 
     switch (spec->type) {
     case KEY_STRING:
@@ -210,7 +228,11 @@ static int apply(load_ctx *lc, config *cfg, const key_spec *spec, config_setting
         break;
     case KEY_STRING_LIST:
         if (type == CONFIG_TYPE_STRING) {
-            str = config_setting_get_string(s);
+            for (size_t i = 0; i < *nlist; i++)
+                free(list[i]);
+            list[0] = strdup(config_setting_get_string(s));
+            *nlist = 1;
+            return 0;
         } else if (type == CONFIG_TYPE_ARRAY || type == CONFIG_TYPE_LIST) {
             int n = config_setting_length(s);
             if (n < 1 || n > CONFIG_MAX_LISTEN)
@@ -220,11 +242,11 @@ static int apply(load_ctx *lc, config *cfg, const key_spec *spec, config_setting
                 if (config_setting_type(e) != CONFIG_TYPE_STRING)
                     return fail(lc, e, key, "expected a list of strings");
             }
-            for (size_t i = 0; i < cfg->nlisten; i++)
-                free(cfg->listen[i]);
-            cfg->nlisten = 0;
+            for (size_t i = 0; i < *nlist; i++)
+                free(list[i]);
+            *nlist = 0;
             for (int i = 0; i < n; i++)
-                cfg->listen[cfg->nlisten++] = strdup(config_setting_get_string_elem(s, i));
+                list[(*nlist)++] = strdup(config_setting_get_string_elem(s, i));
             return 0;
         } else {
             return fail(lc, s, key, "expected a string or a list of strings");
@@ -273,12 +295,7 @@ static int apply(load_ctx *lc, config *cfg, const key_spec *spec, config_setting
             *slot = resolve_path(base_dir, str);
         }
     } else if (strcmp(g, "c2s") == 0) {
-        if (strcmp(k, "listen") == 0) {
-            for (size_t i = 0; i < cfg->nlisten; i++)
-                free(cfg->listen[i]);
-            cfg->listen[0] = strdup(str);
-            cfg->nlisten = 1;
-        } else if (strcmp(k, "port") == 0) {
+        if (strcmp(k, "port") == 0) {
             cfg->c2s_port = (int)num;
         } else if (strcmp(k, "direct_tls_port") == 0) {
             cfg->c2s_tls_port = (int)num;
@@ -349,6 +366,16 @@ static int apply(load_ctx *lc, config *cfg, const key_spec *spec, config_setting
         *slot = norm;
     } else if (strcmp(g, "adhoc") == 0) {
         cfg->adhoc_session_timeout_s = (unsigned)num;
+    } else if (strcmp(g, "http") == 0) {
+        if (strcmp(k, "port") == 0) {
+            cfg->http_port = (int)num;
+        } else if (strcmp(k, "max_body_bytes") == 0) {
+            cfg->http_max_body_bytes = (size_t)num;
+        } else if (strcmp(k, "token_ttl_s") == 0) {
+            cfg->http_token_ttl_s = (unsigned)num;
+        } else if (strcmp(k, "max_connections") == 0) {
+            cfg->http_max_connections = (unsigned)num;
+        }
     }
     return 0;
 }
@@ -481,8 +508,8 @@ int config_load(config *cfg, const char *path, char *err, size_t errlen)
         }
         if (!known_group(gname)) {
             fail(&lc, grp, gname,
-                 "unknown setting (groups: server, tls, c2s, limits, store, adhoc, reservation, schedule, muc, "
-                 "media; list: channels)");
+                 "unknown setting (groups: server, tls, c2s, limits, store, http, adhoc, reservation, schedule, "
+                 "muc, media; list: channels)");
             goto out;
         }
         if (strcmp(gname, "tls") == 0)

@@ -81,6 +81,13 @@ typedef struct config {
     size_t nchannels;
     /* adhoc (XEP-0050 commands) */
     unsigned adhoc_session_timeout_s; /* a command session unused this long expires */
+    /* http */
+    char *http_listen[CONFIG_MAX_LISTEN]; /* owned addresses */
+    size_t http_nlisten;
+    int http_port;                  /* 0 = off */
+    size_t http_max_body_bytes;     /* request bodies; larger ones get 413 */
+    unsigned http_token_ttl_s;      /* lifetime of a login token */
+    unsigned http_max_connections;  /* open HTTP connections at once */
 
     char *path; /* owned; absolute path of the file read */
 } config;

@@ -23,6 +23,7 @@ server = {
 };
 tls = { certificate = "certs/onair.crt"; key = "certs/onair.key"; generate = true; };
 c2s = { listen = ["127.0.0.1", "::1"]; port = 5222; direct_tls_port = 5223; };
+http = { listen = ["127.0.0.1", "::1"]; port = 5280; };
 CONF
 fi
 if [ ! -f "$DEMO/demo-password" ]; then
@@ -42,6 +43,9 @@ cat <<INFO
   connect:   127.0.0.1 port 5222 (STARTTLS) or 5223 (direct TLS);
              the certificate is self-signed ($DEMO/certs/onair.crt)
   manage:    build/release/onairctl -c $DEMO/onaird.conf account add alice
+  HTTP API:  http://127.0.0.1:5280 (specs/http-api.md), e.g.
+             curl -d '{"user":"demo","password":"..."}' -H 'Content-Type: application/json' \
+                  http://127.0.0.1:5280/api/v1/session
 
 INFO
 exec build/release/onaird -c "$DEMO/onaird.conf"

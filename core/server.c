@@ -24,10 +24,13 @@
 #include "conn.h"
 #include "disco.h"
 #include "reservation_adhoc.h"
+#include "reservation_http.h"
 #include "reservation_service.h"
 #include "sasl.h"
 #include "session.h"
 #include "tls.h"
+#include "web.h"
+#include "weblogin.h"
 
 #define SHUTDOWN_GRACE_MS 3000
 
@@ -160,6 +163,7 @@ static void on_sweep(uv_timer_t *t)
 {
     stream_sweep(t->data);
     adhoc_sweep(t->data);
+    web_sweep(t->data);
 }
 
 int server_init(server *srv, uv_loop_t *loop, config *cfg, char *err, size_t errlen)
@@ -188,12 +192,21 @@ int server_init(server *srv, uv_loop_t *loop, config *cfg, char *err, size_t err
                  srv->cfg.data_dir, serr);
         return -1;
     }
+    /* The web state first, so that every module can register routes. */
+    if (web_init(srv) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     disco_register(srv);
     session_register(srv);
     if (reservation_service_start(srv, err, errlen) != 0)
         return -1;
     if (adhoc_init(srv) != 0 || account_commands_register(srv) != 0 || reservation_adhoc_register(srv) != 0) {
         snprintf(err, errlen, "cannot set up the ad-hoc commands");
+        return -1;
+    }
+    if (weblogin_register(srv) != 0 || reservation_http_register(srv) != 0) {
+        snprintf(err, errlen, "cannot register the HTTP routes");
         return -1;
     }
 
@@ -204,6 +217,8 @@ int server_init(server *srv, uv_loop_t *loop, config *cfg, char *err, size_t err
             listen_on(srv, srv->cfg.listen[i], srv->cfg.c2s_tls_port, true, err, errlen) != 0)
             return -1;
     }
+    if (web_start(srv, err, errlen) != 0)
+        return -1;
     int rc = admin_start(srv);
     if (rc != 0) {
         snprintf(err, errlen, "%s:0: server.admin_socket: cannot listen on %s: %s", srv->cfg.path,
@@ -264,6 +279,7 @@ void server_stop(server *srv)
     }
     admin_stop(srv);
     reservation_service_stop(srv);
+    web_stop(srv);
     session *s, *tmp;
     DL_FOREACH_SAFE2(srv->all_head, s, tmp, all_next)
     {
@@ -300,7 +316,8 @@ void server_reload(server *srv)
         return;
     }
     if (strcmp(next.domain, srv->cfg.domain) != 0 || strcmp(next.data_dir, srv->cfg.data_dir) != 0 ||
-        next.c2s_port != srv->cfg.c2s_port || next.c2s_tls_port != srv->cfg.c2s_tls_port)
+        next.c2s_port != srv->cfg.c2s_port || next.c2s_tls_port != srv->cfg.c2s_tls_port ||
+        next.http_port != srv->cfg.http_port)
         log_write(&srv->log, LOG_WARN, "server", "reload: domain, data_dir and ports change only on restart");
     srv->cfg.log_level = next.log_level;
     srv->cfg.max_stanza_bytes = next.max_stanza_bytes;
@@ -315,6 +332,9 @@ void server_reload(server *srv)
     srv->cfg.require_tls = next.require_tls;
     srv->cfg.allow_plain = next.allow_plain;
     srv->cfg.adhoc_session_timeout_s = next.adhoc_session_timeout_s;
+    srv->cfg.http_max_body_bytes = next.http_max_body_bytes;
+    srv->cfg.http_token_ttl_s = next.http_token_ttl_s;
+    srv->cfg.http_max_connections = next.http_max_connections;
     apply_limits(srv);
     reservation_service_reload(srv, &next);
     if (tls_ensure_certificate(&next, err, sizeof err) == 0) {
@@ -335,6 +355,7 @@ void server_reload(server *srv)
 void server_free(server *srv)
 {
     adhoc_free(srv);
+    web_free(srv);
     if (srv->store)
         store_close(srv->store);
     if (srv->tls)

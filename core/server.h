@@ -25,6 +25,7 @@ struct user_sessions;
 struct conn;
 struct admin_state;
 struct adhoc_registry;
+struct web;
 
 #define SERVER_MAX_LISTENERS (CONFIG_MAX_LISTEN * 2)
 
@@ -85,6 +86,7 @@ typedef struct server {
     bool res_started;
     char *muc_domain;               /* owned: host of the chat rooms */
     char *media_domain;             /* owned: host of the media endpoints */
+    struct web *web;                /* owned by web.c: HTTP server, routes, login tokens */
 
     char read_buf[65536];           /* one read buffer for every socket: reads are handled synchronously */
     char tls_buf[65536];            /* decrypted plaintext, likewise shared */
@@ -98,7 +100,8 @@ typedef struct server {
 } server;
 
 /* Sets up everything from cfg (which moves into srv) on loop: store, TLS,
- * SASL, listeners, admin socket, signals.  On failure returns -1 with a
+ * SASL, the web state (then every module registers its routes and
+ * handlers), listeners (XMPP and HTTP), admin socket, signals.  On failure returns -1 with a
  * message in err; srv must still be passed to server_free. */
 int server_init(server *srv, uv_loop_t *loop, config *cfg, char *err, size_t errlen);
 /* Begins a clean shutdown: stop accepting, close every stream with

@@ -321,6 +321,7 @@ c2s = {
   require_tls = false;
   max_connections = 100000;
 };
+http = { port = 0; };
 EOF
 }
 

@@ -1,9 +1,10 @@
 """Starting, stopping and inspecting a real onaird for the integration tests.
 
-OnairServer writes a libconfig file with free loopback ports into a private
-directory, runs `onaird -c FILE` with its stderr in a file there, and waits
-(bounded) until the listeners accept.  finish() stops it with SIGTERM and
-collects every problem: a crash, a non-zero exit, sanitizer reports.
+OnairServer writes a libconfig file with free loopback ports (client, direct
+TLS and HTTP) into a private directory, runs `onaird -c FILE` with its stderr
+in a file there, and waits (bounded) until the listeners accept.  finish()
+stops it with SIGTERM and collects every problem: a crash, a non-zero exit,
+sanitizer reports.
 """
 import os
 import pathlib
@@ -96,7 +97,7 @@ class OnairServer:
         self.host = "127.0.0.1"
         self.domain = DOMAIN
         self.guest_domain = GUEST_DOMAIN
-        self.port, self.tls_port = free_ports(2)
+        self.port, self.tls_port, self.http_port = free_ports(3)
         self.config_path = self.root / "onaird.conf"
         self.data_dir = self.root / "data"
         self.admin_socket = self.data_dir / "admin.sock"
@@ -121,6 +122,10 @@ class OnairServer:
                 "port": self.port,
                 "direct_tls_port": self.tls_port,
             },
+            "http": {
+                "listen": ["127.0.0.1"],
+                "port": self.http_port,
+            },
         }
         if len(str(self.admin_socket)) > 100:  # sun_path is 108 bytes
             short = pathlib.Path(tempfile.mkdtemp(prefix="onair-"))
@@ -133,6 +138,7 @@ class OnairServer:
                 self.groups.setdefault(group, {}).update(keys)
         self.port = self.groups["c2s"]["port"]
         self.tls_port = self.groups["c2s"]["direct_tls_port"]
+        self.http_port = self.groups["http"]["port"]
         self.write_config()
         self.proc = None
         self.runs = []  # [(Popen, stderr path)]
@@ -164,7 +170,7 @@ class OnairServer:
         """Until every listener accepts a TCP connection and the admin socket
         answers (bounded); fails early if the process exits."""
         deadline = time.monotonic() + timeout
-        pending = [p for p in (self.port, self.tls_port) if p]
+        pending = [p for p in (self.port, self.tls_port, self.http_port) if p]
         while True:
             rc = self.proc.poll()
             if rc is not None:

@@ -159,6 +159,24 @@ static void test_check_password(void **state)
     assert_false(account_exists(f->s, "dave"));
 }
 
+/* The store-free check used off the loop: same answers as account_check_password. */
+static void test_verify_scram(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(account_create(f->s, "gina", "p\xc2\xa0" "q", 1200), STORE_OK);
+    for (int h = ACCOUNT_SHA1; h <= ACCOUNT_SHA256; h++) {
+        account_scram sc;
+        assert_int_equal(account_get_scram(f->s, "gina", (account_hash)h, &sc), STORE_OK);
+        assert_int_equal(account_verify_scram(&sc, (account_hash)h, "p q"), STORE_OK);
+        assert_int_equal(account_verify_scram(&sc, (account_hash)h, "p  q"), ACCOUNT_MISMATCH);
+        assert_int_equal(account_verify_scram(&sc, (account_hash)h, ""), ACCOUNT_MISMATCH);
+        assert_int_equal(account_verify_scram(&sc, (account_hash)h, NULL), ACCOUNT_MISMATCH);
+        assert_int_equal(account_verify_scram(&sc, (account_hash)h, "a\x07" "b"), ACCOUNT_MISMATCH);
+        /* secrets of the other hash do not pass for this one */
+        assert_int_equal(account_verify_scram(&sc, (account_hash)(1 - h), "p q"), ACCOUNT_MISMATCH);
+    }
+}
+
 static void test_set_password(void **state)
 {
     fixture *f = *state;
@@ -281,6 +299,7 @@ int main(void)
         cmocka_unit_test(test_rfc_vectors),
         cmocka_unit_test_setup_teardown(test_create_exists, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_password, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_verify_scram, setup, teardown),
         cmocka_unit_test_setup_teardown(test_set_password, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scram_secrets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list, setup, teardown),

@@ -1,0 +1,1157 @@
+/* web.c - the HTTP server (web.h): libwebsockets 4.1 on the server's libuv
+ * loop as a foreign loop, a JSON API framework on top of it, and the login
+ * tokens that authenticate requests.
+ *
+ * Sockets: onaird binds and listens with libuv itself (the same code path and
+ * errors as the c2s listeners) and hands each accepted socket to a
+ * non-listening libwebsockets vhost (lws_adopt_descriptor_vhost).  The
+ * duplicated descriptor is owned by libwebsockets from then on.
+ *
+ * Requests: libwebsockets parses the request line and headers (and decodes
+ * the path and query); this file reads the body (bounded by
+ * http.max_body_bytes, announced by Content-Length), matches the route,
+ * checks the bearer token, parses the JSON body with jansson and calls the
+ * handler.  While a request is handled, reading from its connection pauses
+ * (rx flow control); the answer is written in one piece when the socket is
+ * writable, then the connection waits for its next request (keep-alive).
+ *
+ * Ownership: a connection (web_conn, the wsi's opaque user data) owns its
+ * request in progress (web_response).  When the connection goes, an answered
+ * or undeferred request is freed with it; a deferred one that is not yet
+ * answered is detached (conn = NULL) and freed by the web_reply_* call that
+ * answers it.
+ *
+ * Tokens: kept in memory only, keyed by the SHA-256 of the token (the token
+ * itself is not stored), with a per-account list to bound how many one
+ * account may hold.
+ */
+#include "web.h"
+
+#include <fcntl.h>
+#include <libwebsockets.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+#include <uthash.h>
+#include <utlist.h>
+
+#include "server.h"
+
+#define WEB_MAX_SEGMENTS 16
+#define WEB_MAX_QUERY 32
+#define WEB_MAX_HEADERS 8         /* extra response headers */
+#define WEB_MAX_HEADER_BYTES 8192 /* request headers, all together */
+#define WEB_HEADER_ROOM 1024      /* status line and the framework's headers */
+#define WEB_TIMEOUT_S 10          /* a request's headers and body must arrive within this */
+#define WEB_KEEPALIVE_S 10        /* idle keep-alive connections close after this */
+#define WEB_ANSWER_TIMEOUT_S 30   /* a handler's answer must come within this */
+#define WEB_SWEEP_MS 60000
+
+/* -- state ------------------------------------------------------------- */
+
+typedef struct web_route_entry {
+    char method[8];
+    char *pattern;  /* owned */
+    char **segs;    /* owned: the pattern's segments; ":name" captures */
+    size_t nsegs;
+    unsigned flags;
+    web_handler_fn fn;
+    void *ud;
+    struct web_route_entry *next;
+} web_route_entry;
+
+typedef struct web_user web_user;
+
+typedef struct web_token {
+    unsigned char key[SHA256_DIGEST_LENGTH]; /* SHA-256 of the token */
+    uint64_t expires_ms;
+    web_user *owner;
+    struct web_token *prev, *next; /* the owner's tokens, oldest first */
+    UT_hash_handle hh;             /* web.tokens, by key */
+} web_token;
+
+struct web_user {
+    char *name; /* owned local part */
+    web_token *tokens;
+    unsigned ntokens;
+    UT_hash_handle hh; /* web.users, by name */
+};
+
+struct web_query {
+    size_t n;
+    char *names[WEB_MAX_QUERY]; /* owned "name\0value" strings */
+    const char *values[WEB_MAX_QUERY];
+};
+
+typedef struct web_conn web_conn;
+
+typedef enum txn_state { TXN_READING, TXN_HANDLING, TXN_ANSWERED } txn_state;
+
+struct web_response {
+    struct web *web;
+    web_conn *conn; /* NULL once the connection has gone */
+    web_request req;
+    struct web_query query;
+    txn_state state;
+    char method[8];
+    char *path;   /* owned */
+    char logpath[96]; /* the path as logged: control bytes replaced, cut short */
+    char *segbuf; /* owned: the path cut into segments */
+    char *segs[WEB_MAX_SEGMENTS];
+    size_t nsegs;
+    bool too_many_segs;
+    char *user; /* owned; req.user */
+    unsigned char token_key[SHA256_DIGEST_LENGTH];
+    bool has_bearer; /* Authorization: Bearer <token> given */
+    bool bad_auth;   /* an Authorization header that is not a bearer token */
+    char *ctype;     /* owned Content-Type, or NULL */
+    char *body;      /* owned raw body */
+    size_t body_len, body_cap;
+    json_t *json; /* owned; req.body */
+    bool keep_alive, http10, head, close_after;
+    bool body_done;  /* libwebsockets reported the end of the body */
+    bool deferred, listed, in_handler;
+    int status;
+    char *out; /* owned JSON text of the answer */
+    size_t out_len;
+    char *hnames[WEB_MAX_HEADERS]; /* owned "Name:" */
+    char *hvalues[WEB_MAX_HEADERS];
+    size_t nheaders;
+    struct web_response *prev, *next; /* web.deferred */
+};
+
+struct web_conn {
+    struct web *web;
+    struct lws *wsi;     /* NULL once closed */
+    web_response *txn;   /* the request in progress (owned, see conn_detach) */
+    web_conn *prev, *next; /* web.conns */
+};
+
+typedef struct web_listener {
+    uv_tcp_t tcp;
+    struct web *web;
+    bool is_open;
+} web_listener;
+
+struct web {
+    server *srv;
+    struct lws_context *ctx; /* owned; set to NULL by libwebsockets when finally destroyed */
+    struct lws_vhost *vhost;
+    struct lws_protocols protocols[2];
+    struct lws_protocol_vhost_options headers[2];
+    web_listener listeners[CONFIG_MAX_LISTEN];
+    size_t nlisteners;
+    web_route_entry *routes, *routes_tail; /* owned */
+    web_token *tokens;                     /* owned */
+    web_user *users;                       /* owned */
+    web_conn *conns;                       /* live connections (owned) */
+    web_response *deferred;                /* deferred, unanswered responses */
+    size_t nconns;
+    uint64_t next_sweep_ms;
+    bool stopping;
+    char scratch[WEB_MAX_HEADER_BYTES + 1];
+};
+
+/* -- utilities ---------------------------------------------------------- */
+
+void web_format_time(uint64_t ms, char *out, size_t cap)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    if (strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0 && cap)
+        out[0] = '\0';
+}
+
+static void token_hash(const char *token, size_t len, unsigned char key[SHA256_DIGEST_LENGTH])
+{
+    SHA256((const unsigned char *)token, len, key);
+}
+
+/* Copies header `tok` into the scratch buffer; returns it or NULL if absent
+ * (or larger than any header may be). */
+static const char *hdr(struct web *w, struct lws *wsi, enum lws_token_indexes tok)
+{
+    int n = lws_hdr_total_length(wsi, tok);
+    if (n <= 0 || n > WEB_MAX_HEADER_BYTES)
+        return NULL;
+    if (lws_hdr_copy(wsi, w->scratch, (int)sizeof w->scratch, tok) < 0)
+        return NULL;
+    return w->scratch;
+}
+
+/* Cuts "/a/b" into "a", "b" (in place); returns the count, or
+ * WEB_MAX_SEGMENTS + 1 if there are too many. */
+static size_t split_path(char *p, char **segs)
+{
+    size_t n = 0;
+    if (*p == '/')
+        p++;
+    if (*p == '\0')
+        return 0;
+    for (;;) {
+        if (n == WEB_MAX_SEGMENTS)
+            return WEB_MAX_SEGMENTS + 1;
+        segs[n++] = p;
+        char *slash = strchr(p, '/');
+        if (!slash)
+            return n;
+        *slash = '\0';
+        p = slash + 1;
+    }
+}
+
+/* -- tokens --------------------------------------------------------------- */
+
+static void token_remove(struct web *w, web_token *t)
+{
+    web_user *u = t->owner;
+    HASH_DEL(w->tokens, t);
+    DL_DELETE(u->tokens, t);
+    if (--u->ntokens == 0) {
+        HASH_DEL(w->users, u);
+        free(u->name);
+        free(u);
+    }
+    free(t);
+}
+
+/* The live token with this key, or NULL (an expired one is dropped). */
+static web_token *token_find(struct web *w, const unsigned char key[SHA256_DIGEST_LENGTH])
+{
+    web_token *t = NULL;
+    HASH_FIND(hh, w->tokens, key, SHA256_DIGEST_LENGTH, t);
+    if (t && t->expires_ms <= server_now_ms()) {
+        token_remove(w, t);
+        t = NULL;
+    }
+    return t;
+}
+
+int web_token_issue(server *srv, const char *user, char out[WEB_TOKEN_LEN + 1], uint64_t *expires_ms)
+{
+    struct web *w = srv->web;
+    if (!w || w->stopping)
+        return -1;
+    web_user *u = NULL;
+    HASH_FIND_STR(w->users, user, u);
+    if (!u) {
+        u = calloc(1, sizeof *u);
+        if (!u || !(u->name = strdup(user))) {
+            free(u);
+            return -1;
+        }
+        HASH_ADD_KEYPTR(hh, w->users, u->name, strlen(u->name), u);
+    }
+    web_token *t = calloc(1, sizeof *t);
+    if (!t) {
+        if (u->ntokens == 0) {
+            HASH_DEL(w->users, u);
+            free(u->name);
+            free(u);
+        }
+        return -1;
+    }
+    while (u->ntokens >= WEB_TOKENS_PER_USER)
+        token_remove(w, u->tokens); /* the oldest; u keeps at least one */
+    web_token *clash;
+    do {
+        server_random_id(out, WEB_TOKEN_LEN + 1, WEB_TOKEN_LEN);
+        token_hash(out, WEB_TOKEN_LEN, t->key);
+        clash = NULL;
+        HASH_FIND(hh, w->tokens, t->key, SHA256_DIGEST_LENGTH, clash);
+    } while (clash);
+    t->expires_ms = server_now_ms() + (uint64_t)srv->cfg.http_token_ttl_s * 1000;
+    t->owner = u;
+    DL_APPEND(u->tokens, t);
+    u->ntokens++;
+    HASH_ADD(hh, w->tokens, key, SHA256_DIGEST_LENGTH, t);
+    *expires_ms = t->expires_ms;
+    return 0;
+}
+
+static const web_response *txn_of(const web_request *req)
+{
+    return (const web_response *)((const char *)req - offsetof(web_response, req));
+}
+
+void web_token_revoke(server *srv, const web_request *req)
+{
+    const web_response *t = txn_of(req);
+    if (!srv->web || !t->has_bearer)
+        return;
+    web_token *tok = token_find(srv->web, t->token_key);
+    if (tok)
+        token_remove(srv->web, tok);
+}
+
+void web_token_revoke_user(server *srv, const char *user)
+{
+    struct web *w = srv->web;
+    web_user *u = NULL;
+    if (!w || !user)
+        return;
+    HASH_FIND_STR(w->users, user, u);
+    while (u && u->ntokens > 1)
+        token_remove(w, u->tokens);
+    if (u)
+        token_remove(w, u->tokens); /* frees u with its last token */
+}
+
+uint64_t web_token_expires(server *srv, const web_request *req)
+{
+    const web_response *t = txn_of(req);
+    if (!srv->web || !t->has_bearer)
+        return 0;
+    web_token *tok = token_find(srv->web, t->token_key);
+    return tok ? tok->expires_ms : 0;
+}
+
+void web_sweep(server *srv)
+{
+    struct web *w = srv->web;
+    uint64_t now = server_now_ms();
+    if (!w || now < w->next_sweep_ms)
+        return;
+    w->next_sweep_ms = now + WEB_SWEEP_MS;
+    web_token *t, *tmp;
+    HASH_ITER(hh, w->tokens, t, tmp)
+    {
+        if (t->expires_ms <= now)
+            token_remove(w, t);
+    }
+}
+
+/* -- routes ------------------------------------------------------------- */
+
+static void route_free(web_route_entry *r)
+{
+    for (size_t i = 0; i < r->nsegs; i++)
+        free(r->segs[i]);
+    free(r->segs);
+    free(r->pattern);
+    free(r);
+}
+
+int web_route(server *srv, const char *method, const char *pattern, unsigned flags, web_handler_fn fn, void *ud)
+{
+    struct web *w = srv->web;
+    static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE"};
+    bool known = false;
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+        known = known || (method && strcmp(method, methods[i]) == 0);
+    if (!w || !known || !fn || !pattern || pattern[0] != '/' || strlen(pattern) > 1024)
+        return -1;
+    for (web_route_entry *r = w->routes; r; r = r->next)
+        if (strcmp(r->method, method) == 0 && strcmp(r->pattern, pattern) == 0)
+            return -1;
+    web_route_entry *r = calloc(1, sizeof *r);
+    char *copy = strdup(pattern);
+    char *segs[WEB_MAX_SEGMENTS];
+    size_t n = copy ? split_path(copy, segs) : 0;
+    size_t nparams = 0;
+    bool ok = r && copy && n <= WEB_MAX_SEGMENTS;
+    for (size_t i = 0; ok && i < n; i++) {
+        if (segs[i][0] == '\0' || (segs[i][0] == ':' && (segs[i][1] == '\0' || ++nparams > WEB_MAX_PARAMS)))
+            ok = false;
+    }
+    if (ok) {
+        r->segs = calloc(n ? n : 1, sizeof *r->segs);
+        r->pattern = strdup(pattern);
+        ok = r->segs && r->pattern;
+        for (size_t i = 0; ok && i < n; i++)
+            ok = (r->segs[r->nsegs++] = strdup(segs[i])) != NULL;
+    }
+    free(copy);
+    if (!ok) {
+        if (r)
+            route_free(r);
+        return -1;
+    }
+    snprintf(r->method, sizeof r->method, "%s", method);
+    r->flags = flags;
+    r->fn = fn;
+    r->ud = ud;
+    if (w->routes_tail)
+        w->routes_tail->next = r;
+    else
+        w->routes = r;
+    w->routes_tail = r;
+    return 0;
+}
+
+/* Whether r matches the request's path; fills params when it does. */
+static bool route_match(const web_route_entry *r, const web_response *t, const char **params, size_t *nparams)
+{
+    if (t->too_many_segs || r->nsegs != t->nsegs)
+        return false;
+    size_t np = 0;
+    for (size_t i = 0; i < r->nsegs; i++) {
+        if (r->segs[i][0] == ':') {
+            if (t->segs[i][0] == '\0')
+                return false;
+            if (params)
+                params[np] = t->segs[i];
+            np++;
+        } else if (strcmp(r->segs[i], t->segs[i]) != 0) {
+            return false;
+        }
+    }
+    if (nparams)
+        *nparams = np;
+    return true;
+}
+
+/* -- requests and answers ------------------------------------------------ */
+
+const char *web_query(const web_request *req, const char *name)
+{
+    const struct web_query *q = req->query;
+    if (!q || !name)
+        return NULL;
+    for (size_t i = 0; i < q->n; i++)
+        if (strcmp(q->names[i], name) == 0)
+            return q->values[i];
+    return NULL;
+}
+
+static void txn_free(web_response *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < t->query.n; i++)
+        free(t->query.names[i]);
+    for (size_t i = 0; i < t->nheaders; i++) {
+        free(t->hnames[i]);
+        free(t->hvalues[i]);
+    }
+    free(t->path);
+    free(t->segbuf);
+    free(t->user);
+    free(t->ctype);
+    if (t->body)
+        OPENSSL_cleanse(t->body, t->body_len); /* may hold a password */
+    free(t->body);
+    json_decref(t->json);
+    free(t->out);
+    free(t);
+}
+
+/* The connection has gone (or the server stops): releases its request
+ * unless a deferred answer is still to come, which then owns it. */
+static void conn_detach(web_conn *c)
+{
+    web_response *t = c->txn;
+    c->txn = NULL;
+    c->wsi = NULL;
+    if (!t)
+        return;
+    t->conn = NULL;
+    if (!t->listed)
+        txn_free(t);
+}
+
+/* An answer is complete: write it when the socket is writable, or drop it if
+ * nobody is listening any more. */
+static void answer_ready(web_response *t)
+{
+    if (t->listed) {
+        DL_DELETE(t->web->deferred, t);
+        t->listed = false;
+    }
+    if (!t->conn || !t->conn->wsi) {
+        txn_free(t);
+        return;
+    }
+    /* libwebsockets serves no POLLOUT to an h1 connection whose input is
+     * paused: resume input first (the request is complete by now). */
+    lws_rx_flow_control(t->conn->wsi, 1);
+    lws_callback_on_writable(t->conn->wsi);
+}
+
+static bool header_value_ok(const char *s)
+{
+    return s && strpbrk(s, "\r\n") == NULL;
+}
+
+int web_add_header(web_response *res, const char *name, const char *value)
+{
+    static const char *const reserved[] = {"content-type", "content-length", "connection", "transfer-encoding"};
+    if (!res || res->state == TXN_ANSWERED || res->nheaders >= WEB_MAX_HEADERS || !name || !*name ||
+        !header_value_ok(value) || strpbrk(name, "\r\n:; \t") || strlen(name) + strlen(value) > 512)
+        return -1;
+    for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
+        if (strcasecmp(name, reserved[i]) == 0)
+            return -1;
+    size_t nlen = strlen(name);
+    char *n = malloc(nlen + 2);
+    char *v = strdup(value);
+    if (!n || !v) {
+        free(n);
+        free(v);
+        return -1;
+    }
+    memcpy(n, name, nlen);
+    n[nlen] = ':';
+    n[nlen + 1] = '\0';
+    res->hnames[res->nheaders] = n;
+    res->hvalues[res->nheaders++] = v;
+    return 0;
+}
+
+static bool has_header(const web_response *t, const char *name)
+{
+    size_t nlen = strlen(name);
+    for (size_t i = 0; i < t->nheaders; i++)
+        if (strncasecmp(t->hnames[i], name, nlen) == 0 && t->hnames[i][nlen] == ':')
+            return true;
+    return false;
+}
+
+void web_reply_json(web_response *res, int status, json_t *body)
+{
+    if (!res || res->state == TXN_ANSWERED) {
+        json_decref(body);
+        return;
+    }
+    if (status < 200 || status > 599)
+        status = 500;
+    res->status = status;
+    if (body && status != 204) {
+        res->out = json_dumps(body, JSON_COMPACT);
+        if (res->out)
+            res->out_len = strlen(res->out);
+        else
+            res->status = 500;
+    }
+    json_decref(body);
+    res->state = TXN_ANSWERED;
+    if (!res->in_handler)
+        answer_ready(res);
+}
+
+void web_reply_error(web_response *res, int status, const char *field, const char *message)
+{
+    if (!res || res->state == TXN_ANSWERED)
+        return;
+    if (status == 401 && !has_header(res, "WWW-Authenticate"))
+        web_add_header(res, "WWW-Authenticate", "Bearer");
+    json_t *err = json_pack("{s:i}", "status", status);
+    if (err && field)
+        json_object_set_new(err, "field", json_string(field));
+    if (err)
+        json_object_set_new(err, "message", json_string(message ? message : ""));
+    web_reply_json(res, status, err ? json_pack("{s:o}", "error", err) : NULL);
+}
+
+web_response *web_defer(web_response *res)
+{
+    if (res && res->state != TXN_ANSWERED && !res->deferred) {
+        res->deferred = true;
+        res->listed = true;
+        DL_APPEND(res->web->deferred, res);
+    }
+    return res;
+}
+
+/* Answers a request the framework refuses before it reaches a handler. */
+static void refuse(web_response *t, int status, const char *field, const char *message)
+{
+    web_reply_error(t, status, field, message);
+}
+
+/* Whether a Content-Type names JSON ("application/json", parameters allowed). */
+static bool is_json_type(const char *ct)
+{
+    if (!ct)
+        return false;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    size_t n = strlen("application/json");
+    if (strncasecmp(ct, "application/json", n) != 0)
+        return false;
+    ct += n;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    return *ct == '\0' || *ct == ';';
+}
+
+/* The request is complete: route, authenticate, parse the body, call the
+ * handler. */
+static void dispatch(web_response *t)
+{
+    struct web *w = t->web;
+    server *srv = w->srv;
+    t->state = TXN_HANDLING;
+    if (t->conn && t->conn->wsi) {
+        /* No input (and no busy polling) until this is answered. */
+        lws_rx_flow_control(t->conn->wsi, 0);
+        lws_set_timeout(t->conn->wsi, PENDING_TIMEOUT_HTTP_CONTENT, WEB_ANSWER_TIMEOUT_S);
+    }
+
+    web_route_entry *hit = NULL;
+    char allow[64] = "";
+    bool path_known = false;
+    for (web_route_entry *r = w->routes; r; r = r->next) {
+        if (!route_match(r, t, NULL, NULL))
+            continue;
+        path_known = true;
+        if (!hit && strcmp(r->method, t->method) == 0)
+            hit = r;
+        if (!strstr(allow, r->method)) {
+            size_t len = strlen(allow);
+            snprintf(allow + len, sizeof allow - len, "%s%s", len ? ", " : "", r->method);
+        }
+    }
+    if (!path_known) {
+        refuse(t, 404, NULL, "no resource at this path");
+        return;
+    }
+    if (!hit) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "method %s is not allowed here; allowed: %s", t->method, allow);
+        web_add_header(t, "Allow", allow);
+        refuse(t, 405, NULL, msg);
+        return;
+    }
+    route_match(hit, t, t->req.params, &t->req.nparams);
+
+    web_token *tok = t->has_bearer ? token_find(w, t->token_key) : NULL;
+    if (tok) {
+        t->user = strdup(tok->owner->name);
+        if (!t->user) {
+            refuse(t, 500, NULL, "out of memory");
+            return;
+        }
+        t->req.user = t->user;
+    }
+    if ((hit->flags & WEB_AUTH) && !t->req.user) {
+        if (t->has_bearer || t->bad_auth) {
+            web_add_header(t, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+            refuse(t, 401, NULL,
+                   t->bad_auth ? "the Authorization header must be \"Bearer <token>\""
+                               : "the login token is not valid (unknown, expired or ended)");
+        } else {
+            refuse(t, 401, NULL, "this needs a login token: Authorization: Bearer <token>");
+        }
+        return;
+    }
+
+    if (t->body_len > 0) {
+        if (!is_json_type(t->ctype)) {
+            refuse(t, 400, NULL, "the request body must be JSON, sent with Content-Type: application/json");
+            return;
+        }
+        json_error_t jerr;
+        t->json = json_loadb(t->body, t->body_len, JSON_REJECT_DUPLICATES, &jerr);
+        if (!t->json) {
+            char msg[300];
+            snprintf(msg, sizeof msg, "the body is not valid JSON: %s (line %d, column %d)", jerr.text, jerr.line,
+                     jerr.column);
+            refuse(t, 400, NULL, msg);
+            return;
+        }
+        if (!json_is_object(t->json)) {
+            refuse(t, 400, NULL, "the body must be a JSON object");
+            return;
+        }
+        t->req.body = t->json;
+    }
+
+    t->in_handler = true;
+    hit->fn(hit->ud, srv, &t->req, t);
+    t->in_handler = false;
+    if (t->state == TXN_ANSWERED) {
+        answer_ready(t);
+    } else if (!t->deferred) {
+        log_write(&srv->log, LOG_ERROR, "web", "%s %s: the handler gave no answer", t->method, t->logpath);
+        refuse(t, 500, NULL, "the server gave no answer");
+    }
+}
+
+/* Strict Content-Length: digits only. */
+static bool parse_length(const char *s, size_t *out)
+{
+    if (!s || !*s)
+        return false;
+    unsigned long long v = 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > (1ULL << 40))
+            return false;
+        v = v * 10 + (unsigned)(*s - '0');
+    }
+    *out = (size_t)v;
+    return true;
+}
+
+/* Headers of a new request are in: collects what the request needs, then
+ * waits for the body or dispatches at once. */
+static int on_request(web_conn *c, struct lws *wsi, const char *uri, size_t urilen)
+{
+    struct web *w = c->web;
+    server *srv = w->srv;
+    if (c->txn)
+        return -1; /* a request while one is open: not something HTTP/1.1 lets happen */
+    web_response *t = calloc(1, sizeof *t);
+    if (!t)
+        return -1;
+    t->web = w;
+    t->conn = c;
+    c->txn = t;
+    t->req.method = t->method;
+    t->req.query = &t->query;
+
+    static const struct {
+        enum lws_token_indexes tok;
+        const char *name;
+    } methods[] = {
+        {WSI_TOKEN_GET_URI, "GET"},       {WSI_TOKEN_POST_URI, "POST"},   {WSI_TOKEN_PUT_URI, "PUT"},
+        {WSI_TOKEN_PATCH_URI, "PATCH"},   {WSI_TOKEN_DELETE_URI, "DELETE"}, {WSI_TOKEN_HEAD_URI, "HEAD"},
+        {WSI_TOKEN_OPTIONS_URI, "OPTIONS"},
+    };
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
+        if (lws_hdr_total_length(wsi, methods[i].tok) > 0) {
+            snprintf(t->method, sizeof t->method, "%s", methods[i].name);
+            break;
+        }
+    }
+    t->head = strcmp(t->method, "HEAD") == 0;
+    t->path = strndup(uri ? uri : "/", uri ? urilen : 1);
+    t->segbuf = t->path ? strdup(t->path) : NULL;
+    if (!t->path || !t->segbuf)
+        return -1;
+    t->req.path = t->path;
+    size_t plen = strlen(t->path), keep = plen < sizeof t->logpath ? plen : sizeof t->logpath - 4;
+    for (size_t i = 0; i < keep; i++)
+        t->logpath[i] = (unsigned char)t->path[i] < 0x20 || t->path[i] == 0x7f ? '?' : t->path[i];
+    memcpy(t->logpath + keep, plen > keep ? "..." : "", plen > keep ? 4 : 1);
+    size_t n = split_path(t->segbuf, t->segs);
+    t->too_many_segs = n > WEB_MAX_SEGMENTS;
+    t->nsegs = t->too_many_segs ? 0 : n;
+
+    /* HTTP/1.1 keeps the connection unless told otherwise; 1.0 only when asked */
+    const char *ver = hdr(w, wsi, WSI_TOKEN_HTTP);
+    t->http10 = !(ver && strcmp(ver, "HTTP/1.1") == 0);
+    const char *conn_hdr = hdr(w, wsi, WSI_TOKEN_CONNECTION);
+    if (t->http10)
+        t->keep_alive = conn_hdr && strcasecmp(conn_hdr, "keep-alive") == 0;
+    else
+        t->keep_alive = !(conn_hdr && strcasecmp(conn_hdr, "close") == 0);
+
+    for (int i = 0; t->query.n < WEB_MAX_QUERY; i++) {
+        int len = lws_hdr_copy_fragment(wsi, w->scratch, (int)sizeof w->scratch, WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (len < 0)
+            break;
+        char *name = malloc((size_t)len + 1);
+        if (!name)
+            return -1;
+        memcpy(name, w->scratch, (size_t)len + 1);
+        char *eq = strchr(name, '=');
+        if (eq)
+            *eq = '\0';
+        t->query.values[t->query.n] = eq ? eq + 1 : name + len;
+        t->query.names[t->query.n++] = name;
+    }
+
+    const char *auth = hdr(w, wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (auth) {
+        while (*auth == ' ')
+            auth++;
+        if (strncasecmp(auth, "Bearer ", 7) == 0) {
+            const char *tok = auth + 7;
+            while (*tok == ' ')
+                tok++;
+            size_t len = strlen(tok);
+            while (len && tok[len - 1] == ' ')
+                len--;
+            if (len > 0 && len <= 256) {
+                token_hash(tok, len, t->token_key);
+                t->has_bearer = true;
+            } else {
+                t->bad_auth = true;
+            }
+        } else {
+            t->bad_auth = true;
+        }
+    }
+    const char *ct = hdr(w, wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
+    if (ct && !(t->ctype = strdup(ct)))
+        return -1;
+
+    log_write(&srv->log, LOG_DEBUG, "web", "%s %s", t->method, t->logpath);
+
+    /* The body: only with Content-Length, and within the limit. */
+    bool wants_body = strcmp(t->method, "POST") == 0 || strcmp(t->method, "PUT") == 0 ||
+                      strcmp(t->method, "PATCH") == 0;
+    const char *te = hdr(w, wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING);
+    const char *cl = hdr(w, wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+    size_t length = 0;
+    if (te) {
+        t->close_after = true;
+        refuse(t, 411, NULL, "send the body with Content-Length (transfer codings are not accepted)");
+    } else if (cl && !parse_length(cl, &length)) {
+        t->close_after = true;
+        refuse(t, 400, NULL, "Content-Length is not a number");
+    } else if (!cl && wants_body) {
+        t->close_after = true;
+        refuse(t, 411, NULL, "send the body with Content-Length");
+    } else if (length > srv->cfg.http_max_body_bytes) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "the body is larger than %zu bytes", srv->cfg.http_max_body_bytes);
+        t->close_after = true;
+        refuse(t, 413, NULL, msg);
+    } else if (length > 0) {
+        t->body = malloc(length + 1);
+        if (!t->body)
+            return -1;
+        t->body_cap = length;
+        t->state = TXN_READING;
+        return 0;
+    } else {
+        dispatch(t);
+    }
+    return 0;
+}
+
+static int on_body(web_conn *c, const void *in, size_t len)
+{
+    web_response *t = c->txn;
+    if (!t || t->state != TXN_READING || len == 0)
+        return 0;
+    if (len > t->body_cap - t->body_len)
+        return -1; /* more than Content-Length said: libwebsockets does not let this happen */
+    memcpy(t->body + t->body_len, in, len);
+    t->body_len += len;
+    return 0;
+}
+
+/* The body is complete.  libwebsockets 4.1 reports this again for every
+ * read that brings input after the body before the answer is written (a
+ * request pipelined behind one with a body): it would spin on that input,
+ * so such a connection is closed. */
+static int on_body_done(web_conn *c)
+{
+    web_response *t = c->txn;
+    if (!t || t->body_done)
+        return -1;
+    t->body_done = true; /* once per request: an empty POST body, or one refused unread, is reported too */
+    if (t->state == TXN_READING)
+        dispatch(t);
+    return 0;
+}
+
+/* Writes the answer in one piece; returns -1 to close the connection. */
+static int on_writeable(web_conn *c, struct lws *wsi)
+{
+    web_response *t = c->txn;
+    if (!t || t->state != TXN_ANSWERED)
+        return 0;
+    bool has_body = t->status != 204 && t->out;
+    size_t body_len = has_body && !t->head ? t->out_len : 0;
+    size_t extra = 0;
+    for (size_t i = 0; i < t->nheaders; i++)
+        extra += strlen(t->hnames[i]) + strlen(t->hvalues[i]) + 4;
+    size_t cap = LWS_PRE + WEB_HEADER_ROOM + extra + body_len;
+    unsigned char *buf = malloc(cap);
+    if (!buf)
+        return -1;
+    unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + cap - body_len;
+    bool closing = t->close_after || !t->keep_alive;
+    char num[24];
+    int fail = lws_add_http_header_status(wsi, (unsigned)t->status, &p, end);
+    if (!fail && t->status != 204) {
+        static const char ctype[] = "application/json";
+        snprintf(num, sizeof num, "%zu", has_body ? t->out_len : 0);
+        fail = lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, (const unsigned char *)ctype,
+                                            (int)strlen(ctype), &p, end) ||
+               lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, (const unsigned char *)num,
+                                            (int)strlen(num), &p, end);
+    }
+    for (size_t i = 0; !fail && i < t->nheaders; i++)
+        fail = lws_add_http_header_by_name(wsi, (const unsigned char *)t->hnames[i],
+                                           (const unsigned char *)t->hvalues[i], (int)strlen(t->hvalues[i]),
+                                           &p, end);
+    if (!fail && (closing || t->http10)) {
+        const char *v = closing ? "close" : "keep-alive";
+        fail = lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)v, (int)strlen(v), &p,
+                                            end);
+    }
+    if (!fail)
+        fail = lws_finalize_http_header(wsi, &p, end);
+    if (fail) {
+        free(buf);
+        log_write(&c->web->srv->log, LOG_ERROR, "web", "%s %s: the answer's headers do not fit", t->method,
+                  t->logpath);
+        return -1;
+    }
+    if (body_len)
+        memcpy(p, t->out, body_len);
+    size_t total = (size_t)(p - start) + body_len;
+    log_write(&c->web->srv->log, LOG_DEBUG, "web", "%s %s -> %d", t->method, t->logpath, t->status);
+    int n = lws_write(wsi, start, total, LWS_WRITE_HTTP_FINAL);
+    free(buf);
+    c->txn = NULL;
+    txn_free(t);
+    if (n < 0 || closing)
+        return -1; /* what is still buffered is flushed before the close */
+    if (lws_http_transaction_completed(wsi))
+        return -1;
+    lws_rx_flow_control(wsi, 1); /* ready for the next request */
+    return 0;
+}
+
+static int web_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+    web_conn *c = wsi ? lws_get_opaque_user_data(wsi) : NULL;
+    switch (reason) {
+    case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED: {
+        struct web *w = lws_context_user(lws_get_context(wsi));
+        if (!w || c)
+            return -1;
+        c = calloc(1, sizeof *c);
+        if (!c)
+            return -1;
+        c->web = w;
+        c->wsi = wsi;
+        DL_APPEND(w->conns, c);
+        w->nconns++;
+        lws_set_opaque_user_data(wsi, c);
+        return 0;
+    }
+    case LWS_CALLBACK_HTTP:
+        return c && c->wsi ? on_request(c, wsi, in, len) : -1;
+    case LWS_CALLBACK_HTTP_BODY:
+        return c ? on_body(c, in, len) : -1;
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        return c ? on_body_done(c) : -1;
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return c && c->wsi ? on_writeable(c, wsi) : -1;
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: /* no WebSocket or h2c on this listener */
+    case LWS_CALLBACK_RAW_ADOPT:            /* CONNECT */
+    case LWS_CALLBACK_RAW_RX:
+        return -1;
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (c)
+            conn_detach(c);
+        return 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+        if (c) {
+            conn_detach(c);
+            DL_DELETE(c->web->conns, c);
+            c->web->nconns--;
+            free(c);
+            lws_set_opaque_user_data(wsi, NULL);
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+/* -- listeners ----------------------------------------------------------- */
+
+static void free_handle(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void on_connection(uv_stream_t *ls, int status)
+{
+    web_listener *l = ls->data;
+    struct web *w = l->web;
+    if (status < 0)
+        return;
+    /* libuv stops the listener until its connection is taken: always accept */
+    uv_tcp_t *tcp = malloc(sizeof *tcp);
+    if (!tcp)
+        return;
+    uv_tcp_init(w->srv->loop, tcp);
+    int fd = -1;
+    if (uv_accept(ls, (uv_stream_t *)tcp) == 0) {
+        uv_os_fd_t ofd;
+        uv_tcp_nodelay(tcp, 1);
+        if (uv_fileno((uv_handle_t *)tcp, &ofd) == 0)
+            fd = fcntl(ofd, F_DUPFD_CLOEXEC, 3);
+    }
+    uv_close((uv_handle_t *)tcp, free_handle); /* the duplicate keeps the socket */
+    if (fd < 0)
+        return;
+    if (w->stopping || !w->vhost || w->nconns >= w->srv->cfg.http_max_connections) {
+        close(fd);
+        return;
+    }
+    lws_sock_file_fd_type d;
+    d.sockfd = fd;
+    if (!lws_adopt_descriptor_vhost(w->vhost, LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP, d, NULL, NULL))
+        log_write(&w->srv->log, LOG_WARN, "web", "could not take an HTTP connection"); /* fd closed by lws */
+}
+
+static int listen_on(struct web *w, const char *addr, int port, char *err, size_t errlen)
+{
+    server *srv = w->srv;
+    struct sockaddr_storage ss;
+    bool is_v6 = strchr(addr, ':') != NULL;
+    int rc = is_v6 ? uv_ip6_addr(addr, port, (struct sockaddr_in6 *)&ss)
+                   : uv_ip4_addr(addr, port, (struct sockaddr_in *)&ss);
+    if (rc != 0) {
+        snprintf(err, errlen, "%s:0: http.listen: not an IP address: \"%s\"", srv->cfg.path, addr);
+        return -1;
+    }
+    web_listener *l = &w->listeners[w->nlisteners++];
+    uv_tcp_init(srv->loop, &l->tcp);
+    l->web = w;
+    l->is_open = true;
+    l->tcp.data = l;
+    rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, is_v6 ? UV_TCP_IPV6ONLY : 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&l->tcp, 1024, on_connection);
+    if (rc != 0) {
+        if (is_v6 && (rc == UV_EADDRNOTAVAIL || rc == UV_EAFNOSUPPORT)) {
+            log_write(&srv->log, LOG_WARN, "web", "no IPv6 here: not listening on [%s]:%d", addr, port);
+            return 0;
+        }
+        snprintf(err, errlen, "cannot listen for HTTP on %s port %d: %s", addr, port, uv_strerror(rc));
+        return -1;
+    }
+    log_write(&srv->log, LOG_INFO, "web", "listening on %s%s%s:%d (HTTP)", is_v6 ? "[" : "", addr, is_v6 ? "]" : "",
+              port);
+    return 0;
+}
+
+/* libwebsockets' own lines: "[date] E: text\n" -> the server log. */
+static void lws_log_line(int level, const char *line)
+{
+    const char *msg = line;
+    if (msg[0] == '[') {
+        const char *e = strstr(msg, "] ");
+        if (e)
+            msg = e + 2;
+    }
+    if (msg[0] && msg[1] == ':' && msg[2] == ' ')
+        msg += 3;
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        n--;
+    log_write(NULL, level == LLL_ERR ? LOG_ERROR : LOG_WARN, "lws", "%.*s", (int)n, msg);
+}
+
+/* -- lifecycle ------------------------------------------------------------ */
+
+int web_init(server *srv)
+{
+    struct web *w = calloc(1, sizeof *w);
+    if (!w)
+        return -1;
+    w->srv = srv;
+    srv->web = w;
+    return 0;
+}
+
+int web_start(server *srv, char *err, size_t errlen)
+{
+    struct web *w = srv->web;
+    if (!w || srv->cfg.http_port == 0)
+        return 0;
+    int mask = srv->log.level >= LOG_NONE ? 0 : srv->log.level >= LOG_ERROR ? LLL_ERR : LLL_ERR | LLL_WARN;
+    lws_set_log_level(mask, lws_log_line);
+
+    w->protocols[0].name = "onair-http";
+    w->protocols[0].callback = web_callback;
+    /* every answer, the library's own included */
+    w->headers[0] = (struct lws_protocol_vhost_options){NULL, NULL, "cache-control:", "no-store"};
+    w->headers[1] = (struct lws_protocol_vhost_options){&w->headers[0], NULL, "x-content-type-options:", "nosniff"};
+
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    void *loops[1] = {srv->loop};
+    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+    info.foreign_loops = loops;
+    info.pcontext = &w->ctx;
+    info.user = w;
+    info.count_threads = 1;
+    info.timeout_secs = WEB_TIMEOUT_S;
+    info.max_http_header_data = WEB_MAX_HEADER_BYTES;
+    info.pt_serv_buf_size = 16384;
+    w->ctx = lws_create_context(&info);
+    if (!w->ctx) {
+        snprintf(err, errlen, "cannot start the HTTP server (libwebsockets with its libuv event library: is "
+                              "libwebsockets-evlib-uv installed?)");
+        return -1;
+    }
+    struct lws_context_creation_info vinfo;
+    memset(&vinfo, 0, sizeof vinfo);
+    vinfo.vhost_name = "onair";
+    vinfo.port = CONTEXT_PORT_NO_LISTEN_SERVER;
+    vinfo.protocols = w->protocols;
+    vinfo.headers = &w->headers[1];
+    vinfo.keepalive_timeout = WEB_KEEPALIVE_S;
+    w->vhost = lws_create_vhost(w->ctx, &vinfo);
+    if (!w->vhost) {
+        snprintf(err, errlen, "cannot start the HTTP server (libwebsockets vhost)");
+        return -1;
+    }
+    for (size_t i = 0; i < srv->cfg.http_nlisten; i++)
+        if (listen_on(w, srv->cfg.http_listen[i], srv->cfg.http_port, err, errlen) != 0)
+            return -1;
+    return 0;
+}
+
+void web_stop(server *srv)
+{
+    struct web *w = srv->web;
+    if (!w || w->stopping)
+        return;
+    w->stopping = true;
+    for (size_t i = 0; i < w->nlisteners; i++) {
+        if (w->listeners[i].is_open) {
+            w->listeners[i].is_open = false;
+            uv_close((uv_handle_t *)&w->listeners[i].tcp, NULL);
+        }
+    }
+    for (web_conn *c = w->conns; c; c = c->next)
+        conn_detach(c);
+    /* Starts closing every connection; libwebsockets then closes its own
+     * handles on the loop, and web_free finishes the context. */
+    if (w->ctx)
+        lws_context_destroy(w->ctx);
+}
+
+void web_free(server *srv)
+{
+    struct web *w = srv->web;
+    if (!w)
+        return;
+    if (w->ctx)
+        lws_context_destroy(w->ctx); /* the final step, now that the loop has ended */
+    web_conn *c, *ctmp;
+    DL_FOREACH_SAFE(w->conns, c, ctmp)
+    {
+        conn_detach(c);
+        DL_DELETE(w->conns, c);
+        free(c);
+    }
+    web_response *t, *ttmp;
+    DL_FOREACH_SAFE(w->deferred, t, ttmp)
+    {
+        DL_DELETE(w->deferred, t);
+        txn_free(t);
+    }
+    web_token *tok, *tokt;
+    HASH_ITER(hh, w->tokens, tok, tokt)
+    {
+        token_remove(w, tok);
+    }
+    web_route_entry *r = w->routes;
+    while (r) {
+        web_route_entry *next = r->next;
+        route_free(r);
+        r = next;
+    }
+    free(w);
+    srv->web = NULL;
+}

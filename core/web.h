@@ -1,0 +1,133 @@
+/* web.h - the HTTP server: libwebsockets on the server's own libuv loop, a
+ * small JSON API framework (routes, parsed requests, JSON replies, one error
+ * format) and the login tokens that authenticate requests
+ * (Authorization: Bearer).  What clients see is specified in
+ * specs/http-api.md.
+ *
+ * Lifecycle (server.c): web_init right after the store opens; from then on
+ * modules register routes with web_route (from their register functions);
+ * web_start opens the listeners (http.listen, http.port; port 0 = no HTTP);
+ * web_stop on shutdown; web_free after the loop has ended.  The state
+ * belongs to the server context (srv->web).
+ *
+ * Threading: every function here is called on the server loop.  Handlers are
+ * synchronous: they run on the loop and reply before they return, or take
+ * the response with web_defer and reply later, still from the loop (e.g. in
+ * the completion callback of uv_queue_work).
+ *
+ * Ownership: a handler borrows the request, everything it points to and the
+ * response.  They stay valid until the handler returns, or, for a deferred
+ * response, until the web_reply_* call that answers it.  JSON bodies passed
+ * to web_reply_json are stolen.
+ */
+#ifndef ONAIR_WEB_H
+#define ONAIR_WEB_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct server;
+struct web_query;
+
+#define WEB_MAX_PARAMS 4
+
+typedef struct web_request {
+    const char *method;        /* "GET", "POST", "PUT", "PATCH", "DELETE" */
+    const char *path;          /* decoded path, no query */
+    const char *params[WEB_MAX_PARAMS]; /* values captured by ":name" segments of the route pattern, in order */
+    size_t nparams;
+    const char *user;          /* authenticated account's local part (bearer token valid), else NULL */
+    json_t *body;              /* parsed JSON body (object) or NULL when there was none; borrowed */
+    const struct web_query *query; /* the framework's; read it with web_query() */
+} web_request;
+
+/* Value of the query parameter `name` (first one if repeated; "" for a bare
+ * "?name"), decoded, or NULL when absent.  Borrowed like the request. */
+const char *web_query(const web_request *req, const char *name);
+
+typedef struct web_response web_response; /* opaque */
+
+typedef void (*web_handler_fn)(void *ud, struct server *srv, const web_request *req, web_response *res);
+
+/* Route flags. */
+#define WEB_AUTH 1u /* an authenticated account is required (else 401 before the handler runs) */
+
+/* Registers fn for method ("GET", "POST", "PUT", "PATCH" or "DELETE") on a
+ * path pattern such as "/api/v1/reservations/:id": segments separated by
+ * '/', each either literal or ":name", which matches one non-empty segment
+ * and is captured into req->params (at most WEB_MAX_PARAMS).  Paths match
+ * exactly (no trailing-slash folding); the first registered route that
+ * matches wins.  ud is borrowed until web_free.  Returns 0, or -1 for a bad
+ * method or pattern, a duplicate, or no web state (srv->web is NULL). */
+int web_route(struct server *srv, const char *method, const char *pattern, unsigned flags, web_handler_fn fn,
+              void *ud);
+
+/* Answers with `status` (200..599; anything else becomes 500) and body
+ * (reference stolen; NULL = no body, the right thing for 204, whose body is
+ * never sent).  Responses carry Content-Type: application/json,
+ * Content-Length and Cache-Control: no-store.  A response is answered once;
+ * later calls are ignored (and release their body). */
+void web_reply_json(web_response *res, int status, json_t *body);
+/* Answers with the error format of every error:
+ *   {"error": {"status": 400, "field": "start", "message": "..."}}
+ * field may be NULL (then omitted).  A 401 also carries
+ * WWW-Authenticate: Bearer. */
+void web_reply_error(web_response *res, int status, const char *field, const char *message);
+/* Adds a response header (e.g. Location for a 201) before the reply.  name
+ * and value are copied; Content-Type, Content-Length and Connection are the
+ * framework's.  Returns 0, or -1 for a refused name or value (CR, LF, NUL, or
+ * a header the framework sets). */
+int web_add_header(web_response *res, const char *name, const char *value);
+
+/* Keeps the response open after the handler returns, for an answer that
+ * comes later from the loop.  Returns res, which stays valid until it is
+ * answered with web_reply_json or web_reply_error; every deferred response
+ * must be answered exactly once.  If the client went away meanwhile, or the
+ * server is stopping, the answer is dropped and the response released then.
+ * A handler that returns without replying or deferring gets a 500. */
+web_response *web_defer(web_response *res);
+
+/* Login tokens: 32 random URL-safe characters, held in memory only (a
+ * restart logs everyone out) for http.token_ttl_s; at most WEB_TOKENS_PER_USER
+ * live tokens per account (a new one ends the oldest). */
+#define WEB_TOKEN_LEN 32
+#define WEB_TOKENS_PER_USER 64
+
+/* Issues a token for the account `user` (local part, already normalised and
+ * known to exist).  Writes it to out (NUL-terminated) and its expiry (Unix
+ * time in ms) to *expires_ms.  Returns 0, or -1 (out of memory, or the
+ * server is stopping). */
+int web_token_issue(struct server *srv, const char *user, char out[WEB_TOKEN_LEN + 1], uint64_t *expires_ms);
+/* Ends the token that authenticated req (no-op if there was none). */
+void web_token_revoke(struct server *srv, const web_request *req);
+/* Ends every token of the account `user` (normalised local part): its
+ * deletion or a new password. */
+void web_token_revoke_user(struct server *srv, const char *user);
+/* Expiry (Unix time in ms) of the token that authenticated req, 0 if none. */
+uint64_t web_token_expires(struct server *srv, const web_request *req);
+
+/* "2024-05-01T12:00:00Z" (RFC 3339, UTC, whole seconds) for a Unix time in
+ * ms; out needs 21 bytes or more. */
+void web_format_time(uint64_t ms, char *out, size_t cap);
+
+/* Creates the web state in srv->web (routes, tokens; no sockets yet).
+ * Returns 0 or -1 (out of memory). */
+int web_init(struct server *srv);
+/* Creates the libwebsockets context on srv->loop and opens the listeners
+ * when http.port is not 0.  Returns 0, or -1 with a message in err (an
+ * address that cannot be bound is a start-up error, like c2s). */
+int web_start(struct server *srv, char *err, size_t errlen);
+/* Once a second from the server's sweep timer: drops expired tokens (every
+ * minute or so). */
+void web_sweep(struct server *srv);
+/* Stops accepting, closes every HTTP connection and begins taking the
+ * libwebsockets context down; the loop ends by itself afterwards.  Deferred
+ * responses still pending are answered into the void. */
+void web_stop(struct server *srv);
+/* Frees everything once the loop has ended (finishes the libwebsockets
+ * context). Safe when web_init never ran. */
+void web_free(struct server *srv);
+
+#endif
