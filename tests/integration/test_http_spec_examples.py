@@ -18,6 +18,13 @@ from webapi import login, request
 SPECS = pathlib.Path(__file__).resolve().parents[2] / "specs"
 BLOCK = re.compile(r"```http-example\n(.*?)```", re.S)
 PASSWORD = "pencil-spec"
+# The servers of the examples have one channel and a ten-year booking horizon
+# (specs/reservation.md relies on them).
+SPEC_CONFIG = {
+    "channels": [{"id": "main", "name": "Main stage", "capacity": 50, "bandwidth_kbps": 2000,
+                  "price_per_hour": 3000}],
+    "reservation": {"max_advance_days": 3660},
+}
 
 
 def examples():
@@ -71,7 +78,7 @@ def test_specs_have_http_examples():
 @pytest.mark.parametrize("block", examples())
 def test_http_spec_example(server_factory, block):
     state, method, path, headers, body, status, want_headers, want_json = parse_block(block)
-    srv = server_factory()
+    srv = server_factory(SPEC_CONFIG)
     token = None
     if state.startswith("account "):
         srv.add_user(state.split()[-1], PASSWORD)
