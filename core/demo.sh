@@ -24,6 +24,11 @@ server = {
 tls = { certificate = "certs/onair.crt"; key = "certs/onair.key"; generate = true; };
 c2s = { listen = ["127.0.0.1", "::1"]; port = 5222; direct_tls_port = 5223; };
 http = { listen = ["127.0.0.1", "::1"]; port = 5280; };
+reservation = { timezone = "UTC"; page_url = "http://localhost:5280/live/"; };
+channels = (
+  { id = "main"; name = "Main stage"; capacity = 200; bandwidth_kbps = 2500; price_per_hour = 3000; },
+  { id = "side"; name = "Side room"; capacity = 20; bandwidth_kbps = 800; price_per_hour = 1000; }
+);
 CONF
 fi
 if [ ! -f "$DEMO/demo-password" ]; then
@@ -32,6 +37,7 @@ fi
 PASSWORD=$(cat "$DEMO/demo-password")
 if ! build/release/onairctl -c "$DEMO/onaird.conf" account list 2>/dev/null | grep -qx demo; then
     printf '%s\n' "$PASSWORD" | build/release/onairctl -c "$DEMO/onaird.conf" account add demo >/dev/null
+    build/release/onairctl -c "$DEMO/onaird.conf" account email demo demo@localhost >/dev/null
 fi
 cat <<INFO
 
@@ -43,6 +49,8 @@ cat <<INFO
   connect:   127.0.0.1 port 5222 (STARTTLS) or 5223 (direct TLS);
              the certificate is self-signed ($DEMO/certs/onair.crt)
   manage:    build/release/onairctl -c $DEMO/onaird.conf account add alice
+  book:      ad-hoc commands on localhost (book, reconfirm, my-channel, ...),
+             or the HTTP API below (specs/reservation.md)
   HTTP API:  http://127.0.0.1:5280 (specs/http-api.md), e.g.
              curl -d '{"user":"demo","password":"..."}' -H 'Content-Type: application/json' \
                   http://127.0.0.1:5280/api/v1/session
