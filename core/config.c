@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "datetime.h"
 #include "jid.h"
 
 typedef enum key_type { KEY_STRING, KEY_INT, KEY_BOOL, KEY_STRING_LIST } key_type;
@@ -327,8 +328,9 @@ static int apply(load_ctx *lc, config *cfg, const key_spec *spec, config_setting
         cfg->store_map_size_mb = (size_t)num;
     } else if (strcmp(g, "reservation") == 0) {
         if (strcmp(k, "timezone") == 0) {
-            if (str[0] == '\0')
-                return fail(lc, s, key, "must not be empty");
+            if (!datetime_zone_known(str))
+                return fail(lc, s, key, "unknown time zone \"%s\" (an IANA name such as \"Asia/Tokyo\", from tzdata)",
+                            str);
             set_str(&cfg->timezone, str);
         } else if (strcmp(k, "slot_s") == 0) {
             if (86400 % num != 0)

@@ -15,24 +15,31 @@
 #include <sys/stat.h>
 #include <time.h>
 
-int datetime_set_zone(const char *name)
+bool datetime_zone_known(const char *name)
 {
     if (!name || !*name)
-        return -1;
+        return false;
     if (strcmp(name, "UTC") != 0) {
         /* An IANA name: letters, digits, '_', '-', '+', '/' and no "..";
          * glibc would silently read an unknown one as UTC. */
         if (name[0] == '/' || strstr(name, ".."))
-            return -1;
+            return false;
         for (const char *p = name; *p; p++)
             if (!isalnum((unsigned char)*p) && !strchr("_-+/", *p))
-                return -1;
+                return false;
         char path[512];
         snprintf(path, sizeof path, "/usr/share/zoneinfo/%s", name);
         struct stat st;
         if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
-            return -1;
+            return false;
     }
+    return true;
+}
+
+int datetime_set_zone(const char *name)
+{
+    if (!datetime_zone_known(name))
+        return -1;
     if (setenv("TZ", name, 1) != 0)
         return -1;
     tzset();

@@ -21,6 +21,8 @@
  * or "UTC").  Returns 0, or -1 when the zone is not known to the system's tz
  * database.  Called once at start-up, before the loop runs. */
 int datetime_set_zone(const char *name);
+/* Whether datetime_set_zone would accept name (nothing changes). */
+bool datetime_zone_known(const char *name);
 
 /* Parses an RFC 3339 date-time ("2026-11-24T09:30:00Z", "...+09:00", with
  * optional fractional seconds, 'T' or 't' or ' ' as separator).  Without an

@@ -75,7 +75,34 @@ CASES = {
     "negative-limit": ("limits", "max_depth = -1;", "limits.max_depth"),
     "bad-enum": ("server", 'log_level = "loud";', "server.log_level"),
     "wrong-type-group": ("store", 'map_size_mb = "big";', "store.map_size_mb"),
+    "unknown-timezone": ("reservation", 'timezone = "Mars/Olympus";', "reservation.timezone"),
+    "slot-not-dividing-a-day": ("reservation", "slot_s = 7;", "reservation.slot_s"),
+    "bad-currency": ("reservation", 'currency = "yen";', "reservation.currency"),
+    "bad-page-url": ("reservation", 'page_url = "ftp://x/";', "reservation.page_url"),
+    "negative-deadline": ("schedule", "reconfirm_before_s = -5;", "schedule.reconfirm_before_s"),
+    "bad-muc-domain": ("muc", 'domain = "rooms@localhost";', "muc.domain"),
 }
+
+CHANNEL_CASES = {
+    # id: (channels text, key, line of the error counted from the channels line)
+    "wrong-type": ('  { id = "a"; name = "A"; capacity = "many"; bandwidth_kbps = 1; }', "channels[0].capacity", 1),
+    "unknown-key": ('  { id = "a"; name = "A"; capacity = 1; bandwidth_kbps = 1; colour = "red"; }',
+                    "channels[0].colour", 1),
+    "missing-name": ('  { id = "a"; capacity = 1; bandwidth_kbps = 1; }', "channels[0].name", 1),
+    "duplicate": ('  { id = "a"; name = "A"; capacity = 1; bandwidth_kbps = 1; },\n'
+                  '  { id = "a"; name = "B"; capacity = 1; bandwidth_kbps = 1; }', "channels[1].id", 2),
+    "bad-id": ('  { id = "Not Valid"; name = "A"; capacity = 1; bandwidth_kbps = 1; }', "channels[0].id", 1),
+    "out-of-range": ('  { id = "a"; name = "A"; capacity = 0; bandwidth_kbps = 1; }', "channels[0].capacity", 1),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CHANNEL_CASES))
+def test_channel_config_error(tmp_path, case):
+    body, key, offset = CHANNEL_CASES[case]
+    text, _ = config_lines(tmp_path, "server", 'log_level = "info";')
+    text += "channels = (\n" + body + "\n);\n"
+    line = text.splitlines().index("channels = (") + 1 + offset
+    assert_config_error(tmp_path, text, key, line)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -137,3 +137,61 @@ async def test_deleted_account_leaves_nothing_behind(server_factory):
     assert not old, "offline message of a deleted account delivered to its successor"
     res = await b2.make_iq_get(queryxmlns="jabber:iq:roster").send(timeout=10)
     assert not res["roster"]["items"], f"roster of a deleted account survived: {res}"
+
+
+def test_channels(server_factory):
+    srv = server_factory({"channels": [{"id": "main", "name": "Main stage", "capacity": 50,
+                                        "bandwidth_kbps": 2000, "price_per_hour": 3000}]})
+    out = srv.ctl("channel", "list").stdout
+    assert out.startswith("main\tMain stage\tcapacity 50\t2000 kbps\t3000 per hour"), out
+    srv.ctl("channel", "add", "late", "Late show", "20", "800", "1000")
+    assert "late\tLate show\tcapacity 20" in srv.ctl("channel", "list").stdout
+    # Refused input changes nothing.
+    r = srv.ctl("channel", "add", "Bad Id", "x", "1", "1", "1", check=False)
+    assert r.returncode == 1 and "id:" in r.stderr, r
+    r = srv.ctl("channel", "add", "ok", "x", "lots", "1", "1", check=False)
+    assert r.returncode == 2 and "CAPACITY" in r.stderr, r
+    srv.ctl("channel", "del", "late")
+    assert "late" not in srv.ctl("channel", "list").stdout
+    r = srv.ctl("channel", "del", "late", check=False)
+    assert r.returncode == 1 and "no such channel" in r.stderr, r
+    srv.stop()  # also on the store directly
+    srv.ctl("channel", "add", "offline", "Offline", "5", "100", "0")
+    assert "offline\tOffline" in srv.ctl("channel", "list").stdout
+
+
+def test_reservations_and_email(server_factory):
+    import time
+    from datetime import datetime, timezone
+
+    from webapi import login, request
+    srv = server_factory({"channels": [{"id": "main", "name": "Main", "capacity": 5, "bandwidth_kbps": 100,
+                                        "price_per_hour": 1000}]})
+    name, pw = user(), "pw-" + secrets.token_hex(4)
+    srv.ctl("account", "add", name, input=pw + "\n")
+    srv.ctl("account", "email", name, "owner@example.com")
+    tok = login(srv, name, pw)
+    start = (int(time.time()) // 1800 + 24) * 1800
+    iso = lambda t: datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
+    r = request(srv, "POST", "/api/v1/reservations", {
+        "channel": "main", "start": iso(start), "end": iso(start + 3600), "level": "public",
+        "title": "Ctl live", "broadcast_password": "cast-pass"}, token=tok)
+    assert r.status == 201, r
+    rid = r.json["reservation"]["id"]
+    assert r.json["reservation"]["email"] == "owner@example.com"
+    listed = srv.ctl("reservation", "list").stdout
+    assert f"{rid}\t{name}\tmain\t{iso(start)}" in listed, listed
+    assert rid in srv.ctl("reservation", "list", name).stdout
+    assert rid not in srv.ctl("reservation", "list", "nobody").stdout
+    shown = srv.ctl("reservation", "show", rid).stdout
+    assert "state\tawaiting_reconfirmation" in shown and "fee\t1000 JPY" in shown
+    assert "cast-pass" not in shown
+    # The operator cancels through the running server: the server raises the event.
+    assert "cancelled" in srv.ctl("reservation", "cancel", rid).stdout
+    assert request(srv, "GET", f"/api/v1/reservations/{rid}", token=tok).json["reservation"]["cancelled_by"] == \
+        "operator"
+    assert f"reservation cancelled: {rid}" in srv.stderr_text()
+    r = srv.ctl("reservation", "cancel", rid, check=False)
+    assert r.returncode == 1 and "already cancelled" in r.stderr, r
+    r = srv.ctl("reservation", "show", "nope", check=False)
+    assert r.returncode == 1, r
