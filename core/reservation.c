@@ -788,6 +788,15 @@ static int res_read(reservations *rs, store_txn *t, const char *id, reservation 
     return res_decode(rs, id, val, vlen, out);
 }
 
+/* Frees a secret string after wiping it. */
+static void free_secret(char *secret)
+{
+    if (secret) {
+        OPENSSL_cleanse(secret, strlen(secret));
+        free(secret);
+    }
+}
+
 void reservation_clear(reservation *r)
 {
     if (!r)
@@ -800,14 +809,8 @@ void reservation_clear(reservation *r)
     free(r->detail);
     free(r->url);
     free(r->friends);
-    if (r->broadcast_password) {
-        OPENSSL_cleanse(r->broadcast_password, strlen(r->broadcast_password));
-        free(r->broadcast_password);
-    }
-    if (r->shared_password) {
-        OPENSSL_cleanse(r->shared_password, strlen(r->shared_password));
-        free(r->shared_password);
-    }
+    free_secret(r->broadcast_password);
+    free_secret(r->shared_password);
     memset(r, 0, sizeof *r);
 }
 
@@ -1404,10 +1407,7 @@ void res_settings_clear(res_settings *s)
     free(s->title);
     free(s->summary);
     free(s->friends);
-    if (s->shared_password) {
-        OPENSSL_cleanse(s->shared_password, strlen(s->shared_password));
-        free(s->shared_password);
-    }
+    free_secret(s->shared_password);
     memset(s, 0, sizeof *s);
 }
 

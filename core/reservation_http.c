@@ -233,22 +233,31 @@ static int read_body(const web_request *req, web_response *res, body_form *bf)
     return 0;
 }
 
-static void quote(void *ud, server *srv, const web_request *req, web_response *res)
+/* Stage one for a request: the body read and every rule checked into *d.
+ * Returns 0, or -1 after replying with the error. */
+static int prepare_body(server *srv, const web_request *req, web_response *res, int64_t now, reservation *d)
 {
-    (void)ud;
     body_form bf;
     if (read_body(req, res, &bf) != 0) {
         free(bf.friends);
-        return;
+        return -1;
     }
-    reservation d;
     res_error e;
-    int rc = reservation_prepare(&srv->res, req->user, &bf.form, now_s(), &d, &e);
+    int rc = reservation_prepare(&srv->res, req->user, &bf.form, now, d, &e);
     free(bf.friends);
     if (rc != RES_OK) {
         reply_res_error(res, rc, &e);
-        return;
+        return -1;
     }
+    return 0;
+}
+
+static void quote(void *ud, server *srv, const web_request *req, web_response *res)
+{
+    (void)ud;
+    reservation d;
+    if (prepare_body(srv, req, res, now_s(), &d) != 0)
+        return;
     json_t *o = owner_json(srv, &d, now_s());
     if (o) {
         json_object_del(o, "id");
@@ -262,22 +271,14 @@ static void quote(void *ud, server *srv, const web_request *req, web_response *r
 static void create(void *ud, server *srv, const web_request *req, web_response *res)
 {
     (void)ud;
-    body_form bf;
-    if (read_body(req, res, &bf) != 0) {
-        free(bf.friends);
-        return;
-    }
     reservation d;
     res_error e;
     int64_t now = now_s();
-    int rc = reservation_prepare(&srv->res, req->user, &bf.form, now, &d, &e);
-    free(bf.friends);
-    if (rc == RES_OK) {
-        rc = reservation_book(&srv->res, &d, now, &e);
-        if (rc != RES_OK)
-            reservation_clear(&d);
-    }
+    if (prepare_body(srv, req, res, now, &d) != 0)
+        return;
+    int rc = reservation_book(&srv->res, &d, now, &e);
     if (rc != RES_OK) {
+        reservation_clear(&d);
         reply_res_error(res, rc, &e);
         return;
     }

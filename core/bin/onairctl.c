@@ -519,6 +519,18 @@ static bool ctl_number(const char *arg, const char *what, unsigned long long max
     return true;
 }
 
+/* Prints the outcome of a channel or reservation change: "<what> <id> <done>",
+ * or the rule's message. */
+static int ctl_res_done(int rc, const res_error *e, const char *what, const char *id, const char *done)
+{
+    if (rc == RES_OK) {
+        printf("%s %s %s\n", what, id, done);
+        return CTL_OK;
+    }
+    fprintf(stderr, "onairctl: %s\n", e->message);
+    return CTL_FAIL;
+}
+
 static int ctl_channel(const config *cfg, const char *sub, char **args, int nargs)
 {
     reservations rs;
@@ -546,20 +558,10 @@ static int ctl_channel(const config *cfg, const char *sub, char **args, int narg
             ch.capacity = (uint32_t)cap;
             ch.bandwidth_kbps = (uint32_t)bw;
             ch.price_per_hour = price;
-            if (channel_put(&rs, &ch, &e) == RES_OK) {
-                printf("channel %s saved\n", ch.id);
-            } else {
-                fprintf(stderr, "onairctl: %s\n", e.message);
-                rc = CTL_FAIL;
-            }
+            rc = ctl_res_done(channel_put(&rs, &ch, &e), &e, "channel", ch.id, "saved");
         }
     } else if (strcmp(sub, "del") == 0 && nargs == 1) {
-        if (channel_delete(&rs, args[0], (int64_t)time(NULL), &e) == RES_OK) {
-            printf("channel %s deleted\n", args[0]);
-        } else {
-            fprintf(stderr, "onairctl: %s\n", e.message);
-            rc = CTL_FAIL;
-        }
+        rc = ctl_res_done(channel_delete(&rs, args[0], (int64_t)time(NULL), &e), &e, "channel", args[0], "deleted");
     } else {
         ctl_usage(stderr);
         rc = CTL_USAGE;
@@ -616,13 +618,9 @@ static int ctl_reservation(const config *cfg, const char *sub, char **args, int 
             reservation_clear(&r);
         }
     } else if (strcmp(sub, "cancel") == 0 && nargs == 1) {
-        if (reservation_cancel(&rs, NULL, args[0], (int64_t)time(NULL), &r, &e) == RES_OK) {
-            printf("reservation %s cancelled\n", args[0]);
-            reservation_clear(&r);
-        } else {
-            fprintf(stderr, "onairctl: %s\n", e.message);
-            rc = CTL_FAIL;
-        }
+        rc = ctl_res_done(reservation_cancel(&rs, NULL, args[0], (int64_t)time(NULL), &r, &e), &e, "reservation",
+                          args[0], "cancelled");
+        reservation_clear(&r);
     } else {
         ctl_usage(stderr);
         rc = CTL_USAGE;

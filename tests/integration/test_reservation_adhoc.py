@@ -6,43 +6,10 @@ concurrent bookings of one slot, and the reconfirmation deadline through the
 real timers (also across kill -9 and restart)."""
 import asyncio
 import time
-from datetime import datetime, timezone
 
+from booking import FAST_CONFIG, RECONFIRM, SLOT, Days, day_of, iso, slot_after
+from booking import SERVER_CONFIG  # noqa: F401 (the module server's configuration)
 from adhoc_client import guest, login, run, run_error
-
-SLOT = 1800
-RECONFIRM = 3600
-CHANNELS = [
-    {"id": "main", "name": "Main stage", "capacity": 50, "bandwidth_kbps": 2000, "price_per_hour": 3000},
-    {"id": "side", "name": "Side room", "capacity": 5, "bandwidth_kbps": 500, "price_per_hour": 1000},
-]
-SERVER_CONFIG = {
-    "channels": CHANNELS,
-    "reservation": {"timezone": "UTC", "slot_s": SLOT, "max_duration_s": 4 * 3600},
-    "schedule": {"reconfirm_before_s": RECONFIRM},
-}
-
-
-def iso(t):
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def slot_after(seconds, slot=SLOT):
-    """The first slot boundary at least `seconds` from now."""
-    t = int(time.time()) + seconds
-    return (t + slot - 1) // slot * slot
-
-
-class Slots:
-    """Hands out distinct free slots on a channel, one day apart per test, so
-    tests on the shared module server never collide."""
-    next_day = 1
-
-    @classmethod
-    def take(cls, hours=2):
-        start = slot_after(RECONFIRM + 3600) + cls.next_day * 86400
-        cls.next_day += 1
-        return start, start + hours * 3600
 
 
 def booking(start_t, end_t, **over):
@@ -99,7 +66,7 @@ async def test_book_confirm_reconfirm_settings(server):
     alice_jid, alice_pw = server.add_user()
     server.ctl("account", "email", alice_jid, "alice@example.com")
     c = await login(server, alice_jid, alice_pw)
-    start, end = Slots.take(2)
+    start, end = Days.take(2)
 
     # Stage one: the form lists the channels.
     first = await run(c, server, "book")
@@ -163,7 +130,7 @@ async def test_book_confirm_reconfirm_settings(server):
 
 async def test_cancel_at_confirmation_stores_nothing(server):
     c = await login(server)
-    start, end = Slots.take()
+    start, end = Days.take()
     first = await run(c, server, "book", values=booking(start, end))
     sid = first["command"]["sessionid"]
     canceled = await run(c, server, "book", action="cancel", sessionid=sid)
@@ -176,7 +143,7 @@ async def test_cancel_at_confirmation_stores_nothing(server):
 
 async def test_going_back_keeps_the_values(server):
     c = await login(server)
-    start, end = Slots.take()
+    start, end = Days.take()
     first = await run(c, server, "book", values=booking(start, end, title="Back and forth"))
     sid = first["command"]["sessionid"]
     back = await run(c, server, "book", action="prev", sessionid=sid)
@@ -191,7 +158,7 @@ async def test_going_back_keeps_the_values(server):
 
 async def test_validation_errors(server):
     c = await login(server)
-    start, end = Slots.take()
+    start, end = Days.take()
     past = slot_after(0) - 2 * SLOT
     soon = slot_after(1)  # inside the reconfirmation cut-off (RECONFIRM > SLOT)
     cases = [
@@ -237,7 +204,7 @@ async def test_validation_errors(server):
 
 async def test_error_then_corrected_form_on_the_same_session(server):
     c = await login(server)
-    start, end = Slots.take()
+    start, end = Days.take()
     first = await run(c, server, "book")
     sid = first["command"]["sessionid"]
     _, cond, _, text = await run_error(c, server, "book", action="next", sessionid=sid,
@@ -250,7 +217,7 @@ async def test_error_then_corrected_form_on_the_same_session(server):
 async def test_other_accounts_and_guests(server):
     alice = await login(server)
     bob = await login(server)
-    start, end = Slots.take()
+    start, end = Days.take()
     rid = values(await book(alice, server, start, end, level="secret"))["id"]
     for node in ("reconfirm", "settings", "cancel"):
         etype, cond, _, _ = await run_error(bob, server, node, values={"id": rid})
@@ -276,9 +243,9 @@ async def test_other_accounts_and_guests(server):
 
 async def test_availability(server):
     c = await login(server)
-    start, end = Slots.take(2)
+    start, end = Days.take(2)
     await book(c, server, start, end)
-    day = datetime.fromtimestamp(start, timezone.utc).strftime("%Y-%m-%d")
+    day = day_of(start)
     g = await guest(server)
     res = await run(g, server, "availability", values={"date": day})
     rows = {r["channel"]: r for r in table(res)}
@@ -301,7 +268,7 @@ async def test_concurrent_bookings_of_one_slot(server):
     a = await login(server)
     b = await login(server)
     for _ in range(20):
-        start, end = Slots.take(1)
+        start, end = Days.take(1)
         sa = (await run(a, server, "book", values=booking(start, end)))["command"]["sessionid"]
         sb = (await run(b, server, "book", values=booking(start, end)))["command"]["sessionid"]
 
@@ -324,9 +291,6 @@ async def test_concurrent_bookings_of_one_slot(server):
 
 # -- the reconfirmation deadline through the real timers -----------------------
 
-FAST = {"channels": CHANNELS[:1], "reservation": {"slot_s": 5},
-        "schedule": {"reconfirm_before_s": 3}}
-
 
 async def wait_state(c, server, rid, state, timeout=30):
     deadline = time.monotonic() + timeout
@@ -346,7 +310,7 @@ async def fast_booking(c, server):
 
 
 async def test_unconfirmed_reservation_is_cancelled_at_the_deadline(server_factory):
-    srv = server_factory(FAST)
+    srv = server_factory(FAST_CONFIG)
     jid, pw = srv.add_user()
     c = await login(srv, jid, pw)
     rid, deadline = await fast_booking(c, srv)
@@ -361,7 +325,7 @@ async def test_unconfirmed_reservation_is_cancelled_at_the_deadline(server_facto
 
 
 async def test_restart_before_the_deadline_still_cancels(server_factory):
-    srv = server_factory(FAST)
+    srv = server_factory(FAST_CONFIG)
     jid, pw = srv.add_user()
     c = await login(srv, jid, pw)
     rid, deadline = await fast_booking(c, srv)
@@ -374,7 +338,7 @@ async def test_restart_before_the_deadline_still_cancels(server_factory):
 
 
 async def test_deadline_passed_while_down_cancels_at_start(server_factory):
-    srv = server_factory(FAST)
+    srv = server_factory(FAST_CONFIG)
     jid, pw = srv.add_user()
     c = await login(srv, jid, pw)
     rid, deadline = await fast_booking(c, srv)
@@ -387,7 +351,7 @@ async def test_deadline_passed_while_down_cancels_at_start(server_factory):
 
 
 async def test_reconfirmed_in_time_survives_the_deadline(server_factory):
-    srv = server_factory(FAST)
+    srv = server_factory(FAST_CONFIG)
     jid, pw = srv.add_user()
     c = await login(srv, jid, pw)
     rid, deadline = await fast_booking(c, srv)

@@ -6,41 +6,10 @@ connections (exactly one wins, many times), the deadline through the real
 timers, and the same reservations seen over XMPP."""
 import threading
 import time
-from datetime import datetime, timezone
 
+from booking import FAST_CONFIG, RECONFIRM, SLOT, Days, day_of, iso, slot_after
+from booking import SERVER_CONFIG  # noqa: F401 (the module server's configuration)
 from webapi import assert_error, connect, login, request
-
-SLOT = 1800
-RECONFIRM = 3600
-CHANNELS = [
-    {"id": "main", "name": "Main stage", "capacity": 50, "bandwidth_kbps": 2000, "price_per_hour": 3000},
-    {"id": "side", "name": "Side room", "capacity": 5, "bandwidth_kbps": 500, "price_per_hour": 1000},
-]
-SERVER_CONFIG = {
-    "channels": CHANNELS,
-    "reservation": {"timezone": "UTC", "slot_s": SLOT, "max_duration_s": 4 * 3600},
-    "schedule": {"reconfirm_before_s": RECONFIRM},
-}
-
-
-def iso(t):
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def slot_after(seconds, slot=SLOT):
-    t = int(time.time()) + seconds
-    return (t + slot - 1) // slot * slot
-
-
-class Days:
-    """Distinct days for the tests sharing the module server."""
-    n = 1
-
-    @classmethod
-    def take(cls, hours=2):
-        start = slot_after(RECONFIRM + 3600) + cls.n * 86400
-        cls.n += 1
-        return start, start + hours * 3600
 
 
 def body(start_t, end_t, **over):
@@ -188,7 +157,7 @@ def test_secret_lives_are_never_listed(server):
     listed = [x["id"] for x in request(server, "GET", "/api/v1/schedule").json["lives"]]
     assert public in listed and secret not in listed
     # Availability shows the slot taken but never whose or which live.
-    day = datetime.fromtimestamp(start, timezone.utc).strftime("%Y-%m-%d")
+    day = day_of(start)
     av = request(server, "GET", f"/api/v1/availability?date={day}")
     assert av.status == 200 and secret.encode() not in av.raw and b"Evening" not in av.raw
     # Whoever holds the ID reaches its page (that is how a secret live is shared).
@@ -202,7 +171,7 @@ def test_availability_and_channels(server):
     assert {c["id"] for c in ch.json["channels"]} == {"main", "side"}
     start, end = Days.take(2)
     book(server, tok, start, end)
-    day = datetime.fromtimestamp(start, timezone.utc).strftime("%Y-%m-%d")
+    day = day_of(start)
     av = request(server, "GET", f"/api/v1/availability?date={day}").json
     assert av["timezone"] == "UTC" and av["slot_s"] == SLOT and av["date"] == day
     main = next(c for c in av["channels"] if c["id"] == "main")
@@ -239,11 +208,8 @@ def test_concurrent_bookings_exactly_one_wins(server):
         assert sorted(results) == [201] + [409] * (len(tokens) - 1), results
 
 
-FAST = {"channels": CHANNELS[:1], "reservation": {"slot_s": 5}, "schedule": {"reconfirm_before_s": 3}}
-
-
 def test_deadline_cancels_and_late_reconfirm_is_410(server_factory):
-    srv = server_factory(FAST)
+    srv = server_factory(FAST_CONFIG)
     _, tok = account(srv)
     start = slot_after(5, slot=5)
     rid = book(srv, tok, start, start + 5)["id"]
