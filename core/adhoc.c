@@ -404,6 +404,39 @@ int adhoc_register(server *srv, const char *node, const char *name, adhoc_visibl
     return 0;
 }
 
+int adhoc_unregister(server *srv, const char *node)
+{
+    adhoc_registry *reg = srv->adhoc;
+    adhoc_command *c = reg && node ? find_command(reg, node) : NULL;
+    if (!c)
+        return -1;
+    /* Its sessions end (their states freed by the command's free_state)... */
+    adhoc_session *s, *tmp;
+    HASH_ITER(hh, reg->by_id, s, tmp)
+    {
+        if (s->cmd != c)
+            continue;
+        if (s == reg->running) {
+            session_unlink(reg, s); /* freed when its handler returns */
+            reg->running_gone = true;
+        } else {
+            session_destroy(reg, s);
+        }
+    }
+    /* ...then the table closes the gap; sessions point into it. */
+    free(c->node);
+    free(c->name);
+    size_t at = (size_t)(c - reg->cmds);
+    memmove(&reg->cmds[at], &reg->cmds[at + 1], (reg->ncmds - at - 1) * sizeof reg->cmds[0]);
+    reg->ncmds--;
+    HASH_ITER(hh, reg->by_id, s, tmp)
+    {
+        if (s->cmd > c)
+            s->cmd--;
+    }
+    return 0;
+}
+
 /* ---- building answers ---- */
 
 static const char *const action_names[] = {"execute", "next", "prev", "complete", "cancel"};

@@ -175,6 +175,11 @@ typedef void (*adhoc_handler_fn)(void *ud, const adhoc_request *req, adhoc_reply
 int adhoc_register(struct server *srv, const char *node, const char *name, adhoc_visible_fn visible,
                    adhoc_handler_fn fn, void (*free_state)(void *), void *ud);
 
+/* Removes the command of node: its live sessions end (states freed with its
+ * free_state) and it is no longer listed.  Not from inside one of the
+ * command's own handler calls.  Returns 0, or -1 when no such command. */
+int adhoc_unregister(struct server *srv, const char *node);
+
 /* ---- the server's side ---- */
 
 /* Creates the registry (srv->adhoc), registers the IQ handler for ADHOC_NS,

@@ -16,6 +16,7 @@
 #include "account.h"
 #include "adhoc.h"
 #include "jid.h"
+#include "plugin.h"
 #include "server.h"
 #include "session.h"
 #include "web.h"
@@ -131,7 +132,7 @@ static void handle_line(admin_client *c, char *line)
     if (strcmp(cmd, "health") == 0) {
         size_t heap_used = 0, heap_free = 0;
         server_heap_figures(&heap_used, &heap_free);
-        char buf[1024];
+        char buf[2048];
         snprintf(buf, sizeof buf,
                  "data\tstatus\trunning\ndata\tversion\t%s\ndata\tuptime_s\t%llu\ndata\tconnections\t%zu\n"
                  "data\tsessions\t%zu\ndata\tlogins_ok\t%llu\ndata\tlogins_failed\t%llu\ndata\tstanzas_in\t%llu\n"
@@ -143,6 +144,15 @@ static void handle_line(admin_client *c, char *line)
                  (unsigned long long)srv->stats.stanzas_out, (unsigned long long)srv->stats.stream_errors,
                  (unsigned long long)srv->stats.offline_stored, (unsigned long long)srv->stats.parsers_released,
                  adhoc_session_count(srv), rss_kb(), heap_used / 1024, heap_free / 1024);
+        /* before the final "ok": the loaded plugins, comma-separated */
+        size_t len = strlen(buf) - 3;
+        const char *names[CONFIG_MAX_PLUGINS];
+        size_t nplugins = plugins_loaded(srv, names, CONFIG_MAX_PLUGINS);
+        len += (size_t)snprintf(buf + len, sizeof buf - len, "data\tplugins\t");
+        for (size_t i = 0; i < nplugins && len < sizeof buf; i++)
+            len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s", i ? "," : "", names[i]);
+        if (len < sizeof buf)
+            snprintf(buf + len, sizeof buf - len, "\nok\n");
         reply(c, buf);
         return;
     }

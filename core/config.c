@@ -68,6 +68,8 @@ static const key_spec schema[] = {
     {"http", "max_body_bytes", KEY_INT, 1024, 64 * 1024 * 1024},
     {"http", "token_ttl_s", KEY_INT, 1, 366LL * 24 * 3600},
     {"http", "max_connections", KEY_INT, 1, 10000000},
+    {"plugins", "dir", KEY_STRING, 0, 0},
+    {"plugins", "load", KEY_STRING_LIST, 0, 0},
 };
 
 static void set_str(char **slot, const char *value)
@@ -146,7 +148,41 @@ void config_free(config *cfg)
         free(cfg->channels[i].name);
     }
     free(cfg->channels);
+    free(cfg->plugins_dir);
+    config_plugin_groups_free(cfg->plugin_groups, cfg->nplugin_groups);
     memset(cfg, 0, sizeof *cfg);
+}
+
+void config_plugin_groups_free(config_plugin_group *groups, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < groups[i].nvalues; j++) {
+            free(groups[i].values[j].key);
+            free(groups[i].values[j].str);
+        }
+        free(groups[i].values);
+        free(groups[i].name);
+    }
+    free(groups);
+}
+
+const config_plugin_group *config_plugin_group_find(const config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->nplugin_groups; i++)
+        if (strcmp(cfg->plugin_groups[i].name, name) == 0)
+            return &cfg->plugin_groups[i];
+    return NULL;
+}
+
+bool config_plugin_name_valid(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > CONFIG_PLUGIN_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') || name[i] == '_'))
+            return false;
+    return true;
 }
 
 typedef struct load_ctx {
@@ -195,6 +231,90 @@ static bool known_group(const char *group)
     return false;
 }
 
+/* plugins.load: a list of plugin names, loaded in that order. */
+static int load_plugin_names(load_ctx *lc, config *cfg, config_setting_t *s, const char *key)
+{
+    int type = config_setting_type(s);
+    if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
+        return fail(lc, s, key, "expected a list of plugin names, e.g. [\"example\"]");
+    int n = config_setting_length(s);
+    if (n > CONFIG_MAX_PLUGINS)
+        return fail(lc, s, key, "at most %d plugins", CONFIG_MAX_PLUGINS);
+    cfg->nplugins_load = 0;
+    for (int i = 0; i < n; i++) {
+        config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        if (config_setting_type(e) != CONFIG_TYPE_STRING)
+            return fail(lc, e, key, "expected a list of plugin names (strings)");
+        const char *name = config_setting_get_string(e);
+        if (!config_plugin_name_valid(name))
+            return fail(lc, e, key, "\"%s\" is not a plugin name (1 to %d of a-z, 0-9, _)", name,
+                        CONFIG_PLUGIN_NAME_MAX);
+        for (size_t j = 0; j < cfg->nplugins_load; j++)
+            if (strcmp(cfg->plugins_load[j].name, name) == 0)
+                return fail(lc, e, key, "\"%s\" is listed twice", name);
+        config_plugin_name *pn = &cfg->plugins_load[cfg->nplugins_load++];
+        snprintf(pn->name, sizeof pn->name, "%s", name);
+        pn->line = config_setting_source_line(e) ? config_setting_source_line(e) : config_setting_source_line(s);
+    }
+    return 0;
+}
+
+/* The group `plugin`: one subgroup per plugin with its own settings, kept
+ * as written (the loader checks them against what the plugin declares). */
+static int load_plugin_groups(load_ctx *lc, config *cfg, config_setting_t *grp)
+{
+    if (config_setting_type(grp) != CONFIG_TYPE_GROUP)
+        return fail(lc, grp, "plugin", "expected a group { <plugin name> = { ... }; ... }");
+    int n = config_setting_length(grp);
+    for (int i = 0; i < n; i++) {
+        config_setting_t *pg = config_setting_get_elem(grp, (unsigned)i);
+        const char *name = config_setting_name(pg);
+        char key[160];
+        snprintf(key, sizeof key, "plugin.%s", name);
+        if (!config_plugin_name_valid(name))
+            return fail(lc, pg, key, "not a plugin name (1 to %d of a-z, 0-9, _)", CONFIG_PLUGIN_NAME_MAX);
+        if (config_setting_type(pg) != CONFIG_TYPE_GROUP)
+            return fail(lc, pg, key, "expected a group { key = value; ... }");
+        config_plugin_group *arr = realloc(cfg->plugin_groups, (cfg->nplugin_groups + 1) * sizeof *arr);
+        if (!arr)
+            return fail(lc, pg, key, "out of memory");
+        cfg->plugin_groups = arr;
+        config_plugin_group *g = &arr[cfg->nplugin_groups++];
+        memset(g, 0, sizeof *g);
+        g->name = strdup(name);
+        g->line = config_setting_source_line(pg);
+        int nv = config_setting_length(pg);
+        g->values = nv > 0 ? calloc((size_t)nv, sizeof *g->values) : NULL;
+        if (!g->name || (nv > 0 && !g->values))
+            return fail(lc, pg, key, "out of memory");
+        for (int j = 0; j < nv; j++) {
+            config_setting_t *v = config_setting_get_elem(pg, (unsigned)j);
+            config_plugin_value *pv = &g->values[g->nvalues++];
+            pv->key = strdup(config_setting_name(v));
+            pv->line = config_setting_source_line(v);
+            switch (config_setting_type(v)) {
+            case CONFIG_TYPE_STRING:
+                pv->kind = CONFIG_VALUE_STRING;
+                pv->str = strdup(config_setting_get_string(v));
+                break;
+            case CONFIG_TYPE_INT:
+            case CONFIG_TYPE_INT64:
+                pv->kind = CONFIG_VALUE_INT;
+                pv->num = config_setting_get_int64(v);
+                break;
+            case CONFIG_TYPE_BOOL:
+                pv->kind = CONFIG_VALUE_BOOL;
+                pv->num = config_setting_get_bool(v) != 0;
+                break;
+            default:
+                pv->kind = CONFIG_VALUE_OTHER;
+                break;
+            }
+        }
+    }
+    return 0;
+}
+
 /* Applies one setting to cfg after checking its type against spec. */
 static int apply(load_ctx *lc, config *cfg, const key_spec *spec, config_setting_t *s, const char *base_dir)
 {
@@ -228,6 +348,8 @@ static int apply(load_ctx *lc, config *cfg, const key_spec *spec, config_setting
         flag = config_setting_get_bool(s) != 0;
         break;
     case KEY_STRING_LIST:
+        if (strcmp(spec->group, "plugins") == 0)
+            return load_plugin_names(lc, cfg, s, key);
         if (type == CONFIG_TYPE_STRING) {
             for (size_t i = 0; i < *nlist; i++)
                 free(list[i]);
@@ -368,6 +490,11 @@ static int apply(load_ctx *lc, config *cfg, const key_spec *spec, config_setting
         *slot = norm;
     } else if (strcmp(g, "adhoc") == 0) {
         cfg->adhoc_session_timeout_s = (unsigned)num;
+    } else if (strcmp(g, "plugins") == 0) {
+        if (str[0] == '\0')
+            return fail(lc, s, key, "must not be empty");
+        free(cfg->plugins_dir);
+        cfg->plugins_dir = resolve_path(base_dir, str);
     } else if (strcmp(g, "http") == 0) {
         if (strcmp(k, "port") == 0) {
             cfg->http_port = (int)num;
@@ -508,10 +635,15 @@ int config_load(config *cfg, const char *path, char *err, size_t errlen)
                     goto out;
             continue;
         }
+        if (strcmp(gname, "plugin") == 0) {
+            if (load_plugin_groups(&lc, cfg, grp) != 0)
+                goto out;
+            continue;
+        }
         if (!known_group(gname)) {
             fail(&lc, grp, gname,
                  "unknown setting (groups: server, tls, c2s, limits, store, http, adhoc, reservation, schedule, "
-                 "muc, media; list: channels)");
+                 "muc, media, plugins, plugin; list: channels)");
             goto out;
         }
         if (strcmp(gname, "tls") == 0)

@@ -14,6 +14,38 @@
 
 #define CONFIG_MAX_LISTEN 8
 #define CONFIG_MAX_CHANNELS 1000
+#define CONFIG_MAX_PLUGINS 16
+#define CONFIG_PLUGIN_NAME_MAX 32
+
+/* A plugin named in plugins.load. */
+typedef struct config_plugin_name {
+    char name[CONFIG_PLUGIN_NAME_MAX + 1];
+    int line;
+} config_plugin_name;
+
+/* One setting of a plugin's own group plugin.<name>, as written: the
+ * loader checks it against the keys the plugin declares. */
+typedef enum config_value_kind {
+    CONFIG_VALUE_STRING = 0,
+    CONFIG_VALUE_INT,
+    CONFIG_VALUE_BOOL,
+    CONFIG_VALUE_OTHER /* a float, list, array or group: no plugin key has that type */
+} config_value_kind;
+
+typedef struct config_plugin_value {
+    char *key; /* owned */
+    config_value_kind kind;
+    char *str; /* owned; CONFIG_VALUE_STRING */
+    long long num; /* CONFIG_VALUE_INT; CONFIG_VALUE_BOOL as 0/1 */
+    int line;
+} config_plugin_value;
+
+typedef struct config_plugin_group {
+    char *name; /* owned: the plugin's name */
+    config_plugin_value *values; /* owned array */
+    size_t nvalues;
+    int line;
+} config_plugin_group;
 
 /* A channel declared in the file (entered in the store at start-up). */
 typedef struct config_channel {
@@ -89,6 +121,13 @@ typedef struct config {
     unsigned http_token_ttl_s;      /* lifetime of a login token */
     unsigned http_max_connections;  /* open HTTP connections at once */
 
+    /* plugins */
+    char *plugins_dir; /* owned; absolute; NULL = the default (core/plugin.h) */
+    config_plugin_name plugins_load[CONFIG_MAX_PLUGINS]; /* in load order */
+    size_t nplugins_load;
+    config_plugin_group *plugin_groups; /* owned array: the plugin group's subgroups */
+    size_t nplugin_groups;
+
     char *path; /* owned; absolute path of the file read */
 } config;
 
@@ -98,5 +137,10 @@ void config_defaults(config *cfg);
  * "<file>:<line>: <key>: <problem>" in err. */
 int config_load(config *cfg, const char *path, char *err, size_t errlen);
 void config_free(config *cfg);
+void config_plugin_groups_free(config_plugin_group *groups, size_t n);
+/* The settings group of plugin `name`, or NULL when the file has none. */
+const config_plugin_group *config_plugin_group_find(const config *cfg, const char *name);
+/* [a-z0-9_], 1 to CONFIG_PLUGIN_NAME_MAX characters. */
+bool config_plugin_name_valid(const char *name);
 
 #endif

@@ -10,8 +10,10 @@
 #define ONAIR_EVENT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct server;
+struct xml_node;
 
 typedef enum event_type {
     EVENT_RESERVATION_BOOKED = 0,  /* const reservation * (reservation.h) */
@@ -47,5 +49,26 @@ void event_hook_remove(events *ev, event_type type, event_fn fn, void *ud);
 void event_fire(struct server *srv, events *ev, event_type type, const void *payload);
 /* "reservation booked", ... */
 const char *event_name(event_type type);
+
+/* Payloads for the room and live events, for the modules that raise them
+ * (the plugin module maps them to the plugin API's events; see
+ * core/plugin.c, event_map).  Everything is borrowed for the call; NULL
+ * where a field does not apply. */
+typedef struct event_room {
+    const char *room;              /* the room's bare JID */
+    const char *reservation_id;    /* or NULL */
+    const char *occupant_jid;      /* message: the sender's real full JID */
+    const char *nick;              /* message: the sender's nickname */
+    const char *body;              /* message: the body text */
+    const struct xml_node *stanza; /* message: the groupchat message */
+    int64_t time_ms;
+} event_room;
+
+typedef struct event_live {
+    const char *reservation_id;
+    const char *channel;
+    const char *room; /* or NULL */
+    int64_t time_ms;
+} event_live;
 
 #endif

@@ -64,6 +64,30 @@ int router_add_feature(router *r, const char *var)
     return 0;
 }
 
+void router_unregister_iq(router *r, const char *ns)
+{
+    for (size_t i = 0; i < r->niqs; i++) {
+        if (strcmp(r->iqs[i].ns, ns) == 0) {
+            free(r->iqs[i].ns);
+            memmove(&r->iqs[i], &r->iqs[i + 1], (r->niqs - i - 1) * sizeof r->iqs[0]);
+            r->niqs--;
+            return;
+        }
+    }
+}
+
+void router_remove_feature(router *r, const char *var)
+{
+    for (size_t i = 0; i < r->nfeatures; i++) {
+        if (strcmp(r->features[i], var) == 0) {
+            free(r->features[i]);
+            memmove(&r->features[i], &r->features[i + 1], (r->nfeatures - i - 1) * sizeof r->features[0]);
+            r->nfeatures--;
+            return;
+        }
+    }
+}
+
 int router_register_node(router *r, router_node_fn fn, void *ud)
 {
     if (r->nnodes >= ROUTER_MAX_NODE_HANDLERS)

@@ -86,6 +86,10 @@ void router_free(router *r);
 int router_register_service(router *r, const char *domain, router_service_fn fn, void *ud);
 int router_register_iq(router *r, const char *ns, router_iq_fn fn, void *ud);
 int router_add_feature(router *r, const char *var);
+/* Undo the registrations above (for modules that can go away: plugins).
+ * Nothing happens when ns or var is not registered. */
+void router_unregister_iq(router *r, const char *ns);
+void router_remove_feature(router *r, const char *var);
 /* Adds a handler for disco queries with a node (see router_node_fn). */
 int router_register_node(router *r, router_node_fn fn, void *ud);
 void router_set_remote(router *r, router_service_fn fn, void *ud);

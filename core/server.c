@@ -23,6 +23,7 @@
 #include "admin.h"
 #include "conn.h"
 #include "disco.h"
+#include "plugin.h"
 #include "reservation_adhoc.h"
 #include "reservation_http.h"
 #include "reservation_service.h"
@@ -209,6 +210,12 @@ int server_init(server *srv, uv_loop_t *loop, config *cfg, char *err, size_t err
         snprintf(err, errlen, "cannot register the HTTP routes");
         return -1;
     }
+    /* Plugins last among the modules: they may hook what the others offer.
+     * A plugin that cannot be loaded is logged and skipped. */
+    if (plugins_start(srv) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
 
     for (size_t i = 0; i < srv->cfg.nlisten; i++) {
         if (srv->cfg.c2s_port && listen_on(srv, srv->cfg.listen[i], srv->cfg.c2s_port, false, err, errlen) != 0)
@@ -278,6 +285,7 @@ void server_stop(server *srv)
         }
     }
     admin_stop(srv);
+    plugins_stop(srv); /* first among the modules: plugins use them until their shutdown */
     reservation_service_stop(srv);
     web_stop(srv);
     session *s, *tmp;
@@ -337,6 +345,7 @@ void server_reload(server *srv)
     srv->cfg.http_max_connections = next.http_max_connections;
     apply_limits(srv);
     reservation_service_reload(srv, &next);
+    plugins_reload(srv, &next);
     if (tls_ensure_certificate(&next, err, sizeof err) == 0) {
         SSL_CTX *ctx = tls_context_new(&next, err, sizeof err);
         if (ctx) {
@@ -354,6 +363,7 @@ void server_reload(server *srv)
 
 void server_free(server *srv)
 {
+    plugins_free(srv);
     adhoc_free(srv);
     web_free(srv);
     if (srv->store)

@@ -18,6 +18,7 @@
 #include "account.h"
 #include "adhoc.h"
 #include "offline.h"
+#include "plugin.h"
 #include "roster.h"
 #include "router.h"
 #include "server.h"
@@ -292,6 +293,12 @@ typedef struct offline_ctx {
 static int offline_deliver_cb(void *ud, const char *xml, size_t len, int64_t stamp_ms)
 {
     offline_ctx *oc = ud;
+    xml_node *st = NULL;
+    if (plugins_hook_stanza_out(oc->s->srv) && xml_parse_element(xml, len, &oc->s->srv->limits, &st) == XML_OK) {
+        stream_send(oc->s, st); /* through the plugins' stanza-out hooks */
+        xml_node_free(st);
+        return 0;
+    }
     stream_send_raw(oc->s, xml, len);
     return 0;
 }
@@ -575,9 +582,15 @@ static size_t send_to_priority(server *srv, const user_sessions *u, int priority
 {
     size_t n = 0;
     xml_buf buf = {0};
+    bool hooked = plugins_hook_stanza_out(srv); /* then each copy goes through the hooks */
     for (session *o = u ? u->head : NULL; o; o = o->next_resource) {
         if (!o->is_available || o->priority != priority)
             continue;
+        if (hooked) {
+            stream_send(o, stanza);
+            n++;
+            continue;
+        }
         if (buf.len == 0) {
             xml_serialize(stanza, XML_NS_CLIENT, &buf);
             if (buf.failed)

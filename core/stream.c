@@ -15,6 +15,7 @@
 #include <utlist.h>
 
 #include "conn.h"
+#include "plugin.h"
 #include "router.h"
 #include "sasl.h"
 #include "server.h"
@@ -90,15 +91,31 @@ void stream_send_raw(session *s, const char *data, size_t len)
     }
 }
 
-void stream_send(session *s, const xml_node *stanza)
+static void serialize_and_send(session *s, const xml_node *stanza)
 {
-    if (!s->conn || s->state == SESSION_CLOSING)
-        return;
     xml_buf *out = &s->srv->out;
     xml_buf_reset(out);
     xml_serialize(stanza, XML_NS_CLIENT, out);
     if (!out->failed)
         stream_send_raw(s, out->data, out->len);
+}
+
+void stream_send(session *s, const xml_node *stanza)
+{
+    if (!s->conn || s->state == SESSION_CLOSING)
+        return;
+    if (s->state == SESSION_BOUND && plugins_hook_stanza_out(s->srv)) {
+        /* The hooks see (and may change or drop) a copy: the caller's
+         * stanza may go to other sessions too. */
+        xml_node *copy = xml_node_clone(stanza);
+        if (!copy)
+            return;
+        if (plugins_stanza_out(s->srv, s, copy) && s->conn && s->state == SESSION_BOUND)
+            serialize_and_send(s, copy);
+        xml_node_free(copy);
+        return;
+    }
+    serialize_and_send(s, stanza);
 }
 
 static void send_str(session *s, const char *str)
@@ -594,6 +611,15 @@ static void handle_bound(session *s, xml_node *stanza)
             xml_node_free(stanza);
             return;
         }
+    }
+    /* Plugins see the stamped stanza before it is routed; they may change
+     * it or drop it, but not its sender. */
+    if (plugins_hook_stanza_in(s->srv)) {
+        if (!plugins_stanza_in(s->srv, s, stanza) || s->state != SESSION_BOUND) {
+            xml_node_free(stanza);
+            return;
+        }
+        xml_node_set_attr(stanza, "from", s->full);
     }
     session_handle_stanza(s, stanza);
 }

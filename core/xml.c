@@ -1217,3 +1217,57 @@ const char *xml_error_condition(xml_error err)
     default: return "undefined-condition";
     }
 }
+
+/* ---- one element from a string ---- */
+
+typedef struct parse_one {
+    xml_node *node;
+    size_t count;
+} parse_one;
+
+static void one_open(void *ud, const char **attrs, const char *default_ns)
+{
+    (void)ud;
+    (void)attrs;
+    (void)default_ns;
+}
+
+static void one_stanza(void *ud, xml_node *stanza)
+{
+    parse_one *po = ud;
+    if (po->count++ == 0)
+        po->node = stanza;
+    else
+        xml_node_free(stanza);
+}
+
+static void one_close(void *ud)
+{
+    (void)ud;
+}
+
+int xml_parse_element(const char *text, size_t len, const xml_limits *limits, xml_node **out)
+{
+    static const char head[] = "<s:stream xmlns='jabber:client' xmlns:s='" XML_NS_STREAM "'>";
+    static const char tail[] = "</s:stream>";
+    static const xml_parser_callbacks cb = {one_open, one_stanza, one_close};
+    *out = NULL;
+    parse_one po = {NULL, 0};
+    xml_parser *p = xml_parser_new(limits, &cb, &po);
+    if (!p)
+        return XML_ERR_NO_MEMORY;
+    xml_error err = xml_parser_feed(p, head, sizeof head - 1);
+    if (err == XML_OK)
+        err = xml_parser_feed(p, text, len);
+    if (err == XML_OK)
+        err = xml_parser_feed(p, tail, sizeof tail - 1);
+    xml_parser_free(p);
+    if (err == XML_OK && po.count != 1)
+        err = XML_ERR_NOT_WELL_FORMED;
+    if (err != XML_OK) {
+        xml_node_free(po.node);
+        return err;
+    }
+    *out = po.node;
+    return XML_OK;
+}

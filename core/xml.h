@@ -183,6 +183,14 @@ bool xml_parser_release(xml_parser *p);
 /* The RFC 6120 stream error condition for an error, e.g. "not-well-formed". */
 const char *xml_error_condition(xml_error err);
 
+/* Parses exactly one element from text (len bytes) as if it stood in a
+ * jabber:client stream: unprefixed elements without xmlns are in
+ * jabber:client.  The same limits and refusals as the streaming parser;
+ * anything but one element (none, two, text after it) is
+ * XML_ERR_NOT_WELL_FORMED.  Returns XML_OK with *out (caller owns), or an
+ * error with *out NULL. */
+int xml_parse_element(const char *text, size_t len, const xml_limits *limits, xml_node **out);
+
 /* Escapes for attribute/text use; caller frees. */
 char *xml_escape(const char *s, size_t len);
 
