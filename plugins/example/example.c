@@ -39,6 +39,14 @@ typedef struct example {
     uint64_t stamped;
 } example;
 
+/* strdup is POSIX, not C17. */
+static char *dup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    return d ? memcpy(d, s, n) : NULL;
+}
+
 /* ---- counters in the store (decimal text values) ---- */
 
 static uint64_t counter_get(example *ex, onair_txn *txn, const char *key)
@@ -95,6 +103,7 @@ static int on_reservation(void *ud, onair_event event, const void *payload)
 
 static int on_stanza_in(void *ud, onair_event event, const void *payload)
 {
+    (void)event;
     example *ex = ud;
     const onair_stanza_event *e = payload;
     if (strcmp(ex->api->stanza_name(e->stanza), "message") != 0)
@@ -117,6 +126,7 @@ static int on_stanza_in(void *ud, onair_event event, const void *payload)
 
 static int on_stanza_out(void *ud, onair_event event, const void *payload)
 {
+    (void)event;
     example *ex = ud;
     const onair_stanza_event *e = payload;
     if (!ex->api->config_bool(ex->h, "stamp_out") || strcmp(ex->api->stanza_name(e->stanza), "message") != 0 ||
@@ -192,9 +202,9 @@ static int on_iq(void *ud, const onair_stanza *iq)
         if (job) {
             job->api = api;
             job->h = ex->h;
-            job->to = strdup(api->stanza_attr(iq, "from"));
-            job->id = strdup(api->stanza_attr(iq, "id"));
-            job->text = strdup(text);
+            job->to = dup(api->stanza_attr(iq, "from"));
+            job->id = dup(api->stanza_attr(iq, "id"));
+            job->text = dup(text);
         }
         if (!job || !job->to || !job->id || !job->text ||
             api->work_queue(ex->h, reverse_work, reverse_done, job) != ONAIR_OK) {
@@ -264,6 +274,7 @@ static void on_greet(void *ud, onair_command *cmd)
 
 static void on_tick(void *ud, uint64_t id)
 {
+    (void)id;
     example *ex = ud;
     if (ex->ticks++ == 0)
         ex->api->log(ex->h, ONAIR_LOG_INFO, "timer fired (every %lld ms)", (long long)ex->tick_ms);

@@ -77,7 +77,13 @@ def render_config(groups):
             continue
         lines.append(f"{group} = {{")
         for k, v in keys.items():
-            lines.append(f"  {k} = {render_value(v)};")
+            if isinstance(v, dict):  # a nested group, e.g. plugin = { example = { ... }; }
+                lines.append(f"  {k} = {{")
+                for k2, v2 in v.items():
+                    lines.append(f"    {k2} = {render_value(v2)};")
+                lines.append("  };")
+            else:
+                lines.append(f"  {k} = {render_value(v)};")
         lines.append("};")
     return "\n".join(lines) + "\n"
 
