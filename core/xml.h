@@ -186,8 +186,8 @@ const char *xml_error_condition(xml_error err);
 /* Parses exactly one element from text (len bytes) as if it stood in a
  * jabber:client stream: unprefixed elements without xmlns are in
  * jabber:client.  The same limits and refusals as the streaming parser;
- * anything but one element (none, two, text after it) is
- * XML_ERR_NOT_WELL_FORMED.  Returns XML_OK with *out (caller owns), or an
+ * anything but one element (none, two) is XML_ERR_NOT_WELL_FORMED; text
+ * beside the element is ignored, as between the stanzas of a stream.  Returns XML_OK with *out (caller owns), or an
  * error with *out NULL. */
 int xml_parse_element(const char *text, size_t len, const xml_limits *limits, xml_node **out);
 

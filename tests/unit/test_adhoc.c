@@ -566,6 +566,33 @@ static void test_requester_gone(void **state)
     free(b);
 }
 
+static void test_unregister(void **state)
+{
+    fixture *f = *state;
+    char *a = start(f, &f->alice), *b = start(f, &f->bob);
+    assert_int_equal(adhoc_register(&f->srv, "later", "Later", NULL, once, NULL, f), 0);
+    /* The wizard goes: its sessions end (states freed), the others stay. */
+    assert_int_equal(adhoc_unregister(&f->srv, "wizard"), 0);
+    assert_int_equal(f->states_freed, 2);
+    assert_int_equal(adhoc_session_count(&f->srv), 0);
+    assert_int_equal(adhoc_unregister(&f->srv, "wizard"), -1);
+    assert_int_equal(adhoc_unregister(&f->srv, "nothing"), -1);
+    xml_node *ans = send_cmd(f, &f->alice, NULL, "wizard", NULL, "execute", NULL);
+    assert_error(ans, "cancel", "item-not-found", NULL);
+    xml_node_free(ans);
+    /* The commands after it in the table still answer. */
+    ans = send_cmd(f, &f->alice, NULL, "later", NULL, "execute", NULL);
+    assert_string_equal(status_of(ans), "completed");
+    xml_node_free(ans);
+    ans = send_cmd(f, &f->alice, NULL, "once", NULL, "execute", NULL);
+    assert_string_equal(status_of(ans), "completed");
+    xml_node_free(ans);
+    /* And it can come back. */
+    assert_int_equal(adhoc_register(&f->srv, "wizard", "Wizard", NULL, wizard, wizard_free, f), 0);
+    free(a);
+    free(b);
+}
+
 static void test_requester_gone_during_the_call(void **state)
 {
     fixture *f = *state;
@@ -631,6 +658,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_errors_keep_or_end_the_session, setup, teardown),
         cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_requester_gone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unregister, setup, teardown),
         cmocka_unit_test_setup_teardown(test_requester_gone_during_the_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
     };

@@ -120,6 +120,16 @@ static void test_registration_rules(void **state)
     }
     assert_int_equal(rc, -1);
     assert_int_equal(r->nservices, ROUTER_MAX_SERVICES);
+    /* Unregistering (plugins going away) frees the namespace and the feature. */
+    assert_int_equal(router_register_iq(r, "urn:example:b", capture_iq, NULL), 0);
+    router_unregister_iq(r, "urn:example");
+    router_unregister_iq(r, "urn:never");
+    router_remove_feature(r, "urn:example");
+    router_remove_feature(r, "urn:never");
+    assert_int_equal(r->nfeatures, 0);
+    assert_int_equal(r->niqs, 1);
+    assert_string_equal(r->iqs[0].ns, "urn:example:b");
+    assert_int_equal(router_register_iq(r, "urn:example", capture_iq, NULL), 0);
 }
 
 static void test_service_domain_gets_stanza_with_parsed_jids(void **state)

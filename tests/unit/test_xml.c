@@ -1363,6 +1363,35 @@ static void test_buf(void **state)
     assert_int_equal(b.cap, 0);
 }
 
+static void test_parse_element(void **state)
+{
+    xml_limits lim = {4096, 8, 8};
+    xml_node *n = NULL;
+    const char *ok = "<message to='a@b' type='chat'><body>x &amp; y</body><q xmlns='urn:x'><i/></q></message>";
+    assert_int_equal(xml_parse_element(ok, strlen(ok), &lim, &n), XML_OK);
+    assert_string_equal(n->name, "message");
+    assert_string_equal(n->ns, XML_NS_CLIENT); /* the default namespace */
+    char *body = xml_node_child_text(n, "body", XML_NS_CLIENT);
+    assert_string_equal(body, "x & y");
+    free(body);
+    assert_non_null(xml_node_child(n, "q", "urn:x"));
+    xml_node_free(n);
+    static const char *const bad[] = {
+        "", "text", "<a/><b/>", "<a>", "</s:stream><a/>", "<!DOCTYPE a><a/>", "<a><!-- c --></a>",
+        "<a><b><c><d><e><f><g><h><i/></h></g></f></e></d></c></b></a>",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        n = (xml_node *)1;
+        if (xml_parse_element(bad[i], strlen(bad[i]), &lim, &n) == XML_OK)
+            fail_msg("accepted: %s", bad[i]);
+        assert_null(n);
+    }
+    /* Text beside the element is ignored, as between stanzas of a stream. */
+    assert_int_equal(xml_parse_element(" <a/>tail ", 10, &lim, &n), XML_OK);
+    assert_string_equal(n->name, "a");
+    xml_node_free(n);
+}
+
 static void test_error_condition(void **state)
 {
     assert_string_equal(xml_error_condition(XML_ERR_NOT_WELL_FORMED), "not-well-formed");
@@ -1417,6 +1446,7 @@ int main(void)
         cmocka_unit_test(test_ns_attr_serialize),
         cmocka_unit_test(test_buf),
         cmocka_unit_test(test_error_condition),
+        cmocka_unit_test(test_parse_element),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
