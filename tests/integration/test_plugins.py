@@ -224,6 +224,18 @@ async def test_stanza_filter_drops_rewrites_and_stamps(server):
         await raw.close()
 
 
+async def test_offline_messages_pass_the_out_hooks(server):
+    ja, pa = server.add_user()
+    jb, pb = server.add_user()
+    a = await clients.login(server, ja, pa)
+    a.send_message(mto=jb, mbody="while you were away", mtype="chat")
+    await a.barrier()
+    b = await clients.login(server, jb, pb)
+    m = await b.wait_message(lambda m: m["body"] == "while you were away")
+    assert m.xml.find(q(NS, "stamp")) is not None, str(m)
+    assert m.xml.find("{urn:xmpp:delay}delay") is not None, str(m)
+
+
 async def test_store_counter_survives_a_restart(server_factory, tmp_path):
     srv = server_factory(private_config(tmp_path, ["example"], {"greeting": "again"}))
     raw = await raw_login(srv)
@@ -364,6 +376,30 @@ async def test_sighup_reload(server_factory, tmp_path):
         assert again["greeting"] == "three" and again["count"] == "4"
     finally:
         await raw.close()
+
+
+async def test_unload_waits_for_queued_work(server_factory, tmp_path):
+    srv = server_factory(private_config(tmp_path, ["slow_work", "example"]))
+    await wait_log(srv, r"plugin slow_work: work queued")
+    srv.groups["plugins"]["load"] = ["example"]
+    srv.write_config()
+    mark = await sighup(srv)
+    await wait_log(srv, r"plugin slow_work: unloaded; its object stays open until 1 queued work items end",
+                   after=mark)
+    # The work runs to its end in the still-mapped object; done hears it was cancelled.
+    await wait_log(srv, rf"slow_work: done, status -8, result 42", after=mark)
+    raw = await raw_login(srv)
+    try:
+        assert (await example_query(raw))["greeting"] == "hello"
+    finally:
+        await raw.close()
+
+
+async def test_shutdown_with_queued_work(server_factory, tmp_path):
+    srv = server_factory(private_config(tmp_path, ["slow_work"]))
+    await wait_log(srv, r"plugin slow_work: work queued")
+    srv.stop()  # exit status 0, no sanitizer report
+    assert "slow_work: done, status -8, result 42" in srv.stderr_text()
 
 
 # ---- out of tree ------------------------------------------------------------------

@@ -49,9 +49,19 @@
  * what you keep); strings and buffers a plugin passes to a host function
  * are borrowed for that call (the host copies what it keeps); the host
  * never frees memory the plugin allocated, and the plugin never frees
- * memory the host allocated.  Where a value must be returned, the plugin
+ * memory the host allocated.  The `ud` pointer given with a registration
+ * (hook, IQ handler, command, timer) is kept by the host and handed back
+ * to the callback as it is; the plugin keeps what it points to alive
+ * until shutdown.  The descriptor and everything it points to (names,
+ * the config key array) must stay valid while the plugin is loaded:
+ * make them static.  Where a value must be returned, the plugin
  * passes a buffer and the host writes into it (snprintf-style: the full
  * length is returned, the copy is cut to fit and NUL-terminated).
+ *
+ * TRUST.  A plugin runs inside onaird with its rights: the host checks
+ * what it can (descriptor, ABI, settings, arguments of every call) and
+ * refuses a bad plugin with a log line, but a plugin that corrupts memory
+ * or crashes takes the server down.  Load only plugins you trust.
  *
  * LIFETIME.  Everything a plugin registers (hooks, IQ handlers, commands,
  * timers) is recorded against the plugin and removed by the host when the
