@@ -396,10 +396,13 @@ async def test_unload_waits_for_queued_work(server_factory, tmp_path):
 
 
 async def test_shutdown_with_queued_work(server_factory, tmp_path):
-    srv = server_factory(private_config(tmp_path, ["slow_work"]))
+    srv = server_factory(private_config(tmp_path, ["slow_work", "example"]))
     await wait_log(srv, r"plugin slow_work: work queued")
     srv.stop()  # exit status 0, no sanitizer report
-    assert "slow_work: done, status -8, result 42" in srv.stderr_text()
+    text = srv.stderr_text()
+    assert "slow_work: done, status -8, result 42" in text
+    # Unloaded in the reverse of the load order.
+    assert text.index("plugin example: shutting down") < text.index("plugin slow_work: shutting down")
 
 
 # ---- out of tree ------------------------------------------------------------------

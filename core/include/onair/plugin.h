@@ -349,8 +349,10 @@ typedef struct onair_host_api {
      * ONAIR_E_EXISTS (taken, also by the server), ONAIR_E_LIMIT, ONAIR_E_INVALID. */
     int (*iq_register)(onair_host *h, const char *ns, onair_iq_fn fn, void *ud);
     /* Answers iq with a result whose payload is payload_xml, one element
-     * with its own xmlns (NULL for an empty result).  ONAIR_OK or
-     * ONAIR_E_INVALID (not well-formed, or iq is not a get/set). */
+     * with its own xmlns (NULL for an empty result).  ONAIR_OK, or
+     * ONAIR_E_INVALID when iq is not a get/set (nothing sent) or the
+     * payload is not one well-formed element (then the server has answered
+     * internal-server-error in its place). */
     int (*iq_result)(onair_host *h, const onair_stanza *iq, const char *payload_xml);
     /* Answers a stanza with an RFC 6120 error: type "cancel", "modify",
      * "auth" or "wait"; condition such as "bad-request", "not-allowed",
