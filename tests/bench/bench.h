@@ -83,6 +83,7 @@ typedef struct bench_opts {
     int history;               /* maxstanzas asked for on joining; -1: none */
     unsigned long senders;     /* muc-fanout: occupants that send */
     unsigned long join_conc;   /* muc-join: joins in flight at once, 0 = all */
+    unsigned long sample;      /* muc-fanout: occupants timing on arrival, 0 = all */
     unsigned long muc_total;   /* occupants over all generators */
     unsigned long muc_first;   /* global index of this generator's first */
 } bench_opts;
@@ -114,7 +115,7 @@ uint64_t hist_pct(const hist *h, double p); /* p in [0,1]; 0 if empty */
     X(cpu_total_s, 0) X(rss_before_kib, 1) X(rss_after_kib, 1) X(server_cpu_s, 1)    \
     X(machine_busy_s, 1) X(occupants, 0) X(senders, 0) X(presences, 0)        \
     X(presences_max, 1) X(t_first_ns, 2) X(t_last_ns, 1) X(unseated, 0)        \
-    X(msg_errors, 0) X(timed_joins, 0)
+    X(msg_errors, 0) X(timed_joins, 0) X(probes, 0)
 
 enum {
 #define RF_ENUM(n, a) RF_##n,
@@ -189,7 +190,7 @@ typedef struct conn {
     conn_state state;
     bool in_flush, writing, in_parse, want_auth, sasl_done, tls_on;
     bool restart_tls, restart_stream, was_ready, counted, timed_out;
-    bool scram_miss, scram_checked, session_required, reg_pending;
+    bool scram_miss, scram_checked, session_required, reg_pending, read_paused;
     SSL *ssl;
     BIO *rbio, *wbio; /* owned by ssl */
     XML_Parser xp;
@@ -274,6 +275,10 @@ int conn_start(bench *b, unsigned long user, bool want_auth, int phase, conn **o
 void conn_send(conn *c, const char *data, size_t len);
 void conn_sendf(conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void conn_close_graceful(conn *c);
+/* Stops / restarts reading the socket: what the server sends meanwhile
+ * waits in the kernel's receive buffer. */
+void conn_read_pause(conn *c);
+void conn_read_resume(conn *c);
 void conn_kill(conn *c); /* close the socket now, without a stream close */
 void conn_abort(conn *c, bool timed_out, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -301,6 +301,9 @@ void conn_close_graceful(conn *c)
         conn_kill(c);
         return;
     }
+    conn_read_resume(c); /* to see the server's end of the stream */
+    if (c->state == CS_DONE)
+        return;
     conn_send(c, "</stream:stream>", 16);
     if (c->state == CS_DONE)
         return;
@@ -970,6 +973,24 @@ static void on_connect(uv_connect_t *req, int status)
         return;
     }
     send_stream_header(c);
+}
+
+void conn_read_pause(conn *c)
+{
+    if (c->state == CS_DONE || c->read_paused)
+        return;
+    c->read_paused = true;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+}
+
+void conn_read_resume(conn *c)
+{
+    if (c->state == CS_DONE || !c->read_paused)
+        return;
+    c->read_paused = false;
+    int r = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (r < 0)
+        conn_abort(c, false, "read start: %s", uv_strerror(r));
 }
 
 int conn_start(bench *b, unsigned long user, bool want_auth, int phase, conn **out)

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <math.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <signal.h>
@@ -164,6 +165,9 @@ static void usage(FILE *f)
             "  --senders S    muc-fanout: occupants that send, spread over the room (10)\n"
             "  --window W     muc-fanout: messages in flight per sender (closed loop 1, paced 1000)\n"
             "  --join-conc C  muc-join: joins in flight at once (0 = all at once)\n"
+            "  --sample K     muc-fanout, paced: only K occupants spread over the room (and the\n"
+            "                 senders) read and time during the window; the others are read and\n"
+            "                 counted after it (0 = all time)\n"
             "bounds:\n"
             "  --duration S   msgs, muc-fanout: length of the run (10); login/register, muc-join\n"
             "                 (seating): cap (60)\n"
@@ -199,7 +203,7 @@ enum {
     O_MECH, O_TLS, O_PAIRS, O_RATE, O_WINDOW, O_SIZE, O_PRESENCE, O_NO_PRESENCE, O_WARMUP,
     O_SCRAM_CACHE, O_DURATION, O_TIMEOUT, O_SETUP_TIMEOUT, O_HOLD, O_SETTLE, O_SERVER_PID,
     O_PROCS, O_SRC_ADDRS, O_LABEL, O_QUIET, O_TRACE, O_HELP, O_ROOM, O_NICK, O_ROOM_PASSWORD,
-    O_HISTORY, O_SENDERS, O_JOIN_CONC,
+    O_HISTORY, O_SENDERS, O_JOIN_CONC, O_SAMPLE,
 };
 
 static char *read_password_file(const char *path)
@@ -311,6 +315,7 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
         {"history", required_argument, NULL, O_HISTORY},
         {"senders", required_argument, NULL, O_SENDERS},
         {"join-conc", required_argument, NULL, O_JOIN_CONC},
+        {"sample", required_argument, NULL, O_SAMPLE},
         {NULL, 0, NULL, 0},
     };
     optind = 2;
@@ -362,6 +367,7 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
         case O_HISTORY: bad = parse_num(optarg, -1, 1e6, &v, "--history"); o->history = (int)v; break;
         case O_SENDERS: bad = parse_num(optarg, 1, 1e6, &v, "--senders"); o->senders = (unsigned long)v; break;
         case O_JOIN_CONC: bad = parse_num(optarg, 0, 1e8, &v, "--join-conc"); o->join_conc = (unsigned long)v; break;
+        case O_SAMPLE: bad = parse_num(optarg, 0, 1e8, &v, "--sample"); o->sample = (unsigned long)v; break;
         case 'h':
         case O_HELP: usage(stdout); return 1;
         default: usage(stderr); return -1;
@@ -403,6 +409,16 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
         if (o->mode == MODE_MUC_FANOUT && (o->count < 1 || o->senders > o->count)) {
             fprintf(stderr, "onair-bench: muc-fanout needs 1 <= --senders <= -n\n");
             return -1;
+        }
+        if (o->mode == MODE_MUC_FANOUT && o->sample > 0 && o->sample < o->count) {
+            /* What a paused occupant is sent in the window must fit in its
+             * socket's receive buffer (about 64 KiB usable by default). */
+            double per = ceil(o->rate * o->duration) * (o->body_size + 400.0);
+            if (o->rate <= 0 || per > 48 * 1024) {
+                fprintf(stderr, "onair-bench: --sample needs --rate, and at most 48 KiB of messages per"
+                                " occupant in the window (rate x duration x (size + 400) = %.0f bytes)\n", per);
+                return -1;
+            }
         }
     }
     unsigned long units = o->mode == MODE_MSGS ? o->pairs : o->mode == MODE_PROBE ? 1 : o->count;
@@ -984,6 +1000,7 @@ static int report(const bench_opts *o, const result *r, int rc)
         jstr(&j, "room", o->room);
         jnum(&j, "occupants", occ);
         jnum(&j, "senders", v[RF_senders]);
+        jnum(&j, "timed_receivers", v[RF_probes]);
         jnum(&j, "rate_target", o->rate);
         jnum(&j, "window", o->window_set ? o->window : o->rate > 0 ? 1000 : 1);
         jnum(&j, "body_bytes", o->body_size);
@@ -1005,6 +1022,9 @@ static int report(const bench_opts *o, const result *r, int rc)
         if (h) {
             printf("  room %s: %.0f occupants seated (of %lu; %.0f setup failures) in %.2f s, %.0f senders\n",
                    o->room, occ, o->count, v[RF_setup_failed], v[RF_setup_s], v[RF_senders]);
+            if (v[RF_probes] < occ)
+                printf("  %.0f occupants time deliveries as they arrive; the others are read after the window\n",
+                       v[RF_probes]);
             if (o->rate > 0)
                 printf("  paced at %.1f msgs/s in total", o->rate);
             else

@@ -16,7 +16,16 @@
  *               sender, the next one sent when the sender's own echo comes
  *               back) or paced (--rate total msgs/s); every occupant counts
  *               and times what it receives.  Reported: deliveries/s (all
- *               occupants together), latency, losses.
+ *               occupants together), latency, losses.  With --sample K only
+ *               K occupants spread over the room (and the senders) read and
+ *               time messages as they arrive; the others stop reading during
+ *               the window (what the server sends them waits in their
+ *               sockets' receive buffers) and are read and counted in the
+ *               drain.  On one machine the tool has to read every delivery
+ *               on its one core, and for a large room that costs more than
+ *               the server's write: with every occupant timing, the last
+ *               ones of a message would be timed late by the tool's own
+ *               reading.
  *
  * Occupants are numbered 0..N-1 over all generators (this generator has
  * [o->muc_first, o->muc_first + o->count)); occupant i is the account
@@ -53,6 +62,7 @@ typedef struct occupant {
     unsigned char st;        /* OS_* */
     bool timed;              /* muc-join: joins in the measured phase */
     bool sender;
+    bool probe;              /* muc-fanout: reads and times during the window */
 } occupant;
 
 struct muc_state {
@@ -67,7 +77,7 @@ struct muc_state {
     unsigned long nsenders, rr;
     unsigned window;
     unsigned long timed_total, timed_done, next_join, joining;
-    bool seat_open, seat_over, draining;
+    bool seat_open, seat_over, draining, released, paused;
     uint64_t t_first, t_last;
 };
 
@@ -189,8 +199,9 @@ static void send_join(bench *b, occupant *o)
 static void release_waiting(bench *b)
 {
     struct muc_state *m = b->muc;
-    if (b->o->mode != MODE_MUC_FANOUT || !may_join(m) || b->stop_sending)
+    if (b->o->mode != MODE_MUC_FANOUT || !may_join(m) || b->stop_sending || m->released)
         return;
+    m->released = true; /* once: the later ones join as they log in */
     for (unsigned long i = 0; i < m->n; i++)
         if (m->occ[i].st == OS_UP && m->occ[i].c)
             send_join(b, &m->occ[i]);
@@ -346,7 +357,7 @@ static void drain_check(bench *b)
     if (b->phase != PH_DRAIN || m->draining || fan_inflight(b) != 0)
         return;
     m->draining = true; /* the own echoes are in: a short tail for the rest */
-    uv_timer_start(&b->phase_timer, on_drain_over, m->nsenders ? TAIL_MS : NO_SENDER_TAIL_MS, 0);
+    uv_timer_start(&b->phase_timer, on_drain_over, m->nsenders && !m->paused ? TAIL_MS : NO_SENDER_TAIL_MS, 0);
 }
 
 static void on_fan_stop(uv_timer_t *t)
@@ -362,6 +373,11 @@ static void on_fan_stop(uv_timer_t *t)
         b->res.v[RF_behind] = behind > 0 ? behind : 0;
     }
     b->phase = PH_DRAIN;
+    struct muc_state *m = b->muc;
+    if (m->paused)
+        for (unsigned long i = 0; i < m->n; i++)
+            if (m->occ[i].c)
+                conn_read_resume(m->occ[i].c);
     uv_timer_start(&b->phase_timer, on_drain_over, (uint64_t)(DRAIN_S * 1000), 0);
     drain_check(b);
 }
@@ -400,6 +416,23 @@ int muc_setup_finish(bench *b)
         }
         if (b->o->mode == MODE_MUC_FANOUT && o->st == OS_SEATED && o->sender)
             m->senders[m->nsenders++] = i;
+    }
+    if (b->o->mode == MODE_MUC_FANOUT) {
+        unsigned long total = b->o->muc_total, k = b->o->sample;
+        unsigned long stride = k > 0 && k < total ? total / k : 1, probes = 0;
+        for (unsigned long i = 0; i < m->n; i++) {
+            occupant *o = &m->occ[i];
+            if (!o->c || o->st != OS_SEATED)
+                continue;
+            o->probe = o->sender || gidx(b, o) % stride == 0;
+            if (o->probe) {
+                probes++;
+            } else {
+                conn_read_pause(o->c);
+                m->paused = true;
+            }
+        }
+        b->res.v[RF_probes] = (double)probes;
     }
     b->res.v[RF_occupants] = (double)seated;
     b->res.v[RF_senders] = (double)m->nsenders;
@@ -607,8 +640,14 @@ void muc_conn_message(conn *c, const char *body, size_t len)
         return;
     unsigned long sender = strtoul(end + 1, NULL, 10);
     uint64_t now = uv_hrtime();
-    hist_add(&b->res.lat, now >= ts ? now - ts : 0);
     inc(b, RF_received);
+    if (!o->probe) {
+        /* read after the window (--sample): counted, not timed */
+        if (b->phase == PH_RUN || ts <= b->t_end)
+            inc(b, RF_received_window);
+        return;
+    }
+    hist_add(&b->res.lat, now >= ts ? now - ts : 0);
     if (b->phase == PH_RUN)
         inc(b, RF_received_window);
     if (sender != gidx(b, o))
