@@ -12,7 +12,11 @@
  * A register-mode connection (want_auth false) stops at READY without SASL.
  * Output is appended to c->out and written once per loop iteration (a
  * uv_check handle calls conn_flush_pending), so a burst of stanzas costs
- * one write.  Reads use the bench's shared buffers.  Whatever happens, a
+ * one write.  Reads use the bench's shared buffers; conn_read_pause/resume
+ * stop and restart reading (what arrives meanwhile waits in the socket).
+ * Messages (body, or the error condition), presences (type, from, the
+ * muc#user status codes 110 and 201, the error condition) and answers to
+ * the modes' iqs are handed to the mode.  Whatever happens, a
  * conn ends in conn_kill() and is freed in on_close(), after the
  * mode has been told (mode_conn_closed).
  */
