@@ -25,7 +25,7 @@
 # onaird has no rooms yet, that part stops with a note; Prosody's still
 # reports.  Prints a table of medians (3 runs; 1 with --quick) with
 # onaird/Prosody ratios.  Servers are stopped on exit; every step is bounded.
-#   --quick    smaller Prosody rooms, shorter runs, one run each: 2-3 minutes
+#   --quick    smaller Prosody rooms, shorter runs, one run each: 1-2 minutes
 #   --keep     keep the work folder (configs, logs, results.jsonl)
 #   --procs K  split the occupants over K generator processes (default 1)
 set -eu
