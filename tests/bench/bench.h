@@ -5,8 +5,9 @@
  * client side of RFC 6120 itself: stream, optional STARTTLS (OpenSSL over
  * memory BIOs), SASL (GNU SASL in client mode, sasl.c), resource binding and
  * the legacy session when a server requires it.  Responses are parsed with
- * expat.  The modes (modes.c) drive many connections and count what happens;
- * main.c parses options, forks generators and prints the report.
+ * expat.  The modes (modes.c; the chat room modes in muc.c) drive many
+ * connections and count what happens; main.c parses options, forks
+ * generators and prints the report.
  *
  * Ownership: the bench struct owns every conn (a doubly linked list); a conn
  * owns its SSL object, expat parser, SASL session and buffers and is freed
@@ -34,7 +35,11 @@ typedef enum bench_mode {
     MODE_MSGS,
     MODE_REGISTER,
     MODE_PROBE,
+    MODE_MUC_JOIN,
+    MODE_MUC_FANOUT,
 } bench_mode;
+
+#define IS_MUC(m) ((m) == MODE_MUC_JOIN || (m) == MODE_MUC_FANOUT)
 
 typedef struct bench_opts {
     bench_mode mode;
@@ -61,7 +66,8 @@ typedef struct bench_opts {
     double hold;               /* idle: seconds to hold after measuring */
     double settle;             /* idle: seconds between all-up and RSS read */
     double rate;               /* msgs: total msgs/s, 0 = closed loop */
-    unsigned window;           /* msgs: in-flight messages per pair */
+    unsigned window;           /* msgs: in-flight messages per pair; muc-fanout: per sender */
+    bool window_set;
     unsigned body_size;        /* msgs: body bytes (timestamp + padding) */
     unsigned src_addrs;        /* source addresses 127.0.0.2.., 0 = auto */
     unsigned src_first;        /* first source address index (procs split) */
@@ -69,6 +75,17 @@ typedef struct bench_opts {
     long server_pid;
     const char *scram_cache;   /* file of salted passwords, or NULL */
     const char *label;
+    /* chat room modes (muc.c) */
+    const char *room;          /* room JID */
+    char *room_buf;            /* owned: the default room JID */
+    const char *nick;          /* nick prefix: occupant i is <nick><i> */
+    const char *room_password; /* or NULL */
+    int history;               /* maxstanzas asked for on joining; -1: none */
+    unsigned long senders;     /* muc-fanout: occupants that send */
+    unsigned long join_conc;   /* muc-join: joins in flight at once, 0 = all */
+    unsigned long sample;      /* muc-fanout: occupants timing on arrival, 0 = all */
+    unsigned long muc_total;   /* occupants over all generators */
+    unsigned long muc_first;   /* global index of this generator's first */
 } bench_opts;
 
 /* ---- histogram (log-linear, <= 1.6% relative error) --------------------- */
@@ -88,14 +105,17 @@ uint64_t hist_pct(const hist *h, double p); /* p in [0,1]; 0 if empty */
 
 /* ---- results ------------------------------------------------------------ */
 
-/* name, aggregation over generator processes (0 = sum, 1 = max) */
+/* name, aggregation over generator processes (0 = sum, 1 = max, 2 = min of
+ * the values above 0) */
 #define RESULT_FIELDS(X)                                                      \
     X(attempted, 0) X(ok, 0) X(failed, 0) X(timeouts, 0) X(exists, 0)         \
     X(dropped, 0) X(sent, 0) X(received, 0) X(received_window, 0)             \
     X(out_of_order, 0) X(behind, 0) X(pairs, 0) X(setup_ok, 0)                \
     X(setup_failed, 0) X(setup_s, 1) X(elapsed_s, 1) X(cpu_s, 0)              \
     X(cpu_total_s, 0) X(rss_before_kib, 1) X(rss_after_kib, 1) X(server_cpu_s, 1)    \
-    X(machine_busy_s, 1)
+    X(machine_busy_s, 1) X(occupants, 0) X(senders, 0) X(presences, 0)        \
+    X(presences_max, 1) X(t_first_ns, 2) X(t_last_ns, 1) X(unseated, 0)        \
+    X(msg_errors, 0) X(timed_joins, 0) X(probes, 0)
 
 enum {
 #define RF_ENUM(n, a) RF_##n,
@@ -170,7 +190,7 @@ typedef struct conn {
     conn_state state;
     bool in_flush, writing, in_parse, want_auth, sasl_done, tls_on;
     bool restart_tls, restart_stream, was_ready, counted, timed_out;
-    bool scram_miss, scram_checked, session_required, reg_pending;
+    bool scram_miss, scram_checked, session_required, reg_pending, read_paused;
     SSL *ssl;
     BIO *rbio, *wbio; /* owned by ssl */
     XML_Parser xp;
@@ -186,7 +206,14 @@ typedef struct conn {
     char cond[48]; /* error condition of a failure/stream error/iq error */
     char *jid;     /* bound full JID, owned */
     uint64_t t_start, deadline;
+    /* the presence being parsed (handed to mode_conn_presence) */
+    int pres_type;       /* PRES_* */
+    unsigned muc_status; /* MUC_STATUS_* codes seen in its muc#user <x/> */
+    char from[200];      /* its from, empty when longer */
 } conn;
+
+enum { PRES_AVAILABLE, PRES_UNAVAILABLE, PRES_ERROR, PRES_OTHER };
+enum { MUC_STATUS_SELF = 1, MUC_STATUS_CREATED = 2 }; /* codes 110, 201 */
 
 /* ---- message pairs (msgs mode) ------------------------------------------ */
 
@@ -239,6 +266,7 @@ struct bench {
     long machine_ticks_go;             /* busy ticks of all CPUs at GO */
     pair *pairs;
     unsigned long npairs, rr;
+    struct muc_state *muc; /* chat room modes, owned (muc.c) */
     result res;
 };
 
@@ -247,6 +275,10 @@ int conn_start(bench *b, unsigned long user, bool want_auth, int phase, conn **o
 void conn_send(conn *c, const char *data, size_t len);
 void conn_sendf(conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void conn_close_graceful(conn *c);
+/* Stops / restarts reading the socket: what the server sends meanwhile
+ * waits in the kernel's receive buffer. */
+void conn_read_pause(conn *c);
+void conn_read_resume(conn *c);
 void conn_kill(conn *c); /* close the socket now, without a stream close */
 void conn_abort(conn *c, bool timed_out, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -268,8 +300,31 @@ int sasl_step(conn *c, const char *in, char **out);
 /* modes.c: callbacks from conn.c and the phase machinery */
 void mode_conn_ready(conn *c);
 void mode_conn_message(conn *c, const char *body, size_t len);
+void mode_conn_message_error(conn *c, const char *cond);
+void mode_conn_presence(conn *c); /* c->pres_type, c->muc_status, c->from, c->cond */
+/* answers to iqs whose id starts "muc" (chat room modes) and registrations */
 void mode_conn_iq(conn *c, bool ok, const char *cond);
 void mode_conn_closed(conn *c);
+/* The phase machinery, for muc.c. */
+void bench_check_progress(bench *b);
+void bench_mark_end(bench *b);
+void bench_measured_done(bench *b);
+
+/* muc.c: the chat room modes, called from modes.c at the same points as
+ * the other modes. */
+int muc_init(bench *b);
+void muc_free(bench *b);
+void muc_conn_ready(conn *c);
+void muc_conn_presence(conn *c);
+void muc_conn_message(conn *c, const char *body, size_t len);
+void muc_conn_message_error(conn *c, const char *cond);
+void muc_conn_iq(conn *c, bool ok, const char *cond);
+void muc_conn_closed(conn *c);
+bool muc_setup_pending(bench *b); /* setup joins still unanswered */
+int muc_setup_finish(bench *b);   /* -1: nothing to measure */
+void muc_go(bench *b);
+/* Senders among the global occupants [lo, hi) of n when s of them send. */
+unsigned long muc_senders_between(unsigned long n, unsigned long s, unsigned long lo, unsigned long hi);
 /* Runs one generator.  ctl_fd (closed by bench_run) carries "GO" from the
  * parent and res_fd takes "READY" and the result lines; both -1 alone. */
 int bench_run(const bench_opts *o, int ctl_fd, int res_fd, result *out);

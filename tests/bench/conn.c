@@ -12,7 +12,11 @@
  * A register-mode connection (want_auth false) stops at READY without SASL.
  * Output is appended to c->out and written once per loop iteration (a
  * uv_check handle calls conn_flush_pending), so a burst of stanzas costs
- * one write.  Reads use the bench's shared buffers.  Whatever happens, a
+ * one write.  Reads use the bench's shared buffers; conn_read_pause/resume
+ * stop and restart reading (what arrives meanwhile waits in the socket).
+ * Messages (body, or the error condition), presences (type, from, the
+ * muc#user status codes 110 and 201, the error condition) and answers to
+ * the modes' iqs are handed to the mode.  Whatever happens, a
  * conn ends in conn_kill() and is freed in on_close(), after the
  * mode has been told (mode_conn_closed).
  */
@@ -36,6 +40,7 @@
 #define NS_BIND "urn:ietf:params:xml:ns:xmpp-bind"
 #define NS_SESSION "urn:ietf:params:xml:ns:xmpp-session"
 #define NS_CLIENT "jabber:client"
+#define NS_MUC_USER "http://jabber.org/protocol/muc#user"
 #define SEP " " /* expat namespace separator */
 
 #define TEXT_MAX (1u << 20) /* bytes of character data kept for one element */
@@ -43,7 +48,7 @@
 
 enum { TOP_OTHER, TOP_FEATURES, TOP_PROCEED, TOP_TLS_FAILURE, TOP_CHALLENGE, TOP_SUCCESS,
        TOP_SASL_FAILURE, TOP_IQ, TOP_MESSAGE, TOP_PRESENCE, TOP_STREAM_ERROR };
-enum { SUB_NONE, SUB_MECHS, SUB_MECH, SUB_BIND, SUB_JID, SUB_SESSION, SUB_ERROR, SUB_BODY, SUB_OTHER };
+enum { SUB_NONE, SUB_MECHS, SUB_MECH, SUB_BIND, SUB_JID, SUB_SESSION, SUB_ERROR, SUB_BODY, SUB_MUCX, SUB_OTHER };
 enum { FEAT_STARTTLS = 1, FEAT_BIND = 2, FEAT_SESSION = 4, FEAT_SESSION_OPT = 8, FEAT_MECH = 16 };
 enum { IQ_OTHER, IQ_RESULT, IQ_ERROR, IQ_GET, IQ_SET };
 
@@ -300,6 +305,9 @@ void conn_close_graceful(conn *c)
         conn_kill(c);
         return;
     }
+    conn_read_resume(c); /* to see the server's end of the stream */
+    if (c->state == CS_DONE)
+        return;
     conn_send(c, "</stream:stream>", 16);
     if (c->state == CS_DONE)
         return;
@@ -450,6 +458,11 @@ static void on_iq(conn *c)
         mode_conn_iq(c, c->iq_type == IQ_RESULT, c->cond);
         return;
     }
+    if (c->state == CS_READY && strncmp(c->iq_id, "muc", 3) == 0 &&
+        (c->iq_type == IQ_RESULT || c->iq_type == IQ_ERROR)) {
+        mode_conn_iq(c, c->iq_type == IQ_RESULT, c->cond);
+        return;
+    }
     if (c->iq_type == IQ_GET || c->iq_type == IQ_SET) {
         /* Answer server requests (pings, roster pushes) so the server sees a
          * live client; the payload is not interpreted. */
@@ -487,8 +500,16 @@ static void dispatch_top(conn *c)
         on_iq(c);
         break;
     case TOP_MESSAGE:
-        if (c->state == CS_READY && c->iq_type != IQ_ERROR && c->text_len > 0)
+        if (c->state != CS_READY)
+            break;
+        if (c->iq_type == IQ_ERROR)
+            mode_conn_message_error(c, c->cond);
+        else if (c->text_len > 0)
             mode_conn_message(c, c->text, c->text_len);
+        break;
+    case TOP_PRESENCE:
+        if (c->state == CS_READY)
+            mode_conn_presence(c);
         break;
     case TOP_STREAM_ERROR:
         conn_abort(c, false, "stream error: %s", c->cond[0] ? c->cond : "?");
@@ -587,6 +608,23 @@ static void xml_start(void *ud, const char *name, const char **attrs)
             c->iq_type = type && strcmp(type, "error") == 0 ? IQ_ERROR : IQ_OTHER;
             break;
         }
+        case TOP_PRESENCE: {
+            const char *type = attr(attrs, "type");
+            const char *from = attr(attrs, "from");
+            c->pres_type = !type                            ? PRES_AVAILABLE
+                           : strcmp(type, "unavailable") == 0 ? PRES_UNAVAILABLE
+                           : strcmp(type, "error") == 0       ? PRES_ERROR
+                                                              : PRES_OTHER;
+            c->muc_status = 0;
+            /* A longer address than the buffer is kept empty: it cannot be
+             * one of the benchmark's rooms (their names are short). */
+            size_t fl = from ? strlen(from) : 0;
+            if (fl < sizeof c->from)
+                memcpy(c->from, from ? from : "", fl + 1);
+            else
+                c->from[0] = '\0';
+            break;
+        }
         default:
             break;
         }
@@ -617,7 +655,15 @@ static void xml_start(void *ud, const char *name, const char **attrs)
             if (strcmp(name, NS_CLIENT SEP "body") == 0 && c->text_len == 0) {
                 c->sub = SUB_BODY;
                 c->collect = true;
+            } else if (strcmp(name, NS_CLIENT SEP "error") == 0) {
+                c->sub = SUB_ERROR;
             }
+            break;
+        case TOP_PRESENCE:
+            if (strcmp(name, NS_MUC_USER SEP "x") == 0)
+                c->sub = SUB_MUCX;
+            else if (strcmp(name, NS_CLIENT SEP "error") == 0)
+                c->sub = SUB_ERROR;
             break;
         case TOP_SASL_FAILURE:
         case TOP_STREAM_ERROR:
@@ -641,6 +687,12 @@ static void xml_start(void *ud, const char *name, const char **attrs)
             c->collect = true;
         } else if (c->sub == SUB_ERROR) {
             set_cond(c, name);
+        } else if (c->sub == SUB_MUCX && strcmp(name, NS_MUC_USER SEP "status") == 0) {
+            const char *code = attr(attrs, "code");
+            if (code && strcmp(code, "110") == 0)
+                c->muc_status |= MUC_STATUS_SELF;
+            else if (code && strcmp(code, "201") == 0)
+                c->muc_status |= MUC_STATUS_CREATED;
         }
     }
 }
@@ -925,6 +977,24 @@ static void on_connect(uv_connect_t *req, int status)
         return;
     }
     send_stream_header(c);
+}
+
+void conn_read_pause(conn *c)
+{
+    if (c->state == CS_DONE || c->read_paused)
+        return;
+    c->read_paused = true;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+}
+
+void conn_read_resume(conn *c)
+{
+    if (c->state == CS_DONE || !c->read_paused)
+        return;
+    c->read_paused = false;
+    int r = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (r < 0)
+        conn_abort(c, false, "read start: %s", uv_strerror(r));
 }
 
 int conn_start(bench *b, unsigned long user, bool want_auth, int phase, conn **out)

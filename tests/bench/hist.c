@@ -124,7 +124,7 @@ int result_write(int fd, const result *r)
     size_t n = 0;
     n += (size_t)snprintf(buf + n, cap - n, "R");
     for (int i = 0; i < RF_COUNT; i++)
-        n += (size_t)snprintf(buf + n, cap - n, " %s=%.9g", result_names[i], r->v[i]);
+        n += (size_t)snprintf(buf + n, cap - n, " %s=%.17g", result_names[i], r->v[i]);
     n += (size_t)snprintf(buf + n, cap - n, "\nH %llu %llu %llu", (unsigned long long)r->lat.count,
                           (unsigned long long)r->lat.min, (unsigned long long)r->lat.max);
     for (unsigned i = 0; i < HIST_BUCKETS; i++)
@@ -157,7 +157,10 @@ int result_merge_line(result *r, const char *line)
                 if (strlen(result_names[i]) == klen && memcmp(result_names[i], p, klen) == 0) {
                     if (result_agg[i] == 1)
                         r->v[i] = val > r->v[i] ? val : r->v[i];
-                    else
+                    else if (result_agg[i] == 2) {
+                        if (val > 0 && (r->v[i] <= 0 || val < r->v[i]))
+                            r->v[i] = val;
+                    } else
                         r->v[i] += val;
                     break;
                 }

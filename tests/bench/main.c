@@ -1,12 +1,14 @@
 /* main.c - onair-bench: options, generator processes, the report.
  *
- *   onair-bench login|idle|msgs|register|probe [options]
+ *   onair-bench login|idle|msgs|register|probe|muc-join|muc-fanout [options]
  *
  * With --procs K the parent forks K generators, each running bench_run() on
  * its share of the users/connections/pairs.  They talk over two pipes each:
  * the child writes "READY" when its setup is done and, at the end, its
  * result lines (hist.c); the parent writes "GO" when every child is ready
- * (after reading the server's RSS in idle mode).  The parent merges the
+ * (after reading the server's RSS in idle and muc-join mode); in muc-join a
+ * child writes "SEATED" when its joins are answered and the parent, once all
+ * have, reads the server's RSS and writes "END".  The parent merges the
  * results (sums, maxima, merged histograms) and prints one report: human
  * lines, then a single JSON line.  Every wait of the parent has a deadline.
  */
@@ -15,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <math.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <signal.h>
@@ -131,6 +134,12 @@ static void usage(FILE *f)
             "  register  create accounts PREFIX<offset+1>..PREFIX<offset+N> by in-band\n"
             "            registration (XEP-0077), C connections at once\n"
             "  probe     connect, open a stream, read the features, close (readiness check)\n"
+            "  muc-join  log in N clients; occupant 0 joins --room (setup); then time seating the\n"
+            "            other N-1 (join presence sent -> self-presence, status 110): seat time,\n"
+            "            joins/s, latency, presences per client, server KiB per occupant\n"
+            "  muc-fanout  N occupants join --room; S (--senders) send groupchat messages for\n"
+            "            --duration s, closed loop (--window per sender, next on own echo) or at\n"
+            "            --rate msgs/s in total: deliveries/s to all occupants, latency, losses\n"
             "target and accounts:\n"
             "  --host H (127.0.0.1)  --port P (5222)  --domain D (localhost)\n"
             "  --prefix PFX (bench)  --offset O (0)  --password PW | --password-file F (secret)\n"
@@ -143,17 +152,29 @@ static void usage(FILE *f)
             "  --pairs P      msgs: pairs (50; accounts offset+1 .. offset+2P)\n"
             "  --rate R       msgs: total messages/s (0 = as fast as the window allows)\n"
             "  --window W     msgs: messages in flight per pair (16)\n"
-            "  --size B       msgs: body bytes, padded (0 = timestamp and sequence only)\n"
+            "  --size B       msgs, muc-fanout: body bytes, padded (0 = timestamp and sequence only)\n"
             "  --presence / --no-presence  initial presence after bind (on for msgs only)\n"
             "  --warmup       login: one untimed login per distinct user first (fills the\n"
             "                 SCRAM cache so PBKDF2 stays out of the measurement)\n"
             "  --scram-cache F  keep SCRAM salted passwords in file F across runs\n"
+            "chat room (muc-join, muc-fanout; N = -n, accounts offset+1 .. offset+N):\n"
+            "  --room JID     the room (bench@conference.DOMAIN)\n"
+            "  --nick PFX     occupant i joins as PFX<i> (u)\n"
+            "  --room-password PW  sent in the join's <x xmlns='http://jabber.org/protocol/muc'/>\n"
+            "  --history N    <history maxstanzas='N'/> on joining (0; -1: no history element)\n"
+            "  --senders S    muc-fanout: occupants that send, spread over the room (10)\n"
+            "  --window W     muc-fanout: messages in flight per sender (closed loop 1, paced 1000)\n"
+            "  --join-conc C  muc-join: joins in flight at once (0 = all at once)\n"
+            "  --sample K     muc-fanout, paced: only K occupants spread over the room (and the\n"
+            "                 senders) read and time during the window; the others are read and\n"
+            "                 counted after it (0 = all time)\n"
             "bounds:\n"
-            "  --duration S   msgs: length of the run (10); login/register: cap (60)\n"
+            "  --duration S   msgs, muc-fanout: length of the run (10); login/register, muc-join\n"
+            "                 (seating): cap (60)\n"
             "  --timeout S    per connection and step (30)\n"
             "  --setup-timeout S  bound of the setup phase and of register (600)\n"
             "  --hold S       idle: seconds to hold after measuring (5)\n"
-            "  --settle S     idle: seconds between all-up and the RSS reading (2)\n"
+            "  --settle S     idle, muc-join: seconds between all-up/all-seated and the RSS reading (2)\n"
             "  --server-pid PID  the server process: idle reads its VmRSS; every mode reports\n"
             "                 its CPU time over the measured phase (/proc/PID/stat)\n"
             "process:\n"
@@ -181,7 +202,8 @@ enum {
     O_HOST = 256, O_PORT, O_DOMAIN, O_PREFIX, O_OFFSET, O_PASSWORD, O_PASSWORD_FILE, O_USERS,
     O_MECH, O_TLS, O_PAIRS, O_RATE, O_WINDOW, O_SIZE, O_PRESENCE, O_NO_PRESENCE, O_WARMUP,
     O_SCRAM_CACHE, O_DURATION, O_TIMEOUT, O_SETUP_TIMEOUT, O_HOLD, O_SETTLE, O_SERVER_PID,
-    O_PROCS, O_SRC_ADDRS, O_LABEL, O_QUIET, O_TRACE, O_HELP,
+    O_PROCS, O_SRC_ADDRS, O_LABEL, O_QUIET, O_TRACE, O_HELP, O_ROOM, O_NICK, O_ROOM_PASSWORD,
+    O_HISTORY, O_SENDERS, O_JOIN_CONC, O_SAMPLE,
 };
 
 static char *read_password_file(const char *path)
@@ -224,6 +246,10 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
         o->mode = MODE_REGISTER;
     else if (strcmp(m, "probe") == 0)
         o->mode = MODE_PROBE;
+    else if (strcmp(m, "muc-join") == 0)
+        o->mode = MODE_MUC_JOIN;
+    else if (strcmp(m, "muc-fanout") == 0)
+        o->mode = MODE_MUC_FANOUT;
     else {
         fprintf(stderr, "onair-bench: unknown mode '%s'\n", m);
         usage(stderr);
@@ -238,7 +264,9 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
     o->concurrency = 50;
     o->pairs = 50;
     snprintf(o->mech, sizeof o->mech, "SCRAM-SHA-256");
-    o->duration = o->mode == MODE_MSGS ? 10 : 60;
+    o->duration = o->mode == MODE_MSGS || o->mode == MODE_MUC_FANOUT ? 10 : 60;
+    o->nick = "u";
+    o->senders = 10;
     o->timeout = 30;
     o->setup_timeout = 600;
     o->hold = 5;
@@ -281,6 +309,13 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
         {"quiet", no_argument, NULL, O_QUIET},
         {"trace", no_argument, NULL, O_TRACE},
         {"help", no_argument, NULL, O_HELP},
+        {"room", required_argument, NULL, O_ROOM},
+        {"nick", required_argument, NULL, O_NICK},
+        {"room-password", required_argument, NULL, O_ROOM_PASSWORD},
+        {"history", required_argument, NULL, O_HISTORY},
+        {"senders", required_argument, NULL, O_SENDERS},
+        {"join-conc", required_argument, NULL, O_JOIN_CONC},
+        {"sample", required_argument, NULL, O_SAMPLE},
         {NULL, 0, NULL, 0},
     };
     optind = 2;
@@ -309,7 +344,7 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
         case 'c': bad = parse_num(optarg, 1, 1e6, &v, "--concurrency"); o->concurrency = (unsigned long)v; break;
         case O_PAIRS: bad = parse_num(optarg, 1, 1e6, &v, "--pairs"); o->pairs = (unsigned long)v; break;
         case O_RATE: bad = parse_num(optarg, 0, 1e8, &v, "--rate"); o->rate = v; break;
-        case O_WINDOW: bad = parse_num(optarg, 1, 1e6, &v, "--window"); o->window = (unsigned)v; break;
+        case O_WINDOW: bad = parse_num(optarg, 1, 1e6, &v, "--window"); o->window = (unsigned)v; o->window_set = true; break;
         case O_SIZE: bad = parse_num(optarg, 0, 16000, &v, "--size"); o->body_size = (unsigned)v; break;
         case O_PRESENCE: o->presence = true; break;
         case O_NO_PRESENCE: o->presence = false; break;
@@ -326,6 +361,13 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
         case O_LABEL: o->label = optarg; break;
         case O_QUIET: o->quiet = true; break;
         case O_TRACE: o->trace = true; break;
+        case O_ROOM: o->room = optarg; break;
+        case O_NICK: o->nick = optarg; break;
+        case O_ROOM_PASSWORD: o->room_password = optarg; break;
+        case O_HISTORY: bad = parse_num(optarg, -1, 1e6, &v, "--history"); o->history = (int)v; break;
+        case O_SENDERS: bad = parse_num(optarg, 1, 1e6, &v, "--senders"); o->senders = (unsigned long)v; break;
+        case O_JOIN_CONC: bad = parse_num(optarg, 0, 1e8, &v, "--join-conc"); o->join_conc = (unsigned long)v; break;
+        case O_SAMPLE: bad = parse_num(optarg, 0, 1e8, &v, "--sample"); o->sample = (unsigned long)v; break;
         case 'h':
         case O_HELP: usage(stdout); return 1;
         default: usage(stderr); return -1;
@@ -343,6 +385,42 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
         o->users = o->count ? o->count : 1;
     if (o->mode == MODE_MSGS)
         o->users = 2 * o->pairs;
+    if (IS_MUC(o->mode)) {
+        o->users = o->count;
+        o->muc_total = o->count;
+        o->muc_first = 0;
+        if (!o->room) {
+            size_t n = strlen(o->domain) + 32;
+            o->room_buf = malloc(n);
+            if (!o->room_buf)
+                return -1;
+            snprintf(o->room_buf, n, "bench@conference.%s", o->domain);
+            o->room = o->room_buf;
+        }
+        if (strlen(o->room) > 250 || strlen(o->nick) > 60 || strchr(o->room, '/') || !strchr(o->room, '@')) {
+            fprintf(stderr, "onair-bench: --room must be a bare JID room@service of at most 250 bytes,"
+                            " --nick at most 60 bytes\n");
+            return -1;
+        }
+        if (o->mode == MODE_MUC_JOIN && o->count < 2) {
+            fprintf(stderr, "onair-bench: muc-join needs -n 2 or more (occupant 0 opens the room)\n");
+            return -1;
+        }
+        if (o->mode == MODE_MUC_FANOUT && (o->count < 1 || o->senders > o->count)) {
+            fprintf(stderr, "onair-bench: muc-fanout needs 1 <= --senders <= -n\n");
+            return -1;
+        }
+        if (o->mode == MODE_MUC_FANOUT && o->sample > 0 && o->sample < o->count) {
+            /* What a paused occupant is sent in the window must fit in its
+             * socket's receive buffer (about 64 KiB usable by default). */
+            double per = ceil(o->rate * o->duration) * (o->body_size + 400.0);
+            if (o->rate <= 0 || per > 48 * 1024) {
+                fprintf(stderr, "onair-bench: --sample needs --rate, and at most 48 KiB of messages per"
+                                " occupant in the window (rate x duration x (size + 400) = %.0f bytes)\n", per);
+                return -1;
+            }
+        }
+    }
     unsigned long units = o->mode == MODE_MSGS ? o->pairs : o->mode == MODE_PROBE ? 1 : o->count;
     if (o->procs > 1 && (units < o->procs || o->users < o->procs)) {
         fprintf(stderr, "onair-bench: --procs %u needs at least that many %s and users\n", o->procs,
@@ -367,6 +445,17 @@ static void split_opts(bench_opts *co, unsigned k, unsigned K)
     unsigned long c_lo = share_lo(co->concurrency, k, K), c_hi = share_lo(co->concurrency, k + 1, K);
     co->concurrency = c_hi > c_lo ? c_hi - c_lo : 1;
     co->src_first = k; /* the parent reads the RSS; children the server CPU */
+    if (IS_MUC(co->mode)) {
+        unsigned long lo = share_lo(co->count, k, K), hi = share_lo(co->count, k + 1, K);
+        unsigned long mine = muc_senders_between(co->muc_total, co->senders, lo, hi);
+        if (co->mode == MODE_MUC_FANOUT && co->senders > 0)
+            co->rate = co->rate * (double)mine / (double)(co->senders < co->muc_total ? co->senders : co->muc_total);
+        co->user_offset += lo;
+        co->muc_first = lo;
+        co->count = hi - lo;
+        co->users = co->count;
+        return;
+    }
     if (co->mode == MODE_MSGS) {
         unsigned long lo = share_lo(co->pairs, k, K), hi = share_lo(co->pairs, k + 1, K);
         co->rate = co->rate * (double)(hi - lo) / (double)co->pairs;
@@ -393,6 +482,8 @@ static void raise_fd_limit(const bench_opts *o)
     switch (o->mode) {
     case MODE_IDLE: per = o->count; break;
     case MODE_MSGS: per = 2 * o->pairs; break;
+    case MODE_MUC_JOIN:
+    case MODE_MUC_FANOUT: per = o->count; break;
     default: per = 4 * o->concurrency; break;
     }
     rlim_t need = (rlim_t)(per + 256);
@@ -420,7 +511,7 @@ typedef struct child {
     int res_fd, ctl_fd;
     char *buf;
     size_t len, cap;
-    bool ready, eof;
+    bool ready, seated, eof;
     int status;
 } child;
 
@@ -447,6 +538,8 @@ static int child_read(child *ch, result *agg)
         *nl = '\0';
         if (strcmp(start, "READY") == 0)
             ch->ready = true;
+        else if (strcmp(start, "SEATED") == 0)
+            ch->seated = true;
         else
             result_merge_line(agg, start);
         start = nl + 1;
@@ -457,15 +550,18 @@ static int child_read(child *ch, result *agg)
     return 0;
 }
 
+enum { WANT_EOF, WANT_READY, WANT_SEATED };
+
 /* Polls the children until cond holds for all (or all hit EOF), a signal
  * arrives on sfd, or the deadline passes.  Returns 0, 1 on signal, 2 on
  * deadline. */
-static int wait_children(child *ch, unsigned K, int sfd, result *agg, bool want_ready, uint64_t deadline)
+static int wait_children(child *ch, unsigned K, int sfd, result *agg, int want, uint64_t deadline)
 {
     for (;;) {
         bool all = true;
         for (unsigned k = 0; k < K; k++)
-            if (!ch[k].eof && (!want_ready || !ch[k].ready))
+            if (!ch[k].eof && (want == WANT_EOF || (want == WANT_READY && !ch[k].ready) ||
+                               (want == WANT_SEATED && !ch[k].seated)))
                 all = false;
         if (all)
             return 0;
@@ -569,12 +665,14 @@ static int run_procs(const bench_opts *o, result *agg)
     K = started;
 
     uint64_t setup_deadline = mono_ms() + (uint64_t)((o->setup_timeout + o->timeout + 30) * 1000);
-    int w = rc == 0 ? wait_children(ch, K, sfd, agg, true, setup_deadline) : 2;
+    int w = rc == 0 ? wait_children(ch, K, sfd, agg, WANT_READY, setup_deadline) : 2;
+    struct timespec settle = {(time_t)o->settle, (long)((o->settle - (double)(time_t)o->settle) * 1e9)};
     if (w == 0 && o->mode == MODE_IDLE && o->server_pid > 0) {
-        struct timespec ts = {(time_t)o->settle, (long)((o->settle - (double)(time_t)o->settle) * 1e9)};
-        nanosleep(&ts, NULL);
+        nanosleep(&settle, NULL);
         agg->v[RF_rss_after_kib] = (double)read_vmrss_kib(o->server_pid);
     }
+    if (w == 0 && o->mode == MODE_MUC_JOIN && o->server_pid > 0)
+        agg->v[RF_rss_before_kib] = (double)read_vmrss_kib(o->server_pid); /* all logged in */
     for (unsigned k = 0; k < K; k++) {
         if (ch[k].ctl_fd < 0)
             continue;
@@ -588,10 +686,33 @@ static int run_procs(const bench_opts *o, result *agg)
         result_note_error(agg, w == 1 ? "interrupted" : "setup of the generators timed out");
         rc = 1;
     }
-    double run_s = o->mode == MODE_IDLE ? o->hold : o->mode == MODE_REGISTER ? o->setup_timeout : o->duration;
+    if (w == 0 && o->mode == MODE_MUC_JOIN) {
+        /* Every generator holds its occupants until all are seated; then the
+         * server's RSS, then END. */
+        uint64_t seat_deadline = mono_ms() + (uint64_t)((o->duration + o->timeout + 30) * 1000);
+        int sw = wait_children(ch, K, sfd, agg, WANT_SEATED, seat_deadline);
+        if (sw == 0 && o->server_pid > 0) {
+            nanosleep(&settle, NULL);
+            agg->v[RF_rss_after_kib] = (double)read_vmrss_kib(o->server_pid);
+        }
+        if (sw != 0) {
+            result_note_error(agg, sw == 1 ? "interrupted" : "generators did not finish seating");
+            rc = 1;
+        }
+        for (unsigned k = 0; k < K; k++) {
+            static const char end[] = "END\n";
+            if (ch[k].ctl_fd >= 0 && write(ch[k].ctl_fd, end, sizeof end - 1) < 0) {
+                /* that child is gone; its EOF is seen below */
+            }
+        }
+    }
+    double run_s = o->mode == MODE_IDLE       ? o->hold
+                   : o->mode == MODE_REGISTER ? o->setup_timeout
+                   : o->mode == MODE_MUC_JOIN ? o->settle + 5
+                                              : o->duration;
     uint64_t run_deadline = mono_ms() + (uint64_t)((run_s + o->timeout + 40) * 1000);
     for (int round = 0; round < 3; round++) {
-        w = wait_children(ch, K, sfd, agg, false, round == 0 ? run_deadline : mono_ms() + 5000);
+        w = wait_children(ch, K, sfd, agg, WANT_EOF, round == 0 ? run_deadline : mono_ms() + 5000);
         if (w == 0)
             break;
         rc = 1;
@@ -675,6 +796,8 @@ static const char *mode_name(bench_mode m)
     case MODE_MSGS: return "msgs";
     case MODE_REGISTER: return "register";
     case MODE_PROBE: return "probe";
+    case MODE_MUC_JOIN: return "muc-join";
+    case MODE_MUC_FANOUT: return "muc-fanout";
     }
     return "?";
 }
@@ -811,6 +934,113 @@ static int report(const bench_opts *o, const result *r, int rc)
             exit_code = exit_code ? exit_code : 1;
         break;
     }
+    case MODE_MUC_JOIN: {
+        double timed = v[RF_timed_joins];
+        double span = v[RF_t_last_ns] > v[RF_t_first_ns] && v[RF_t_first_ns] > 0
+                          ? (v[RF_t_last_ns] - v[RF_t_first_ns]) / 1e9
+                          : 0;
+        bool complete = timed > 0 && v[RF_ok] >= timed;
+        /* complete: first join sent to last self-presence; else the cap */
+        double seat_s = complete && span > 0 ? span : v[RF_elapsed_s];
+        double clients = v[RF_setup_ok] > 0 ? v[RF_setup_ok] : 1;
+        double jps = seat_s > 0 ? v[RF_ok] / seat_s : 0;
+        jstr(&j, "room", o->room);
+        jnum(&j, "clients", v[RF_setup_ok]);
+        jnum(&j, "login_failures", v[RF_setup_failed]);
+        jnum(&j, "joins", timed);
+        jnum(&j, "seated", v[RF_ok]);
+        jnum(&j, "occupants", v[RF_ok] + v[RF_occupants]);
+        jnum(&j, "failures", v[RF_failed]);
+        jnum(&j, "unseated", v[RF_unseated]);
+        jraw(&j, ",\"complete\":%s", complete ? "true" : "false");
+        jnum(&j, "join_conc", (double)o->join_conc);
+        jnum(&j, "seat_s", seat_s);
+        jnum(&j, "joins_per_s", jps);
+        jnum(&j, "p50_ms", ms(hist_pct(lat, 0.5)));
+        jnum(&j, "p90_ms", ms(hist_pct(lat, 0.9)));
+        jnum(&j, "p99_ms", ms(hist_pct(lat, 0.99)));
+        jnum(&j, "max_ms", ms(lat->max));
+        jnum(&j, "presences_per_client", v[RF_presences] / clients);
+        jnum(&j, "presences_max", v[RF_presences_max]);
+        jnum(&j, "setup_s", v[RF_setup_s]);
+        if (h) {
+            printf("  room %s: %.0f clients logged in (%.0f failed) and occupant 0 joined in %.2f s (setup)\n",
+                   o->room, v[RF_setup_ok], v[RF_setup_failed], v[RF_setup_s]);
+            if (v[RF_attempted] == 0)
+                printf("  no join measured: occupant 0 could not open the room (see the first failure)\n");
+            else
+                printf("  seated %.0f of %.0f joins (%.0f refused, %.0f unanswered) in %.3f s = %.1f joins/s%s\n",
+                       v[RF_ok], timed, v[RF_failed], v[RF_unseated], seat_s, jps,
+                       complete ? "" : " - NOT COMPLETE (cap or failures)");
+            printf("  join latency: p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms\n", ms(hist_pct(lat, 0.5)),
+                   ms(hist_pct(lat, 0.9)), ms(hist_pct(lat, 0.99)), ms(lat->max));
+            printf("  presence stanzas received: %.2f per client on average, %.0f at most (%.0f in all)\n",
+                   v[RF_presences] / clients, v[RF_presences_max], v[RF_presences]);
+        }
+        if (o->server_pid > 0) {
+            double before = v[RF_rss_before_kib], after = v[RF_rss_after_kib];
+            double per = v[RF_ok] > 0 && before > 0 && after > 0 ? (after - before) / v[RF_ok] : 0;
+            jnum(&j, "server_pid", (double)o->server_pid);
+            jnum(&j, "rss_before_kib", before);
+            jnum(&j, "rss_after_kib", after);
+            jnum(&j, "kib_per_occupant", per);
+            if (h)
+                printf("  server RSS: %.0f KiB before, %.0f KiB %.1f s after seating = %.2f KiB per seated occupant\n",
+                       before, after, o->settle, per);
+        }
+        if (v[RF_ok] == 0)
+            exit_code = exit_code ? exit_code : 1;
+        break;
+    }
+    case MODE_MUC_FANOUT: {
+        double occ = v[RF_occupants];
+        double expected = v[RF_sent] * occ;
+        double lost = expected - v[RF_received];
+        double rate = v[RF_received_window] / el;
+        jstr(&j, "room", o->room);
+        jnum(&j, "occupants", occ);
+        jnum(&j, "senders", v[RF_senders]);
+        jnum(&j, "timed_receivers", v[RF_probes]);
+        jnum(&j, "rate_target", o->rate);
+        jnum(&j, "window", o->window_set ? o->window : o->rate > 0 ? 1000 : 1);
+        jnum(&j, "body_bytes", o->body_size);
+        jnum(&j, "sent", v[RF_sent]);
+        jnum(&j, "received", v[RF_received]);
+        jnum(&j, "expected", expected);
+        jnum(&j, "lost", lost > 0 ? lost : 0);
+        jnum(&j, "msg_errors", v[RF_msg_errors]);
+        jnum(&j, "behind", v[RF_behind]);
+        jnum(&j, "dropped", v[RF_dropped]);
+        jnum(&j, "deliveries_per_s", rate);
+        jnum(&j, "msgs_per_s", v[RF_sent] / el);
+        jnum(&j, "p50_ms", ms(hist_pct(lat, 0.5)));
+        jnum(&j, "p90_ms", ms(hist_pct(lat, 0.9)));
+        jnum(&j, "p99_ms", ms(hist_pct(lat, 0.99)));
+        jnum(&j, "p999_ms", ms(hist_pct(lat, 0.999)));
+        jnum(&j, "max_ms", ms(lat->max));
+        jnum(&j, "setup_s", v[RF_setup_s]);
+        if (h) {
+            printf("  room %s: %.0f occupants seated (of %lu; %.0f setup failures) in %.2f s, %.0f senders\n",
+                   o->room, occ, o->count, v[RF_setup_failed], v[RF_setup_s], v[RF_senders]);
+            if (v[RF_probes] < occ)
+                printf("  %.0f occupants time deliveries as they arrive; the others are read after the window\n",
+                       v[RF_probes]);
+            if (o->rate > 0)
+                printf("  paced at %.1f msgs/s in total", o->rate);
+            else
+                printf("  closed loop, %u in flight per sender", o->window_set ? o->window : 1);
+            printf(", %.2f s: sent %.0f (%.1f/s), delivered %.0f in the window = %.1f deliveries/s\n", el,
+                   v[RF_sent], v[RF_sent] / el, v[RF_received_window], rate);
+            printf("  lost %.0f of %.0f expected (after the drain), %.0f refused, behind schedule %.0f, occupants dropped %.0f\n",
+                   lost > 0 ? lost : 0, expected, v[RF_msg_errors], v[RF_behind], v[RF_dropped]);
+            printf("  delivery latency: p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  max %.3f ms\n",
+                   ms(hist_pct(lat, 0.5)), ms(hist_pct(lat, 0.9)), ms(hist_pct(lat, 0.99)),
+                   ms(hist_pct(lat, 0.999)), ms(lat->max));
+        }
+        if (v[RF_received] == 0)
+            exit_code = exit_code ? exit_code : 1;
+        break;
+    }
     case MODE_PROBE:
         jnum(&j, "ok", v[RF_ok]);
         jnum(&j, "connect_ms", ms(lat->max));
@@ -826,7 +1056,9 @@ static int report(const bench_opts *o, const result *r, int rc)
     jnum(&j, "tool_cpu_pct", v[RF_elapsed_s] > 0 ? 100.0 * cpu / v[RF_elapsed_s] : 0);
     jnum(&j, "tool_cpu_total_s", v[RF_cpu_total_s]);
     double scpu = v[RF_server_cpu_s];
-    double work = o->mode == MODE_LOGIN ? v[RF_ok] : o->mode == MODE_MSGS ? v[RF_received_window] : 0;
+    double work = o->mode == MODE_LOGIN || o->mode == MODE_MUC_JOIN                ? v[RF_ok]
+                  : o->mode == MODE_MSGS || o->mode == MODE_MUC_FANOUT ? v[RF_received_window]
+                                                                         : 0;
     if (o->server_pid > 0) {
         jnum(&j, "server_cpu_s", scpu);
         jnum(&j, "server_cpu_pct", v[RF_elapsed_s] > 0 ? 100.0 * scpu / v[RF_elapsed_s] : 0);
@@ -854,7 +1086,10 @@ static int report(const bench_opts *o, const result *r, int rc)
                    v[RF_elapsed_s] > 0 ? 100.0 * scpu / v[RF_elapsed_s] : 0);
             if (work > 0 && scpu > 0)
                 printf(" (%.0f %s per server CPU second)", work / scpu,
-                       o->mode == MODE_LOGIN ? "logins" : "messages");
+                       o->mode == MODE_LOGIN      ? "logins"
+                       : o->mode == MODE_MUC_JOIN ? "joins"
+                       : o->mode == MODE_MSGS     ? "messages"
+                                                  : "deliveries");
             printf("\n");
         }
         if (o->server_pid > 0 && v[RF_machine_busy_s] > 0 && v[RF_elapsed_s] > 0 &&
@@ -876,6 +1111,7 @@ int main(int argc, char **argv)
     int p = parse_opts(argc, argv, &o);
     if (p != 0) {
         free(o.password_buf);
+        free(o.room_buf);
         return p > 0 ? 0 : 2;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -889,5 +1125,6 @@ int main(int argc, char **argv)
     rc = report(&o, r, rc);
     free(r);
     free(o.password_buf);
+    free(o.room_buf);
     return rc;
 }

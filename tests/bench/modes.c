@@ -2,11 +2,12 @@
  *
  * Every generator process goes through the same phases:
  *   SETUP    connections the measurement needs (idle: all N; msgs: the 2P
- *            clients of the pairs; login: the optional warm-up pass)
+ *            clients of the pairs; login: the optional warm-up pass; the
+ *            chat room modes: N clients and the joins muc.c makes then)
  *   WAIT_GO  alone: idle reads the server's RSS after --settle seconds;
  *            forked: "READY" to the parent, which measures and answers "GO"
  *   RUN      the measured part (logins, holding, messages, registrations)
- *   DRAIN    msgs only: sending stopped, in-flight messages still counted
+ *   DRAIN    msgs, muc-fanout: sending stopped, in-flight messages counted
  *   CLOSING  every connection is closed with </stream:stream>, bounded
  *   END      handles closed; uv_run returns, uv_loop_close must succeed
  * Each phase is bounded by a timer and each connection by --timeout.
@@ -29,8 +30,6 @@
 #define CLOSE_BOUND_S 5.0
 
 static void setup_done(bench *b);
-static void measured_done(bench *b);
-static void mark_end(bench *b);
 
 static double cpu_seconds(const struct rusage *ru)
 {
@@ -70,7 +69,8 @@ static void launch(bench *b)
      * few tries; the sweep timer calls again 50 ms later. */
     while (fails < 16 && more_to_launch(b)) {
         unsigned long i = b->launched++;
-        unsigned long user = b->o->mode == MODE_MSGS ? b->o->user_offset + 1 + i : user_for(b, i);
+        bool fixed = b->o->mode == MODE_MSGS || IS_MUC(b->o->mode); /* one conn per account */
+        unsigned long user = fixed ? b->o->user_offset + 1 + i : user_for(b, i);
         conn *c = NULL;
         int r = conn_start(b, user, auth, b->phase, &c);
         if (r < 0) {
@@ -83,8 +83,8 @@ static void launch(bench *b)
             continue;
         }
         c->counted = true;
-        c->idx = i / 2;
-        c->role = (int)(i % 2);
+        c->idx = IS_MUC(b->o->mode) ? i : i / 2;
+        c->role = IS_MUC(b->o->mode) ? 0 : (int)(i % 2);
         if (b->phase == PH_RUN && b->o->mode != MODE_REGISTER)
             inc(b, RF_attempted);
         b->active++;
@@ -92,7 +92,7 @@ static void launch(bench *b)
 }
 
 /* Called whenever a negotiating connection finished (either way). */
-static void check_progress(bench *b)
+void bench_check_progress(bench *b)
 {
     launch(b);
     if (b->active > 0)
@@ -105,8 +105,9 @@ static void check_progress(bench *b)
     }
     if (b->phase == PH_SETUP)
         setup_done(b);
-    else if (b->phase == PH_RUN && b->o->mode != MODE_IDLE && b->o->mode != MODE_MSGS)
-        measured_done(b);
+    else if (b->phase == PH_RUN && b->o->mode != MODE_IDLE && b->o->mode != MODE_MSGS &&
+             !IS_MUC(b->o->mode))
+        bench_measured_done(b);
 }
 
 /* ---- msgs --------------------------------------------------------------------- */
@@ -192,14 +193,14 @@ static void msgs_stop(bench *b)
         return;
     b->stop_sending = true;
     uv_timer_stop(&b->pace);
-    mark_end(b);
+    bench_mark_end(b);
     if (b->o->rate > 0) {
         double behind = b->o->rate * b->o->duration - b->res.v[RF_sent];
         b->res.v[RF_behind] = behind > 0 ? behind : 0;
     }
     b->phase = PH_DRAIN;
     if (inflight(b) == 0)
-        measured_done(b);
+        bench_measured_done(b);
 }
 
 /* ---- callbacks from conn.c --------------------------------------------------- */
@@ -255,13 +256,21 @@ void mode_conn_ready(conn *c)
         hist_add(&b->res.lat, now - c->t_start);
         conn_close_graceful(c);
         break;
+    case MODE_MUC_JOIN:
+    case MODE_MUC_FANOUT:
+        muc_conn_ready(c);
+        break;
     }
-    check_progress(b);
+    bench_check_progress(b);
 }
 
 void mode_conn_iq(conn *c, bool ok, const char *cond)
 {
     bench *b = c->b;
+    if (IS_MUC(b->o->mode)) {
+        muc_conn_iq(c, ok, cond);
+        return;
+    }
     if (b->o->mode != MODE_REGISTER)
         return;
     if (cond) { /* the answer to a registration */
@@ -284,7 +293,7 @@ void mode_conn_iq(conn *c, bool ok, const char *cond)
             c->counted = false;
             b->active--;
         }
-        check_progress(b);
+        bench_check_progress(b);
         return;
     }
     unsigned long user = b->o->user_offset + 1 + b->next_reg++;
@@ -303,9 +312,25 @@ void mode_conn_iq(conn *c, bool ok, const char *cond)
     c->deadline = uv_hrtime() + (uint64_t)(b->o->timeout * 1e9);
 }
 
+void mode_conn_message_error(conn *c, const char *cond)
+{
+    if (IS_MUC(c->b->o->mode))
+        muc_conn_message_error(c, cond);
+}
+
+void mode_conn_presence(conn *c)
+{
+    if (IS_MUC(c->b->o->mode))
+        muc_conn_presence(c);
+}
+
 void mode_conn_message(conn *c, const char *body, size_t len)
 {
     bench *b = c->b;
+    if (IS_MUC(b->o->mode)) {
+        muc_conn_message(c, body, len);
+        return;
+    }
     if (b->o->mode != MODE_MSGS || c->role != 1 || c->idx >= b->npairs)
         return;
     pair *p = &b->pairs[c->idx];
@@ -326,13 +351,15 @@ void mode_conn_message(conn *c, const char *body, size_t len)
     if (b->phase == PH_RUN && !b->stop_sending && b->o->rate <= 0 && p->live)
         msg_send(b, p);
     else if (b->phase == PH_DRAIN && inflight(b) == 0)
-        measured_done(b);
+        bench_measured_done(b);
 }
 
 void mode_conn_closed(conn *c)
 {
     bench *b = c->b;
-    if (b->o->mode == MODE_MSGS && c->idx < b->npairs) {
+    if (IS_MUC(b->o->mode)) {
+        muc_conn_closed(c);
+    } else if (b->o->mode == MODE_MSGS && c->idx < b->npairs) {
         pair *p = &b->pairs[c->idx];
         if (p->a == c)
             p->a = NULL;
@@ -361,7 +388,7 @@ void mode_conn_closed(conn *c)
         if (b->nconns == 0)
             close_handles(b);
     } else if (b->phase != PH_END) {
-        check_progress(b);
+        bench_check_progress(b);
     }
 }
 
@@ -394,7 +421,7 @@ static void on_close_bound(uv_timer_t *t)
 
 /* The end of the measured window: wall time, the tool's and the server's
  * CPU.  msgs calls it when sending stops (before the drain). */
-static void mark_end(bench *b)
+void bench_mark_end(bench *b)
 {
     if (b->t_end != 0)
         return;
@@ -416,12 +443,12 @@ static void mark_end(bench *b)
         b->res.v[RF_machine_busy_s] = ticks_to_s(m - b->machine_ticks_go);
 }
 
-static void measured_done(bench *b)
+void bench_measured_done(bench *b)
 {
     if (b->phase >= PH_CLOSING)
         return;
     if (b->phase == PH_RUN || b->phase == PH_DRAIN)
-        mark_end(b);
+        bench_mark_end(b);
     b->phase = PH_CLOSING;
     b->stop_sending = true;
     uv_timer_stop(&b->pace);
@@ -445,7 +472,7 @@ static void on_phase_timer(uv_timer_t *t)
         /* Setup took too long: stop launching; running ones time out. */
         result_note_error(&b->res, "setup phase timed out");
         b->stop_sending = true;
-        check_progress(b);
+        bench_check_progress(b);
         break;
     case PH_RUN:
         if (b->o->mode == MODE_MSGS) {
@@ -453,14 +480,14 @@ static void on_phase_timer(uv_timer_t *t)
             if (b->phase == PH_DRAIN)
                 uv_timer_start(&b->phase_timer, on_phase_timer, (uint64_t)(DRAIN_S * 1000), 0);
         } else if (b->o->mode == MODE_IDLE) {
-            measured_done(b);
+            bench_measured_done(b);
         } else {
             b->stop_sending = true; /* login/register: --duration cap */
-            check_progress(b);
+            bench_check_progress(b);
         }
         break;
     case PH_DRAIN:
-        measured_done(b);
+        bench_measured_done(b);
         break;
     default:
         break;
@@ -481,7 +508,7 @@ static void go(bench *b)
         b->launched = b->done = 0;
         b->target = b->o->count;
         uv_timer_start(&b->phase_timer, on_phase_timer, (uint64_t)(b->o->duration * 1000), 0);
-        check_progress(b);
+        bench_check_progress(b);
         break;
     case MODE_IDLE:
         uv_timer_start(&b->phase_timer, on_phase_timer, (uint64_t)(b->o->hold * 1000), 0);
@@ -496,13 +523,17 @@ static void go(bench *b)
         b->launched = b->done = 0;
         b->target = b->o->count;
         uv_timer_start(&b->phase_timer, on_phase_timer, (uint64_t)(b->o->setup_timeout * 1000), 0);
-        check_progress(b);
+        bench_check_progress(b);
         break;
     case MODE_PROBE:
         b->launched = b->done = 0;
         b->target = 1;
         uv_timer_start(&b->phase_timer, on_phase_timer, (uint64_t)(b->o->timeout * 1000 + 1000), 0);
-        check_progress(b);
+        bench_check_progress(b);
+        break;
+    case MODE_MUC_JOIN:
+    case MODE_MUC_FANOUT:
+        muc_go(b); /* starts its own timers */
         break;
     }
 }
@@ -529,7 +560,7 @@ static void on_ctl_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         if (b->phase < PH_CLOSING) {
             result_note_error(&b->res, "parent closed the control pipe");
             b->gave_up = true;
-            measured_done(b);
+            bench_measured_done(b);
         }
         return;
     }
@@ -541,7 +572,7 @@ static void on_ctl_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         if (is_go && b->phase == PH_WAIT_GO)
             go(b);
         else if (!is_go && b->phase < PH_CLOSING)
-            measured_done(b);
+            bench_measured_done(b);
     } else if (b->ctl_len >= sizeof b->ctl_line - 1) {
         b->ctl_len = 0;
     }
@@ -551,6 +582,8 @@ static void setup_done(bench *b)
 {
     if (b->phase != PH_SETUP)
         return;
+    if (IS_MUC(b->o->mode) && muc_setup_pending(b))
+        return; /* muc.c calls bench_check_progress when its joins are answered */
     b->res.v[RF_setup_s] = ns_to_s(uv_hrtime() - b->t_setup);
     uv_timer_stop(&b->phase_timer);
     b->phase = PH_WAIT_GO;
@@ -574,14 +607,19 @@ static void setup_done(bench *b)
         if (live == 0) {
             result_note_error(&b->res, "no message pair could log in");
             b->exit_code = 1;
-            measured_done(b);
+            bench_measured_done(b);
             return;
         }
+    }
+    if (IS_MUC(b->o->mode) && muc_setup_finish(b) < 0) {
+        b->exit_code = 1;
+        bench_measured_done(b);
+        return;
     }
     if (b->ctl_fd >= 0) {
         static const char ready[] = "READY\n";
         if (write(b->res_fd, ready, sizeof ready - 1) != (ssize_t)(sizeof ready - 1)) {
-            measured_done(b);
+            bench_measured_done(b);
             return;
         }
         int r = uv_pipe_init(&b->loop, &b->ctl, 0);
@@ -596,7 +634,7 @@ static void setup_done(bench *b)
         }
         if (r < 0) {
             result_note_error(&b->res, "control pipe failed");
-            measured_done(b);
+            bench_measured_done(b);
         }
         return;
     }
@@ -619,7 +657,7 @@ static void on_sweep(uv_timer_t *t)
     bench *b = t->data;
     conn_sweep(b, uv_hrtime());
     if (b->phase == PH_SETUP || b->phase == PH_RUN)
-        check_progress(b);
+        bench_check_progress(b);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -628,7 +666,7 @@ static void on_signal(uv_signal_t *s, int signum)
     b->gave_up = true;
     result_note_error(&b->res, signum == SIGINT ? "interrupted" : "terminated");
     if (b->phase < PH_CLOSING)
-        measured_done(b);
+        bench_measured_done(b);
     else
         on_close_bound(&b->phase_timer);
 }
@@ -653,6 +691,8 @@ static int resolve(bench *b)
     case MODE_LOGIN: total = b->o->count + (b->o->warmup ? b->o->users : 0); break;
     case MODE_IDLE: total = b->o->count; break;
     case MODE_MSGS: total = 2 * b->o->pairs; break;
+    case MODE_MUC_JOIN:
+    case MODE_MUC_FANOUT: total = b->o->count; break;
     default: total = 0; break;
     }
     b->src_count = b->o->src_addrs ? b->o->src_addrs : (total > 20000 ? (unsigned)(1 + total / 20000) : 0);
@@ -691,12 +731,16 @@ static void start_setup(bench *b)
     case MODE_MSGS:
         b->target = 2 * b->npairs;
         break;
+    case MODE_MUC_JOIN:
+    case MODE_MUC_FANOUT:
+        b->target = b->o->count;
+        break;
     default:
         b->target = 0;
         break;
     }
     uv_timer_start(&b->phase_timer, on_phase_timer, (uint64_t)(b->o->setup_timeout * 1000), 0);
-    check_progress(b);
+    bench_check_progress(b);
 }
 
 int bench_run(const bench_opts *o, int ctl_fd, int res_fd, result *out)
@@ -740,6 +784,8 @@ int bench_run(const bench_opts *o, int ctl_fd, int res_fd, result *out)
         b->pairs = calloc(b->npairs ? b->npairs : 1, sizeof *b->pairs);
         ok = b->pairs != NULL;
     }
+    if (ok && IS_MUC(o->mode))
+        ok = muc_init(b) == 0;
     if (ok) {
         if (o->mode == MODE_IDLE && o->server_pid > 0 && res_fd < 0)
             b->res.v[RF_rss_before_kib] = (double)read_vmrss_kib(o->server_pid);
@@ -772,6 +818,7 @@ int bench_run(const bench_opts *o, int ctl_fd, int res_fd, result *out)
     for (unsigned long i = 0; i < b->npairs; i++)
         free(b->pairs[i].to);
     free(b->pairs);
+    muc_free(b);
     sasl_done(b);
     conn_pool_free(b);
     SSL_CTX_free(b->ssl_ctx);

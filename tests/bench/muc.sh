@@ -1,0 +1,707 @@
+#!/bin/sh
+# tests/bench/muc.sh - side-by-side chat room benchmark (XEP-0045): Prosody 0.12
+# and onaird.
+#
+#   sh tests/bench/muc.sh [--quick] [--keep] [--procs K]
+#
+# Builds onair-bench with gcc, starts Debian's Prosody with a private
+# configuration (a MUC component on conference.localhost, presence broadcast
+# to moderators only, no room locking, no rate limits) pinned to core 1 with
+# the tool on core 0, creates the accounts by in-band registration, then
+# measures on a freshly started server each time:
+#   1. muc-join: seating N occupants in one room at once (seat time, joins/s,
+#      per-join latency, presences per client, server KiB per occupant);
+#      Prosody's N is bounded (it slows down with the room: about 30 s for
+#      1,000, minutes beyond), onaird's is 5,000;
+#   2. muc-fanout closed loop: 100 occupants, 20 senders, each sending its
+#      next message when its own echo is back: deliveries/s;
+#   3. muc-fanout paced: 3,000 occupants (Prosody: its bounded N) and
+#      2 msgs/s: delivery latency below saturation, timed by 100 occupants
+#      spread over the room (the others are read after the window).
+# The same against build/release/onaird (built when missing): accounts with
+# `onairctl account bulk-add`, and before each measurement a public live
+# booked over the HTTP API (POST /api/v1/session, /api/v1/reservations,
+# /reconfirm), whose room <id>@live.localhost is the one measured.  When
+# onaird has no rooms yet, that part stops with a note; Prosody's still
+# reports.  Prints a table of medians (3 runs; 1 with --quick) with
+# onaird/Prosody ratios.  Servers are stopped on exit; every step is bounded.
+#   --quick    smaller Prosody rooms, shorter runs, one run each: 1-2 minutes
+#   --keep     keep the work folder (configs, logs, results.jsonl)
+#   --procs K  split the occupants over K generator processes (default 1)
+set -eu
+
+QUICK=0
+KEEP=0
+PROCS=1
+while [ $# -gt 0 ]; do
+    case $1 in
+    --quick) QUICK=1 ;;
+    --keep) KEEP=1 ;;
+    --procs)
+        [ $# -ge 2 ] || { echo "muc.sh: --procs needs a number" >&2; exit 2; }
+        PROCS=$2
+        shift
+        ;;
+    -h | --help)
+        sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'
+        exit 0
+        ;;
+    *)
+        echo "muc.sh: unknown argument $1 (try --help)" >&2
+        exit 2
+        ;;
+    esac
+    shift
+done
+case $PROCS in '' | *[!0-9]*) echo "muc.sh: --procs needs a number" >&2; exit 2 ;; esac
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/onair-mucbench.XXXXXX")
+START=$(date +%s)
+PASSWORD="bench-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
+PREFIX=bench
+DOMAIN=localhost
+PROSODY_PORT=16222
+ONAIRD_PORT=16322
+ONAIRD_HTTP_PORT=16380
+SERVER_PID=""
+WATCHDOG=""
+
+ONAIRD_JOIN_N=5000 # target: 5,000 seated in under 1 s
+ONAIRD_LAT_N=3000  # target: p99 under 20 ms at 3,000 occupants
+FAN_N=100          # closed-loop fan-out room
+FAN_S=20           # its senders
+LAT_RATE=2         # msgs/s of the latency run, all senders together
+LAT_S=2            # senders of the latency run
+LAT_SAMPLE=100     # occupants of the latency run that time on arrival (see README)
+if [ "$QUICK" = 1 ]; then
+    RUNS=1
+    PROSODY_N=500 # Prosody's rooms (join and latency runs): bounded, see above
+    JOIN_CAP=60   # seconds a seating may take
+    FAN_SECS=4
+    LAT_SECS=5
+    BUDGET=200
+else
+    RUNS=3
+    PROSODY_N=1000
+    JOIN_CAP=120
+    FAN_SECS=10
+    LAT_SECS=10
+    BUDGET=900
+fi
+SETTLE=2
+CONC=100 # logins negotiating at once in the setup
+
+note() { printf '%s\n' "$*"; }
+die() {
+    printf 'muc.sh: %s\n' "$*" >&2
+    exit 1
+}
+elapsed() { echo $(($(date +%s) - START)); }
+over_budget() { [ "$(elapsed)" -ge "$BUDGET" ]; }
+
+stop_server() {
+    [ -n "$SERVER_PID" ] || return 0
+    if kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -TERM "$SERVER_PID" 2>/dev/null || true
+        i=0
+        while kill -0 "$SERVER_PID" 2>/dev/null && [ $i -lt 50 ]; do
+            sleep 0.2
+            i=$((i + 1))
+        done
+        kill -KILL "$SERVER_PID" 2>/dev/null || true
+    fi
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=""
+}
+
+cleanup() {
+    stop_server
+    if [ -n "$WATCHDOG" ]; then kill "$WATCHDOG" 2>/dev/null || true; fi
+    if [ "$KEEP" = 1 ]; then
+        note "work folder kept: $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+# Hard bound of the whole script: the budget plus time for the last step.
+SCRIPT_PID=$$
+(
+    trap 'kill "$sp" 2>/dev/null; exit 0' TERM
+    sleep $((BUDGET + 240)) &
+    sp=$!
+    wait "$sp" && kill -TERM "$SCRIPT_PID" 2>/dev/null
+) >/dev/null 2>&1 &
+WATCHDOG=$!
+
+# ---- prerequisites and the tool ---------------------------------------------------
+
+need_setup=0
+for t in gcc pkg-config taskset timeout curl; do
+    command -v $t >/dev/null 2>&1 || need_setup=1
+done
+pkg-config --exists libuv openssl libgsasl expat 2>/dev/null || need_setup=1
+if [ $need_setup = 1 ]; then
+    note "installing build dependencies (tests/setup.sh)"
+    sh "$ROOT/tests/setup.sh" >/dev/null
+    command -v curl >/dev/null 2>&1 || apt-get install -y -qq curl >/dev/null
+fi
+if ! command -v prosody >/dev/null 2>&1; then
+    note "installing prosody"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prosody >/dev/null
+    # Debian starts it as a service on install; this benchmark runs its own.
+    (service prosody stop || true) >/dev/null 2>&1
+fi
+
+BENCH="$WORK/onair-bench"
+# shellcheck disable=SC2046
+gcc -std=c17 -D_GNU_SOURCE -O2 -Wall -Wextra -Wshadow -Werror -Wno-unused-parameter \
+    "$ROOT"/tests/bench/*.c $(pkg-config --cflags --libs libuv openssl libgsasl expat) -lm \
+    -o "$BENCH" || die "building onair-bench failed"
+
+if [ "$(nproc)" -ge 2 ]; then
+    PIN_SERVER="taskset -c 1"
+    PIN_TOOL="taskset -c 0"
+else
+    PIN_SERVER=""
+    PIN_TOOL=""
+    note "note: fewer than 2 cores, server and tool are not pinned"
+fi
+
+# ---- running the tool ---------------------------------------------------------------
+
+LAST_JSON=""
+# bench LABEL MODE ARGS...: runs the tool on core 0, bounded; keeps the JSON.
+bench() {
+    label=$1
+    shift
+    out="$WORK/last.out"
+    set +e
+    # shellcheck disable=SC2086
+    $PIN_TOOL timeout -k 5 900 "$BENCH" "$@" --port "$PORT" --domain "$DOMAIN" --prefix "$PREFIX" \
+        --password-file "$WORK/password" --label "$label" ${SERVER_PID:+--server-pid "$SERVER_PID"} \
+        >"$out" 2>&1
+    rc=$?
+    set -e
+    { echo "## $label: onair-bench $*"; cat "$out"; } >>"$WORK/bench.log"
+    LAST_JSON=$(grep '^{' "$out" | tail -n 1 || true)
+    [ -n "$LAST_JSON" ] && printf '%s\n' "$LAST_JSON" >>"$WORK/results.jsonl"
+    return $rc
+}
+jget() { printf '%s\n' "$LAST_JSON" | sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p" | tr -d '"'; }
+first_err() {
+    e=$(printf '%s\n' "$LAST_JSON" | sed -n 's/.*"first_error":"\([^"]*\)".*/\1/p')
+    [ -n "$e" ] && printf '; first failure: %s' "$e"
+    [ -n "$LAST_JSON" ] || printf '; no result (see bench.log)'
+    return 0
+}
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {
+    if (NR == 0) print "-"; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
+busy_pct() {
+    a=$(awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8, $5+$6}' /proc/stat)
+    sleep 2
+    b=$(awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8, $5+$6}' /proc/stat)
+    echo "$a $b" | awk '{t=$3-$1; i=$4-$2; if (t <= 0) print 0; else printf "%.0f\n", 100*(t-i)/t}'
+}
+check_quiet() {
+    busy=$(busy_pct)
+    if [ "$busy" -gt 5 ]; then
+        note "  WARNING: the machine is already $busy% busy without the benchmark; figures will be low"
+    else
+        note "  machine idle before this part ($busy% busy)"
+    fi
+}
+contended() {
+    printf '%s\n' "$(jget other_cpu_pct)" | awk '{ exit !($1 > 10) }'
+}
+RETRY=0
+# retry_run: after a run; true (and a note) if it should be run again.
+retry_run() {
+    if contended && [ "$RETRY" -lt 2 ] && ! over_budget; then
+        RETRY=$((RETRY + 1))
+        note "    (other processes used $(jget other_cpu_pct)% of a core: repeating the run)"
+        return 0
+    fi
+    RETRY=0
+    printf '%s\n' "$(jget other_cpu_pct)" >>"$WORK/other"
+    return 1
+}
+# record SERVER KEY VALUE
+record() { printf '%s %s %s\n' "$1" "$2" "$3" >>"$WORK/medians"; }
+
+wait_ready() {
+    i=0
+    while [ $i -lt 60 ]; do
+        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+            return 1
+        fi
+        if "$BENCH" probe --port "$PORT" --domain "$DOMAIN" --timeout 1 --quiet >/dev/null 2>&1; then
+            if command -v ss >/dev/null 2>&1 &&
+                ! ss -ltnpH "sport = :$PORT" 2>/dev/null | grep -q "pid=$SERVER_PID,"; then
+                note "  port $PORT answers, but not from our server (pid $SERVER_PID)" >&2
+                return 1
+            fi
+            return 0
+        fi
+        sleep 0.5
+        i=$((i + 1))
+    done
+    return 1
+}
+
+port_free() {
+    ! "$BENCH" probe --port "$1" --timeout 1 --quiet >/dev/null 2>&1
+}
+
+# ---- Prosody ----------------------------------------------------------------------------
+
+PROSODY_ROOM="bench@conference.$DOMAIN"
+
+write_prosody_config() {
+    mkdir -p "$WORK/prosody-data"
+    cat >"$WORK/prosody.cfg.lua" <<EOF
+-- Private Prosody configuration of tests/bench/muc.sh (loopback only).
+run_as_root = true -- the benchmark runs as root; no privilege switch
+pidfile = "$WORK/prosody.pid"
+data_path = "$WORK/prosody-data"
+plugin_paths = { }
+log = { { levels = { min = "warn" }, to = "file", filename = "$WORK/prosody.log" } }
+interfaces = { "127.0.0.1" }
+c2s_ports = { $PROSODY_PORT }
+c2s_direct_tls_ports = { }
+s2s_ports = { }
+component_ports = { }
+http_ports = { }
+https_ports = { }
+modules_enabled = { "roster", "saslauth", "register" }
+-- "limits" (c2s/s2s read rate limits) is named so that it cannot be loaded
+modules_disabled = { "s2s", "s2s_auth_certs", "offline", "limits" }
+c2s_require_encryption = false
+allow_registration = true -- accounts are created by in-band registration
+authentication = "internal_hashed"
+password_hash = "SHA-256" -- offer SCRAM-SHA-256 (0.12 defaults to SHA-1)
+storage = "internal"
+network_settings = { tcp_backlog = 1024 }
+VirtualHost "$DOMAIN"
+
+-- The chat rooms.  A room is made by its first occupant (the tool's occupant
+-- 0, before the measurement), who becomes its owner (a moderator); rooms
+-- are not locked until configured.  Presence is broadcast for moderators
+-- only (0.12: the default of the room's muc#roomconfig_presencebroadcast),
+-- so a joining occupant gets its own presence and the owner's.  History
+-- keeps Prosody's default of 20 messages (joins ask for none).  Prosody
+-- 0.12 has no MUC rate limit of its own; mod_limits is not loaded.
+Component "conference.$DOMAIN" "muc"
+    muc_room_locking = false
+    muc_room_default_presence_broadcast = { moderator = true }
+    muc_room_default_history_length = 20
+    muc_tombstones = false
+EOF
+}
+
+start_prosody() {
+    (
+        # shellcheck disable=SC3045 # dash and bash both have -H and -n
+        ulimit -n "$(ulimit -H -n)" 2>/dev/null || true
+        # shellcheck disable=SC2086
+        exec $PIN_SERVER prosody -F --config "$WORK/prosody.cfg.lua"
+    ) >>"$WORK/prosody.out" 2>&1 &
+    SERVER_PID=$!
+    ROOM=$PROSODY_ROOM
+    wait_ready || {
+        tail -n 20 "$WORK/prosody.out" "$WORK/prosody.log" >&2 2>/dev/null || true
+        return 1
+    }
+}
+
+create_prosody_users() {
+    bench "prosody/register" register -n "$1" -c 20 --setup-timeout 600 ||
+        die "registering $1 accounts on prosody failed: $(jget first_error)"
+    note "  accounts: $(jget registered) created, $(jget exists) existed in $(jget elapsed_s) s"
+}
+
+# ---- onaird -----------------------------------------------------------------------------
+
+ONAIRD="$ROOT/build/release/onaird"
+ONAIRCTL="$ROOT/build/release/onairctl"
+CHANNELS=24 # one per onaird start: each measurement books its own live
+CHANNEL_NEXT=1
+
+write_onaird_config() {
+    mkdir -p "$WORK/onaird-data"
+    {
+        cat <<EOF
+# Private onaird configuration of tests/bench/muc.sh (loopback only).
+server = {
+  domain = "$DOMAIN";
+  guest_domain = "";
+  data_dir = "$WORK/onaird-data";
+  admin_socket = "$WORK/onaird-admin.sock";
+  log_level = "warn";
+};
+tls = { certificate = "$WORK/certs/$DOMAIN.crt"; key = "$WORK/certs/$DOMAIN.key"; generate = true; };
+c2s = {
+  listen = ["127.0.0.1"];
+  port = $ONAIRD_PORT;
+  direct_tls_port = 0;
+  require_tls = false;
+  max_connections = 100000;
+};
+http = { listen = ["127.0.0.1"]; port = $ONAIRD_HTTP_PORT; };
+# One-minute slots, no reconfirmation deadline before the start, and rooms
+# open an hour before the start: a live booked for the next minute and
+# reconfirmed has its room open at once.
+reservation = { timezone = "UTC"; slot_s = 60; };
+schedule = { reconfirm_before_s = 0; room_open_before_s = 3600; };
+# Presence broadcast is restricted beyond 100 occupants.
+muc = { presence_broadcast_limit = 100; };
+# One channel per measurement (each books a fresh live on the next one).
+channels = (
+EOF
+        i=1
+        while [ $i -le $CHANNELS ]; do
+            sep=","
+            [ $i -eq $CHANNELS ] && sep=""
+            printf '  { id = "mb%02d"; name = "MUC benchmark %d"; capacity = 10000; bandwidth_kbps = 2000; price_per_hour = 0; }%s\n' \
+                $i $i "$sep"
+            i=$((i + 1))
+        done
+        echo ");"
+    } >"$WORK/onaird.conf"
+}
+
+# api METHOD PATH [BODY]: one request to onaird's HTTP API, bounded; sets
+# API_STATUS (000 when there was no answer) and API_BODY.
+API_TOKEN=""
+api() {
+    : >"$WORK/api.out"
+    set +e
+    if [ -n "$API_TOKEN" ]; then
+        API_STATUS=$(curl -s --max-time 10 -X "$1" -o "$WORK/api.out" -w '%{http_code}' \
+            -H 'Content-Type: application/json' -H "Authorization: Bearer $API_TOKEN" \
+            --data "${3:-}" "http://127.0.0.1:$ONAIRD_HTTP_PORT$2")
+    else
+        API_STATUS=$(curl -s --max-time 10 -X "$1" -o "$WORK/api.out" -w '%{http_code}' \
+            -H 'Content-Type: application/json' --data "${3:-}" "http://127.0.0.1:$ONAIRD_HTTP_PORT$2")
+    fi
+    set -e
+    API_BODY=$(cat "$WORK/api.out")
+    printf '%s %s -> %s %s\n' "$1" "$2" "$API_STATUS" "$API_BODY" >>"$WORK/api.log"
+}
+jfield() { printf '%s\n' "$API_BODY" | sed -n "s/.*\"$1\": *\"\([^\"]*\)\".*/\1/p" | head -n 1; }
+
+# book_live: a public live on the next channel from the next minute for 30
+# minutes, reconfirmed at once; sets ROOM to its chat room.
+book_live() {
+    [ "$CHANNEL_NEXT" -le "$CHANNELS" ] || { BOOK_ERR="no channel left"; return 1; }
+    ch=$(printf 'mb%02d' "$CHANNEL_NEXT")
+    CHANNEL_NEXT=$((CHANNEL_NEXT + 1))
+    API_TOKEN=""
+    api POST /api/v1/session "{\"user\": \"booker\", \"password\": \"$PASSWORD\"}"
+    tok=$(jfield token)
+    if [ "$API_STATUS" != 201 ] || [ -z "$tok" ]; then
+        BOOK_ERR="login as booker: HTTP $API_STATUS"
+        return 1
+    fi
+    API_TOKEN=$tok
+    now=$(date +%s)
+    s=$(((now / 60 + 1) * 60))
+    [ $((s - now)) -ge 5 ] || s=$((s + 60))
+    st=$(date -u -d "@$s" +%Y-%m-%dT%H:%M:%SZ)
+    en=$(date -u -d "@$((s + 1800))" +%Y-%m-%dT%H:%M:%SZ)
+    api POST /api/v1/reservations "{\"channel\": \"$ch\", \"start\": \"$st\", \"end\": \"$en\", \"level\": \"public\", \"title\": \"MUC benchmark\", \"broadcast_password\": \"cast-secret\"}"
+    id=$(jfield id)
+    if [ "$API_STATUS" != 201 ] || [ -z "$id" ]; then
+        BOOK_ERR="booking: HTTP $API_STATUS $(printf '%s' "$API_BODY" | cut -c1-200)"
+        return 1
+    fi
+    api POST "/api/v1/reservations/$id/reconfirm" ""
+    if [ "$API_STATUS" != 200 ]; then
+        BOOK_ERR="reconfirming $id: HTTP $API_STATUS $(printf '%s' "$API_BODY" | cut -c1-200)"
+        return 1
+    fi
+    room=$(jfield room_jid)
+    ROOM=${room:-$id@live.$DOMAIN}
+    printf '%s %s %s %s\n' "$ch" "$id" "$st" "$ROOM" >>"$WORK/bookings"
+}
+
+start_onaird() {
+    (
+        # shellcheck disable=SC3045 # dash and bash both have -H and -n
+        ulimit -n "$(ulimit -H -n)" 2>/dev/null || true
+        # shellcheck disable=SC2086
+        exec $PIN_SERVER "$ONAIRD" -c "$WORK/onaird.conf"
+    ) >>"$WORK/onaird.out" 2>&1 &
+    SERVER_PID=$!
+    wait_ready || { tail -n 20 "$WORK/onaird.out" >&2; return 1; }
+    if ! book_live; then
+        note "  booking the live over the HTTP API failed: $BOOK_ERR"
+        return 1
+    fi
+}
+
+create_onaird_users() {
+    t0=$(date +%s)
+    printf '%s\n' "$PASSWORD" | timeout -k 5 900 "$ONAIRCTL" -c "$WORK/onaird.conf" \
+        account bulk-add "$PREFIX" "$1" >>"$WORK/onaird.out" 2>&1 || return 1
+    printf '%s\n' "$PASSWORD" | timeout -k 5 60 "$ONAIRCTL" -c "$WORK/onaird.conf" \
+        account add booker >>"$WORK/onaird.out" 2>&1 || return 1
+    note "  accounts: $1 added with onairctl in $(($(date +%s) - t0)) s, and booker (who books the lives)"
+}
+
+# ---- the measurements -------------------------------------------------------------------
+
+# The first run's failure to open the room ends the server's part: without
+# rooms every later run would fail the same way.
+NO_ROOM=""
+room_check() {
+    if [ "$(jget seated)$(jget occupants)" = "" ] || [ "$(jget occupants)" = 0 ]; then
+        NO_ROOM="the room $ROOM took no occupant$(first_err)"
+        return 1
+    fi
+    return 0
+}
+
+# suite NAME JOIN_N LAT_N
+suite() {
+    name=$1
+    join_n=$2
+    lat_n=$3
+    cache="$WORK/scram-$name.cache"
+    NO_ROOM=""
+
+    # 1. seating
+    seats=""
+    secs=""
+    jps=""
+    p50s=""
+    p99s=""
+    pres=""
+    kibs=""
+    scpus=""
+    tcpus=""
+    r=1
+    while [ $r -le $RUNS ] && [ -z "$NO_ROOM" ]; do
+        if over_budget; then
+            note "  muc-join: skipped, over the time budget"
+            break
+        fi
+        if ! "start_$name"; then
+            note "  $name did not start: run skipped"
+            stop_server
+            NO_ROOM="$name did not start or its live could not be booked"
+            break
+        fi
+        # shellcheck disable=SC2086
+        if bench "$name/muc-join/$r" muc-join -n "$join_n" -c $CONC --room "$ROOM" --duration $JOIN_CAP \
+            --settle $SETTLE --procs "$PROCS" --scram-cache "$cache" --setup-timeout 600; then :; fi
+        stop_server
+        if ! room_check; then
+            note "  muc-join run $r: $NO_ROOM"
+            break
+        fi
+        note "  muc-join run $r: $(jget seated)/$(jget joins) seated in $(jget seat_s) s = $(jget joins_per_s) joins/s, p50 $(jget p50_ms) ms, p99 $(jget p99_ms) ms, $(jget presences_per_client) presences per client, $(jget kib_per_occupant) KiB per occupant; CPU: server $(jget server_cpu_pct)%, tool $(jget tool_cpu_pct)%, other $(jget other_cpu_pct)%$(first_err)"
+        retry_run && continue
+        seats="$seats $(jget seated)"
+        secs="$secs $(jget seat_s)"
+        jps="$jps $(jget joins_per_s)"
+        p50s="$p50s $(jget p50_ms)"
+        p99s="$p99s $(jget p99_ms)"
+        pres="$pres $(jget presences_per_client)"
+        kibs="$kibs $(jget kib_per_occupant)"
+        scpus="$scpus $(jget server_cpu_pct)"
+        tcpus="$tcpus $(jget tool_cpu_pct)"
+        r=$((r + 1))
+    done
+    record "$name" join_n "$join_n"
+    record "$name" join_seated "$(echo "$seats" | median)"
+    record "$name" join_s "$(echo "$secs" | median)"
+    record "$name" join_rate "$(echo "$jps" | median)"
+    record "$name" join_p50 "$(echo "$p50s" | median)"
+    record "$name" join_p99 "$(echo "$p99s" | median)"
+    record "$name" join_pres "$(echo "$pres" | median)"
+    record "$name" join_kib "$(echo "$kibs" | median)"
+    record "$name" join_scpu "$(echo "$scpus" | median)"
+    record "$name" join_tcpu "$(echo "$tcpus" | median)"
+
+    # 2. fan-out, closed loop
+    rates=""
+    p99s=""
+    pers=""
+    scpus=""
+    tcpus=""
+    r=1
+    while [ $r -le $RUNS ] && [ -z "$NO_ROOM" ]; do
+        if over_budget; then
+            note "  muc-fanout closed loop: skipped, over the time budget"
+            break
+        fi
+        if ! "start_$name"; then
+            note "  $name did not start: run skipped"
+            stop_server
+            break
+        fi
+        if bench "$name/muc-fanout-peak/$r" muc-fanout -n $FAN_N --senders $FAN_S -c $CONC --room "$ROOM" \
+            --duration $FAN_SECS --procs "$PROCS" --scram-cache "$cache"; then :; fi
+        stop_server
+        if ! room_check; then
+            note "  muc-fanout run $r: $NO_ROOM"
+            break
+        fi
+        note "  muc-fanout $FAN_N occupants, $FAN_S senders, closed loop, run $r: $(jget deliveries_per_s) deliveries/s ($(jget msgs_per_s) msgs/s), p50 $(jget p50_ms) ms, p99 $(jget p99_ms) ms, lost $(jget lost); CPU: server $(jget server_cpu_pct)%, tool $(jget tool_cpu_pct)%, other $(jget other_cpu_pct)%$(first_err)"
+        retry_run && continue
+        rates="$rates $(jget deliveries_per_s)"
+        p99s="$p99s $(jget p99_ms)"
+        pers="$pers $(jget per_server_cpu_s)"
+        scpus="$scpus $(jget server_cpu_pct)"
+        tcpus="$tcpus $(jget tool_cpu_pct)"
+        r=$((r + 1))
+    done
+    record "$name" fan_rate "$(echo "$rates" | median)"
+    record "$name" fan_p99 "$(echo "$p99s" | median)"
+    record "$name" fan_per "$(echo "$pers" | median)"
+    record "$name" fan_scpu "$(echo "$scpus" | median)"
+    record "$name" fan_tcpu "$(echo "$tcpus" | median)"
+
+    # 3. fan-out, paced: latency
+    p50s=""
+    p99s=""
+    maxs=""
+    occs=""
+    r=1
+    while [ $r -le $RUNS ] && [ -z "$NO_ROOM" ]; do
+        if over_budget; then
+            note "  muc-fanout paced: skipped, over the time budget"
+            break
+        fi
+        if ! "start_$name"; then
+            note "  $name did not start: run skipped"
+            stop_server
+            break
+        fi
+        if bench "$name/muc-fanout-paced/$r" muc-fanout -n "$lat_n" --senders $LAT_S --rate $LAT_RATE \
+            --sample $LAT_SAMPLE -c $CONC --room "$ROOM" --duration $LAT_SECS --procs "$PROCS" \
+            --scram-cache "$cache" --setup-timeout 600; then :; fi
+        stop_server
+        if ! room_check; then
+            note "  muc-fanout paced run $r: $NO_ROOM"
+            break
+        fi
+        note "  muc-fanout $(jget occupants) occupants at $LAT_RATE msgs/s, run $r: $(jget received) deliveries, p50 $(jget p50_ms) ms, p99 $(jget p99_ms) ms, max $(jget max_ms) ms, lost $(jget lost) (setup $(jget setup_s) s); CPU: server $(jget server_cpu_pct)%, other $(jget other_cpu_pct)%$(first_err)"
+        retry_run && continue
+        p50s="$p50s $(jget p50_ms)"
+        p99s="$p99s $(jget p99_ms)"
+        maxs="$maxs $(jget max_ms)"
+        occs="$occs $(jget occupants)"
+        r=$((r + 1))
+    done
+    record "$name" lat_n "$(echo "$occs" | median)"
+    record "$name" lat_p50 "$(echo "$p50s" | median)"
+    record "$name" lat_p99 "$(echo "$p99s" | median)"
+    record "$name" lat_max "$(echo "$maxs" | median)"
+}
+
+printf '%s\n' "$PASSWORD" >"$WORK/password"
+: >"$WORK/medians"
+note "onair chat room benchmark ($([ "$QUICK" = 1 ] && echo quick || echo full): $RUNS run(s) per figure, $PROCS generator process(es))"
+note "machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1); kernel $(uname -r)"
+note "server pinned to core 1, tool to core 0; work folder $WORK"
+
+# Prosody
+PROSODY_VERSION=$(dpkg-query -W -f='${Version}' prosody 2>/dev/null || echo '?')
+note ""
+note "== Prosody $PROSODY_VERSION on 127.0.0.1:$PROSODY_PORT, room $PROSODY_ROOM (bounded: $PROSODY_N occupants)"
+PORT=$PROSODY_PORT
+port_free "$PORT" || die "port $PORT is in use"
+check_quiet
+write_prosody_config
+start_prosody || die "prosody did not start"
+P_USERS=$PROSODY_N
+[ "$FAN_N" -gt "$P_USERS" ] && P_USERS=$FAN_N
+create_prosody_users "$P_USERS"
+stop_server
+suite prosody "$PROSODY_N" "$PROSODY_N"
+[ -n "$NO_ROOM" ] && note "  Prosody: $NO_ROOM"
+
+# onaird
+ONAIRD_NOTE=""
+note ""
+if [ ! -x "$ONAIRD" ] || [ ! -x "$ONAIRCTL" ]; then
+    note "== building onaird (build/release)"
+    (cmake -S "$ROOT" -B "$ROOT/build/release" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
+        cmake --build "$ROOT/build/release" -j 2 --target onaird onairctl >/dev/null) ||
+        note "   the build failed"
+fi
+if [ ! -x "$ONAIRD" ] || [ ! -x "$ONAIRCTL" ]; then
+    ONAIRD_NOTE="onaird not built ($ONAIRD missing): skipped"
+    note "== $ONAIRD_NOTE"
+elif over_budget; then
+    ONAIRD_NOTE="onaird skipped: over the time budget"
+    note "== $ONAIRD_NOTE"
+else
+    note "== onaird ($ONAIRD) on 127.0.0.1:$ONAIRD_PORT, HTTP API on 127.0.0.1:$ONAIRD_HTTP_PORT"
+    PORT=$ONAIRD_PORT
+    port_free "$PORT" || die "port $PORT is in use"
+    write_onaird_config
+    mkdir -p "$WORK/certs"
+    O_USERS=$ONAIRD_JOIN_N
+    [ "$ONAIRD_LAT_N" -gt "$O_USERS" ] && O_USERS=$ONAIRD_LAT_N
+    [ "$FAN_N" -gt "$O_USERS" ] && O_USERS=$FAN_N
+    if ! check=$("$ONAIRD" -c "$WORK/onaird.conf" --check 2>&1); then
+        ONAIRD_NOTE="onaird does not take the chat room settings yet ($(printf '%s' "$check" | head -n 1 | sed "s|$WORK/||")): its rooms are not there; skipped"
+    elif ! create_onaird_users "$O_USERS"; then
+        ONAIRD_NOTE="onairctl account bulk-add failed: onaird skipped"
+    else
+        check_quiet
+        suite onaird "$ONAIRD_JOIN_N" "$ONAIRD_LAT_N"
+        [ -n "$NO_ROOM" ] && ONAIRD_NOTE="onaird: $NO_ROOM (are its chat rooms there yet?)"
+    fi
+    [ -n "$ONAIRD_NOTE" ] && note "  $ONAIRD_NOTE"
+fi
+
+# ---- the table ------------------------------------------------------------------------------
+
+note ""
+note "== comparison: median of $RUNS run(s); ratio = onaird / Prosody"
+awk -v fan_n="$FAN_N" -v fan_s="$FAN_S" -v rate="$LAT_RATE" '
+    { v[$1 "," $2] = $3 }
+    function val(s, k) { return ((s "," k) in v) ? v[s "," k] : "-" }
+    function ratio(a, b) { return (a == "-" || b == "-" || a + 0 == 0) ? "-" : sprintf("%.2f", b / a) }
+    function row(label, k, target) {
+        p = val("prosody", k); o = val("onaird", k)
+        printf "%-46s %11s %11s %7s   %s\n", label, p, o, ratio(p, o), target
+    }
+    END {
+        printf "%-46s %11s %11s %7s   %s\n", "metric", "Prosody", "onaird", "ratio", "target (onaird, one core)"
+        row("join: room size (Prosody bounded)", "join_n", "5000")
+        row("join: occupants seated", "join_seated", "")
+        row("join: seat time s (all at once)", "join_s", "< 1 (5000, restricted presence)")
+        row("join: joins/s", "join_rate", "")
+        row("join: per-join latency p50 ms", "join_p50", "")
+        row("join: per-join latency p99 ms", "join_p99", "")
+        row("join: presences received per client", "join_pres", "(presence mode)")
+        row("join: server KiB per occupant", "join_kib", "")
+        row("join: server CPU %", "join_scpu", "")
+        row("join: tool CPU %", "join_tcpu", "(>85: tool-bound)")
+        row("fanout " fan_n " occ, " fan_s " senders: deliveries/s", "fan_rate", ">= 300000")
+        row("fanout closed loop: p99 ms", "fan_p99", "")
+        row("fanout closed loop: per server CPU-second", "fan_per", "")
+        row("fanout closed loop: server CPU %", "fan_scpu", "")
+        row("fanout closed loop: tool CPU %", "fan_tcpu", "(>85: tool-bound)")
+        row("fanout at " rate " msgs/s: occupants", "lat_n", "3000")
+        row("fanout at " rate " msgs/s: p50 ms", "lat_p50", "")
+        row("fanout at " rate " msgs/s: p99 ms", "lat_p99", "< 20")
+        row("fanout at " rate " msgs/s: max ms", "lat_max", "")
+    }' "$WORK/medians"
+note "(Prosody: presence to moderators only; onaird: muc.presence_broadcast_limit = 100)"
+[ -n "$ONAIRD_NOTE" ] && note "($ONAIRD_NOTE)"
+other=$(grep -v '^$' "$WORK/other" 2>/dev/null | sort -g | tail -n 1)
+if [ -n "$other" ]; then
+    note "busiest kept run: other processes used $other% of a core$(echo "$other" |
+        awk '$1 > 10 { printf " - those figures are distorted" }')"
+fi
+note ""
+note "done in $(elapsed) s; every run's JSON line: results.jsonl in the work folder (--keep)"
