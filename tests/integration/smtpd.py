@@ -7,8 +7,9 @@ on loopback, in a thread of the test process.
     smtp.stop()
 
 Mailbox.reject maps a recipient to the reply given to its RCPT TO (e.g.
-"550 5.1.1 no such user"); Mailbox.defer_data makes the next N messages
-fail with 451 after DATA.  Every message keeps its envelope, its raw bytes
+"550 5.1.1 no such user"); Mailbox.reject_data maps a recipient to the
+reply given at the end of its message (e.g. "554 5.7.1 rejected");
+Mailbox.defer_data makes the next N messages fail with 451 after DATA.  Every message keeps its envelope, its raw bytes
 and the parsed message (email.policy.default, which decodes RFC 2047 words
 and MIME parts).
 """
@@ -53,6 +54,7 @@ class Mailbox:
         self.cond = threading.Condition()
         self.messages = []
         self.reject = {}
+        self.reject_data = {}
         self.defer_data = 0
         self.rcpt_seen = []  # every RCPT TO address, accepted or not
 
@@ -69,6 +71,11 @@ class Mailbox:
 
     async def handle_DATA(self, server, session, envelope):
         with self.cond:
+            for rcpt in envelope.rcpt_tos:
+                if rcpt in self.reject_data:
+                    self.rcpt_seen.append("DATA " + rcpt)
+                    self.cond.notify_all()
+                    return self.reject_data[rcpt]
             if self.defer_data > 0:
                 self.defer_data -= 1
                 self.cond.notify_all()

@@ -303,9 +303,11 @@ async def test_smtp_down_across_kill_and_restart(server_factory, tmp_path):
 
 async def test_refused_recipient_is_reported_to_the_owner(server):
     BOX.reject["nobody@example.com"] = "550 5.1.1 no such user"
+    BOX.reject_data["spam@example.com"] = "554 5.7.1 rejected as spam"
     owner, pw, tok = account(server, "rep.owner@example.com")
     owner_client = await clients.login(server, f"{owner}@{server.domain}", pw)
-    res, _, _ = book(server, tok, title="Reported", friends=["nobody@example.com", "rep.friend@example.com"])
+    res, _, _ = book(server, tok, title="Reported", friends=["nobody@example.com", "rep.friend@example.com",
+                                                             "spam@example.com"])
     rid = res["id"]
     reconfirm(server, tok, rid)
     await asyncio.to_thread(BOX.wait, lambda m: "rep.friend@example.com" in m.rcpt_tos)
@@ -317,7 +319,12 @@ async def test_refused_recipient_is_reported_to_the_owner(server):
     mail = await asyncio.to_thread(BOX.wait, lambda m: "rep.owner@example.com" in m.rcpt_tos and
                                    m.subject.startswith("Not delivered"))
     assert "nobody@example.com" in mail.text() and "550" in mail.text()
+    # Refused at the end of the message: the same.
+    await wait_log(server, rf"q\d+ \(notice, reservation {rid}\) to spam@example.com given up: the mail server "
+                           r"refused it permanently: .*SMTP 554")
+    await owner_client.wait_message(lambda m: "spam@example.com" in m["body"])
     assert BOX.rcpt_seen.count("nobody@example.com") == 1  # not retried
+    assert BOX.rcpt_seen.count("DATA spam@example.com") == 1
 
 
 async def test_given_up_after_give_up_s_and_reported(server_factory, tmp_path):
