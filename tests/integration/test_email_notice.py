@@ -6,7 +6,8 @@ content and MIME; header injection attempts in titles and in the mail
 service's subjects neutralised; SMTP down at reconfirmation, then up (mails
 arrive, also after a 451 and across kill -9 and a restart of onaird); a
 recipient refused with 550 dropped and reported to the owner; an account
-without an e-mail address; SMTP AUTH and STARTTLS; bad settings.
+without an e-mail address; SMTP AUTH and STARTTLS; new settings on SIGHUP;
+bad settings.
 
 Also the host functions of plugin ABI 1.1 through the test plugin `probe`
 (tests/plugins/probe.c): fd_watch / fd_unwatch, reservation_read,
@@ -386,6 +387,35 @@ async def test_starttls(server_factory, tmp_path):
     finally:
         plain.stop()
         tls.stop()
+
+
+async def test_sighup_moves_to_another_mail_server(server_factory, tmp_path):
+    box1, box2 = Mailbox(), Mailbox()
+    s1, s2 = SmtpServer(box1).start(), SmtpServer(box2).start()
+    try:
+        srv = server_factory(private_config(tmp_path, s1))
+        _, _, tok = account(srv, "hup.one@example.com")
+        book(srv, tok)
+        await asyncio.to_thread(box1.wait, lambda m: "hup.one@example.com" in m.rcpt_tos)
+        srv.groups["plugin"]["email_notice"]["smtp_port"] = s2.port
+        srv.write_config()
+        mark = await sighup(srv)
+        await wait_log(srv, rf"plugin email_notice: reloaded: mail through 127.0.0.1:{s2.port}", after=mark)
+        _, _, tok = account(srv, "hup.two@example.com")
+        book(srv, tok)
+        await asyncio.to_thread(box2.wait, lambda m: "hup.two@example.com" in m.rcpt_tos)
+        # A bad value: refused by the plugin, the running settings stay.
+        srv.groups["plugin"]["email_notice"]["starttls"] = "maybe"
+        srv.write_config()
+        mark = await sighup(srv)
+        await wait_log(srv, r"plugin email_notice: reload refused by the plugin", after=mark)
+        _, _, tok = account(srv, "hup.three@example.com")
+        book(srv, tok)
+        await asyncio.to_thread(box2.wait, lambda m: "hup.three@example.com" in m.rcpt_tos)
+        assert [m.rcpt_tos for m in box1.messages] == [["hup.one@example.com"]]
+    finally:
+        s1.stop()
+        s2.stop()
 
 
 async def test_bad_settings_skip_the_plugin(server_factory, tmp_path):
