@@ -3,7 +3,8 @@
  *
  * One onair_host per loaded plugin holds what the plugin registered: its
  * hooks (in the per-event lists of the plugins state, each entry naming its
- * plugin), IQ handlers, commands, timers and queued work.  Unloading walks
+ * plugin), IQ handlers, commands, timers, watched fds, services (in the
+ * plugins state, each naming its plugin) and queued work.  Unloading walks
  * those lists, so a plugin never leaves anything behind.
  */
 #include "plugin.h"
@@ -20,6 +21,7 @@
 
 #include <onair/plugin.h>
 
+#include "account.h"
 #include "adhoc.h"
 #include "dataform.h"
 #include "event.h"
@@ -31,6 +33,8 @@
 
 #define NEVENTS (ONAIR_EVENT_STANZA_OUT + 1)
 #define MAX_KEY_BYTES 511
+#define MAX_SERVICE_NAME 64
+#define MAX_SERVICES 64
 
 /* ---- records ---- */
 
@@ -78,6 +82,23 @@ typedef struct plugin_work {
     void *data;
 } plugin_work;
 
+typedef struct plugin_watch {
+    uv_poll_t poll;
+    struct plugin_watch *next;
+    onair_host *h;
+    int fd;
+    int events; /* ONAIR_FD_READ | ONAIR_FD_WRITE */
+    onair_fd_fn fn;
+    void *ud;
+} plugin_watch;
+
+typedef struct plugin_service {
+    char name[MAX_SERVICE_NAME + 1];
+    onair_host *h;
+    const void *table; /* the provider's */
+    void *ud;
+} plugin_service;
+
 typedef struct plugin_value {
     char *str; /* owned; STRING keys */
     int64_t num;
@@ -96,6 +117,7 @@ struct onair_host {
     plugin_iq *iqs;
     plugin_cmd *cmds;
     plugin_timer *timers;
+    plugin_watch *watches;
     plugin_work *works; /* queued or running */
     unsigned pending;
     bool active; /* loaded and not unloaded */
@@ -126,6 +148,8 @@ typedef struct plugins {
     plugin_hook *hooks[NEVENTS];
     size_t nhooks[NEVENTS];
     uint64_t next_timer_id;
+    plugin_service services[MAX_SERVICES];
+    size_t nservices;
     char *dir; /* owned: the folder plugins are loaded from */
     onair_host_api api;
 } plugins;
@@ -195,6 +219,22 @@ static const char *nz(const char *s)
     return s ? s : "";
 }
 
+/* The plugins' view of a reservation (no passwords); room is its buffer
+ * for the room JID. */
+static void reservation_payload(server *srv, const reservation *r, char *room, size_t roomcap,
+                                onair_reservation_event *e)
+{
+    snprintf(room, roomcap, "%s@%s", r->id, nz(srv->muc_domain));
+    *e = (onair_reservation_event){
+        .id = r->id, .owner = nz(r->owner), .email = nz(r->email), .channel = r->channel,
+        .title = nz(r->title), .genre = nz(r->genre), .summary = nz(r->summary), .detail = nz(r->detail),
+        .url = nz(r->url), .level = res_level_name(r->level), .state = res_state_name(r->state),
+        .cancel_reason = r->cancel_reason, .friends = nz(r->friends), .room_jid = room, .start = r->start,
+        .end = r->end, .deadline = r->deadline, .fee = r->fee, .capacity = r->capacity,
+        .bandwidth_kbps = r->bandwidth_kbps, .show_email = r->show_email, .show_url = r->show_url,
+    };
+}
+
 static int on_internal_event(void *ud, server *srv, event_type type, const void *payload)
 {
     plugins *P = ud;
@@ -204,17 +244,9 @@ static int on_internal_event(void *ud, server *srv, event_type type, const void 
             continue;
         switch (m->payload) {
         case PAYLOAD_RESERVATION: {
-            const reservation *r = payload;
             char room[RES_ID_LEN + 2 + 256];
-            snprintf(room, sizeof room, "%s@%s", r->id, nz(srv->muc_domain));
-            onair_reservation_event e = {
-                .id = r->id, .owner = nz(r->owner), .email = nz(r->email), .channel = r->channel,
-                .title = nz(r->title), .genre = nz(r->genre), .summary = nz(r->summary), .detail = nz(r->detail),
-                .url = nz(r->url), .level = res_level_name(r->level), .state = res_state_name(r->state),
-                .cancel_reason = r->cancel_reason, .friends = nz(r->friends), .room_jid = room, .start = r->start,
-                .end = r->end, .deadline = r->deadline, .fee = r->fee, .capacity = r->capacity,
-                .bandwidth_kbps = r->bandwidth_kbps, .show_email = r->show_email, .show_url = r->show_url,
-            };
+            onair_reservation_event e;
+            reservation_payload(srv, payload, room, sizeof room, &e);
             run_hooks(P, m->event, &e);
             break;
         }
@@ -1078,6 +1110,188 @@ static int api_store_txn(onair_host *h, onair_txn_fn fn, void *ud)
     return map_store(store_txn_commit(t));
 }
 
+/* ---- file descriptors on the loop ---- */
+
+static void watch_closed(uv_handle_t *handle)
+{
+    free(handle->data);
+}
+
+static void watch_close(onair_host *h, plugin_watch *w)
+{
+    LL_DELETE(h->watches, w);
+    uv_poll_stop(&w->poll);
+    w->poll.data = w;
+    uv_close((uv_handle_t *)&w->poll, watch_closed);
+}
+
+static void on_poll(uv_poll_t *handle, int status, int got)
+{
+    plugin_watch *w = handle->data;
+    if (!w->h->active)
+        return;
+    int ready = 0;
+    if (status < 0)
+        ready = ONAIR_FD_ERROR | w->events; /* let the plugin find out what happened */
+    if (got & UV_READABLE)
+        ready |= ONAIR_FD_READ;
+    if (got & UV_WRITABLE)
+        ready |= ONAIR_FD_WRITE;
+    /* fn may unwatch (w is then being closed, freed after this returns). */
+    w->fn(w->ud, w->fd, ready & (w->events | ONAIR_FD_ERROR));
+}
+
+static plugin_watch *watch_find(onair_host *h, int fd)
+{
+    plugin_watch *w;
+    LL_SEARCH_SCALAR(h->watches, w, fd, fd);
+    return w;
+}
+
+static int api_fd_watch(onair_host *h, int fd, int want, onair_fd_fn fn, void *ud)
+{
+    if (fd < 0 || !fn || want == 0 || (want & ~(ONAIR_FD_READ | ONAIR_FD_WRITE)) || !h->active)
+        return ONAIR_E_INVALID;
+    int uvev = ((want & ONAIR_FD_READ) ? UV_READABLE : 0) |
+               ((want & ONAIR_FD_WRITE) ? UV_WRITABLE : 0);
+    plugin_watch *w = watch_find(h, fd);
+    if (w) {
+        w->events = want;
+        w->fn = fn;
+        w->ud = ud;
+        return uv_poll_start(&w->poll, uvev, on_poll) == 0 ? ONAIR_OK : ONAIR_E_INVALID;
+    }
+    plugins *P = h->srv->plugins;
+    for (size_t i = 0; i < P->nloaded; i++)
+        if (P->loaded[i] != h && watch_find(P->loaded[i], fd))
+            return ONAIR_E_EXISTS;
+    if (!(w = calloc(1, sizeof *w)))
+        return ONAIR_E_NOMEM;
+    int rc = uv_poll_init(h->srv->loop, &w->poll, fd);
+    if (rc != 0) {
+        free(w);
+        return rc == UV_EEXIST ? ONAIR_E_EXISTS : ONAIR_E_INVALID;
+    }
+    w->h = h;
+    w->fd = fd;
+    w->events = want;
+    w->fn = fn;
+    w->ud = ud;
+    w->poll.data = w;
+    LL_PREPEND(h->watches, w);
+    if (uv_poll_start(&w->poll, uvev, on_poll) != 0) {
+        watch_close(h, w);
+        return ONAIR_E_INVALID;
+    }
+    return ONAIR_OK;
+}
+
+static int api_fd_unwatch(onair_host *h, int fd)
+{
+    plugin_watch *w = watch_find(h, fd);
+    if (!w)
+        return ONAIR_E_NOTFOUND;
+    watch_close(h, w);
+    return ONAIR_OK;
+}
+
+/* ---- reservations and accounts ---- */
+
+static int api_reservation_read(onair_host *h, const char *id, onair_reservation_fn fn, void *ud)
+{
+    server *srv = h->srv;
+    if (!id || !fn || !reservation_id_valid(id))
+        return ONAIR_E_INVALID;
+    if (h->in_txn || !srv->res_started)
+        return ONAIR_E_STATE;
+    reservation r;
+    int rc = reservation_get(&srv->res, id, &r);
+    if (rc != RES_OK)
+        return rc == RES_E_NOTFOUND ? ONAIR_E_NOTFOUND : ONAIR_E_STORE;
+    res_settings st;
+    res_error e;
+    rc = reservation_settings(&srv->res, r.owner, id, &st, &e);
+    if (rc != RES_OK && rc != RES_E_CONFLICT) {
+        reservation_clear(&r);
+        return ONAIR_E_STORE;
+    }
+    char room[RES_ID_LEN + 2 + 256];
+    onair_reservation_event ev;
+    reservation_payload(srv, &r, room, sizeof room, &ev);
+    if (rc == RES_OK) {
+        onair_reservation_settings s = {
+            .room_jid = nz(st.room_jid), .page_url = nz(st.page_url), .ingest_jid = nz(st.ingest_jid),
+            .shared_password = nz(st.shared_password), .ingest_open = st.ingest_open,
+            .ingest_close = st.ingest_close, .issued = st.issued,
+        };
+        fn(ud, &ev, &s);
+        res_settings_clear(&st); /* wipes the password */
+    } else {
+        fn(ud, &ev, NULL);
+    }
+    reservation_clear(&r);
+    return ONAIR_OK;
+}
+
+static long api_account_email(onair_host *h, const char *user, char *buf, size_t cap)
+{
+    char mail[1024];
+    if (!user || !*user || h->in_txn || !account_exists(h->srv->store, user) ||
+        account_get_email(h->srv->store, user, mail, sizeof mail) != STORE_OK) {
+        copy_out("", 0, buf, cap);
+        return -1;
+    }
+    return (long)copy_out(mail, strlen(mail), buf, cap);
+}
+
+/* ---- services ---- */
+
+static bool service_name_ok(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > MAX_SERVICE_NAME)
+        return false;
+    for (const char *c = name; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_' || *c == '-' || *c == '.'))
+            return false;
+    return true;
+}
+
+static int api_service_provide(onair_host *h, const char *name, const void *table, void *ud)
+{
+    plugins *P = h->srv->plugins;
+    if (!service_name_ok(name) || !table || !h->active)
+        return ONAIR_E_INVALID;
+    for (size_t i = 0; i < P->nservices; i++)
+        if (strcmp(P->services[i].name, name) == 0)
+            return ONAIR_E_EXISTS;
+    if (P->nservices >= MAX_SERVICES)
+        return ONAIR_E_LIMIT;
+    plugin_service *sv = &P->services[P->nservices++];
+    snprintf(sv->name, sizeof sv->name, "%s", name);
+    sv->h = h;
+    sv->table = table;
+    sv->ud = ud;
+    log_write(&h->srv->log, LOG_INFO, h->module, "offers the service \"%s\"", name);
+    return ONAIR_OK;
+}
+
+static const void *api_service_lookup(onair_host *h, const char *name, void **ud)
+{
+    plugins *P = h->srv->plugins;
+    for (size_t i = 0; name && i < P->nservices; i++) {
+        const plugin_service *sv = &P->services[i];
+        if (strcmp(sv->name, name) == 0 && sv->h->active) {
+            if (ud)
+                *ud = sv->ud;
+            return sv->table;
+        }
+    }
+    if (ud)
+        *ud = NULL;
+    return NULL;
+}
+
 /* ---- configuration of a plugin ---- */
 
 static void values_free(plugin_value *v, size_t n)
@@ -1227,6 +1441,13 @@ static void unregister_all(onair_host *h)
     h->cmds = NULL;
     while (h->timers)
         timer_close(h, h->timers);
+    while (h->watches)
+        watch_close(h, h->watches);
+    size_t ns = 0;
+    for (size_t i = 0; i < P->nservices; i++)
+        if (P->services[i].h != h)
+            P->services[ns++] = P->services[i];
+    P->nservices = ns;
     for (plugin_work *w = h->works; w; w = w->next)
         uv_cancel((uv_req_t *)&w->req); /* fails harmlessly for work already running */
     if (h->pending == 0) {
@@ -1425,6 +1646,12 @@ static void fill_api(onair_host_api *a)
     a->store_del = api_store_del;
     a->store_iter = api_store_iter;
     a->store_txn = api_store_txn;
+    a->fd_watch = api_fd_watch;
+    a->fd_unwatch = api_fd_unwatch;
+    a->reservation_read = api_reservation_read;
+    a->account_email = api_account_email;
+    a->service_provide = api_service_provide;
+    a->service_lookup = api_service_lookup;
 }
 
 int plugins_start(server *srv)

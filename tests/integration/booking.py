@@ -43,3 +43,38 @@ class Days:
         start = slot_after(RECONFIRM + 3600) + cls.n * 86400
         cls.n += 1
         return start, start + hours * 3600
+
+
+# ---- booking over the HTTP API (specs/http-api.md), for the tests of the plugins ----
+
+
+def http_account(server, email=None):
+    """A new account (with an e-mail address when given), logged in over HTTP: (user, password, token)."""
+    from webapi import login
+    jid, pw = server.add_user()
+    user = jid.split("@")[0]
+    if email:
+        server.ctl("account", "email", user, email)
+    return user, pw, login(server, user, pw)
+
+
+def http_book(server, tok, title="Evening talk", friends=(), level="password", summary="A short talk", hours=2):
+    """Books a slot on a day of its own on channel main: (reservation, start, end)."""
+    from webapi import request
+    start, end = Days.take(hours)
+    body = {"channel": "main", "start": iso(start), "end": iso(end), "level": level, "title": title,
+            "genre": "talk", "show_email": False, "show_url": False, "broadcast_password": "cast-secret",
+            "friends": list(friends), "summary": summary}
+    if level != "public":
+        body["shared_password"] = "view-secret"
+    r = request(server, "POST", "/api/v1/reservations", body, token=tok)
+    assert r.status == 201, r
+    return r.json["reservation"], start, end
+
+
+def http_reconfirm(server, tok, rid):
+    """Reconfirms; returns the settings document."""
+    from webapi import request
+    r = request(server, "POST", f"/api/v1/reservations/{rid}/reconfirm", token=tok)
+    assert r.status == 200, r
+    return r.json["settings"]

@@ -4,8 +4,11 @@ survives a restart, thread-pool work, reservation events counted when a
 reservation is booked over HTTP, its ad-hoc command, its timer, its stanza
 filters: drop, rewrite, stamp on the way out); the refused plugins (ABI
 mismatch, failing init, no entry point, missing file, bad settings) with
-the server running on; SIGHUP reloads; and the example built out of tree
-against the header installed by `cmake --install`.
+the server running on; SIGHUP reloads; the host functions of plugin ABI
+1.1 through the test plugin probe (fd_watch / fd_unwatch, reservation_read,
+account_email, service_provide / service_lookup, a watch left behind at
+unload); and the example built out of tree against the header installed by
+`cmake --install`.
 
 Every test server gets its own plugin folder of symbolic links to the
 built plugins, so what is loaded never depends on the machine."""
@@ -24,7 +27,7 @@ import pytest
 import clients
 from adhoc_client import health, run, run_error
 from adhoc_client import login as adhoc_login
-from booking import CHANNELS, Days, iso
+from booking import CHANNELS, Days, http_account, http_book, http_reconfirm, iso
 from harness import BUILD_DIR, REPO
 from rawxmpp import NS_CLIENT, RawStream, q
 from webapi import login as http_login
@@ -403,6 +406,74 @@ async def test_shutdown_with_queued_work(server_factory, tmp_path):
     assert "slow_work: done, status -8, result 42" in text
     # Unloaded in the reverse of the load order.
     assert text.index("plugin example: shutting down") < text.index("plugin slow_work: shutting down")
+
+
+# ---- the host functions of plugin ABI 1.1 (the test plugin probe) ---------------------
+
+NS_PROBE = "urn:onair:test:probe"
+
+
+async def probe(raw, op, **fields):
+    """One IQ get to the probe plugin: the children of its answer as a dict."""
+    inner = "".join(f"<{k}>{v}</{k}>" for k, v in fields.items())
+    el = await raw.iq(f"<query xmlns='{NS_PROBE}'><op>{op}</op>{inner}</query>")
+    assert el.get("type") == "result", ET.tostring(el, encoding="unicode")
+    return {c.tag.split("}", 1)[1]: c.text or "" for c in el.find(q(NS_PROBE, "query"))}
+
+
+async def test_host_functions_of_abi_1_1(server_factory, tmp_path):
+    srv = server_factory(private_config(tmp_path, ["probe"], **{k: v for k, v in SERVER_CONFIG.items()
+                                                                if k in ("channels", "reservation", "schedule")}))
+    raw = await raw_login(srv)
+    try:
+        assert (await probe(raw, "abi"))["abi"] == "1.1"
+        # fd_watch / fd_unwatch: refusals, a read, the watch changed to write, unwatched in its callback
+        assert (await probe(raw, "fd"))["fd"] == "read,write,unwatched"
+        assert (await probe(raw, "fd"))["fd"] == "read,write,unwatched"  # the same fd numbers again
+        # service_provide / service_lookup
+        assert (await probe(raw, "service"))["service"] == "ok"
+        assert (await probe(raw, "mail", to="x@example.com", subject="s", body="b"))["rc"] == "none"
+        # account_email
+        user, _, tok = http_account(srv, "probe.owner@example.com")
+        assert await probe(raw, "email", user=user) == {"len": "23", "email": "probe.owner@example.com"}
+        nomail, _, _ = http_account(srv)
+        assert await probe(raw, "email", user=nomail) == {"len": "0", "email": ""}
+        assert (await probe(raw, "email", user="nosuchuser"))["len"] == "-1"
+        # reservation_read: the settings (with the shared password) once reconfirmed
+        res, _, _ = http_book(srv, tok, title="Probe <&> live")
+        rid = res["id"]
+        before = await probe(raw, "reservation", id=rid)
+        assert before["rc"] == "0" and before["state"] == "awaiting_reconfirmation" and before["settings"] == "no"
+        assert before["title"] == "Probe <&> live" and before["owner"] == user and before["password"] == ""
+        settings = http_reconfirm(srv, tok, rid)
+        after = await probe(raw, "reservation", id=rid)
+        assert after["settings"] == "yes" and after["state"] == "reconfirmed"
+        assert after["password"] == "view-secret" and after["page"] == settings["page_url"]
+        assert after["room"] == settings["room_jid"]
+        assert (await probe(raw, "reservation", id="a" * 26))["rc"] == "-2"
+        assert (await probe(raw, "reservation", id="not-an-id"))["rc"] == "-1"
+    finally:
+        await raw.close()
+    assert "view-secret" not in srv.stderr_text()
+
+
+async def test_watch_left_behind_is_removed_at_unload(server_factory, tmp_path):
+    srv = server_factory(private_config(tmp_path, ["probe"]))
+    raw = await raw_login(srv)
+    try:
+        assert (await probe(raw, "keep"))["keep"] == "0"
+        srv.groups["plugins"]["load"] = []
+        srv.write_config()
+        mark = await sighup(srv)
+        # Its shutdown closes the peer's end: the watched end turns readable, and
+        # the probe aborts if its callback is still called.
+        await wait_log(srv, r"plugin probe: shutting down with fd \d+ still watched", after=mark)
+        el = await raw.iq(f"<query xmlns='{NS_PROBE}'><op>abi</op></query>")
+        assert el.get("type") == "error"
+        assert (await raw.iq("<ping xmlns='urn:xmpp:ping'/>")).get("type") == "result"
+    finally:
+        await raw.close()
+    srv.assert_alive()
 
 
 # ---- out of tree ------------------------------------------------------------------

@@ -64,9 +64,9 @@
  * or crashes takes the server down.  Load only plugins you trust.
  *
  * LIFETIME.  Everything a plugin registers (hooks, IQ handlers, commands,
- * timers) is recorded against the plugin and removed by the host when the
- * plugin is unloaded, after its shutdown callback has run; a plugin need
- * not undo its registrations.  The onair_host handle and the api pointer
+ * timers, watched fds, services) is recorded against the plugin and
+ * removed by the host when the plugin is unloaded, after its shutdown
+ * callback has run; a plugin need not undo its registrations.  The onair_host handle and the api pointer
  * given to init stay valid until shutdown returns.
  */
 #ifndef ONAIR_PLUGIN_H
@@ -88,7 +88,7 @@ extern "C" {
 #endif
 
 #define ONAIR_PLUGIN_ABI 1
-#define ONAIR_PLUGIN_ABI_MINOR 0
+#define ONAIR_PLUGIN_ABI_MINOR 1
 
 /* The name of the exported entry point, for dlsym. */
 #define ONAIR_PLUGIN_ENTRY_SYMBOL "onair_plugin_entry"
@@ -148,7 +148,8 @@ typedef int (*onair_hook_fn)(void *ud, onair_event event, const void *payload);
 
 /* A reservation (booked, reconfirmed, cancelled).  Every pointer is
  * borrowed for the hook's call and never NULL ("" when there is no value).
- * Passwords are never given to plugins. */
+ * The events carry no passwords; reservation_read gives a reconfirmed
+ * reservation's shared password to the plugin that asks. */
 typedef struct onair_reservation_event {
     const char *id;            /* 26 characters [a-z2-7] */
     const char *owner;         /* the owner's account (local part) */
@@ -307,6 +308,74 @@ typedef void (*onair_work_fn)(void *data);
  * exactly once per queued work. */
 typedef void (*onair_done_fn)(void *data, int status);
 
+/* ---- file descriptors on the loop (ABI 1.1) ---- */
+
+/* What fd_watch waits for, and what its callback is told is ready. */
+enum {
+    ONAIR_FD_READ = 1,  /* readable (or a peer closed it) */
+    ONAIR_FD_WRITE = 2, /* writable */
+    ONAIR_FD_ERROR = 4  /* only in the callback: polling the fd failed (check it, e.g. with a read) */
+};
+/* fd is ready: `ready` is a mix of ONAIR_FD_READ, _WRITE and _ERROR. */
+typedef void (*onair_fd_fn)(void *ud, int fd, int ready);
+
+/* ---- reservations read on demand (ABI 1.1) ---- */
+
+/* The settings document a reservation received when it was reconfirmed
+ * (specs/reservation.md, "Reconfirmation and the deadline"), beyond what
+ * onair_reservation_event already carries.  Borrowed for the call; never
+ * NULL strings. */
+typedef struct onair_reservation_settings {
+    const char *room_jid;        /* the live's chat room */
+    const char *page_url;        /* the live's web page (where viewers watch) */
+    const char *ingest_jid;      /* the live's media endpoint */
+    const char *shared_password; /* opens the stream and the room; "" for public lives.  A
+                                    secret: keep it no longer than needed, never log it */
+    int64_t ingest_open, ingest_close; /* seconds since the epoch */
+    int64_t issued;                    /* when it was reconfirmed */
+    void *reserved[8];
+} onair_reservation_settings;
+
+/* Called once by reservation_read: r as in the reservation events (its
+ * state as it is now), s the settings document, or NULL when the
+ * reservation has not been reconfirmed.  Both borrowed for the call. */
+typedef void (*onair_reservation_fn)(void *ud, const onair_reservation_event *r,
+                                     const onair_reservation_settings *s);
+
+/* ---- services: function tables one plugin offers the others (ABI 1.1) ----
+ *
+ * A plugin offers a table of functions under a name (service_provide);
+ * another finds it (service_lookup) and calls the functions with the ud
+ * that came with it.  The layout of a table is the contract of its name:
+ * the first field is always its size (sizeof as the provider compiled it),
+ * so a caller checks that a function it needs lies within it.  The
+ * well-known services are declared here. */
+
+/* "mail": queues an e-mail (provided by the email_notice plugin). */
+#define ONAIR_SERVICE_MAIL "mail"
+
+/* One mail to queue.  Borrowed for the call: the provider copies it. */
+typedef struct onair_mail {
+    const char *to;              /* one e-mail address; or NULL and to_account set */
+    const char *to_account;      /* a local account: the mail goes to its e-mail address */
+    const char *subject;         /* UTF-8, one line (line breaks and controls become spaces) */
+    const char *body;            /* UTF-8 plain text, lines ending in "\n" */
+    const char *attachment_name; /* optional: the file name of a text attachment */
+    const char *attachment;      /* its UTF-8 text (with attachment_name) */
+    const char *reservation_id;  /* optional: the reservation it is about (header, log) */
+    void *reserved[8];
+} onair_mail;
+
+typedef struct onair_mail_service {
+    size_t size; /* sizeof(onair_mail_service) of the provider */
+    /* Queues m durably (it survives a crash once this returns ONAIR_OK) and
+     * sends it as soon as it can, retrying while the mail server is away.
+     * ONAIR_OK, ONAIR_E_INVALID (no or a bad address, no subject or body, a
+     * bad attachment name), ONAIR_E_NOTFOUND (to_account has no e-mail
+     * address or does not exist), ONAIR_E_LIMIT (too large), ONAIR_E_STORE. */
+    int (*send)(void *ud, const onair_mail *m);
+} onair_mail_service;
+
 /* ---- the host API ---- */
 
 /* The functions a plugin may call, filled by the host.  Fields are only
@@ -453,6 +522,49 @@ typedef struct onair_host_api {
      * committed when fn returns 0.  Returns ONAIR_OK, fn's negative value or
      * ONAIR_E_CANCELLED (aborted), ONAIR_E_STORE, ONAIR_E_STATE (nested). */
     int (*store_txn)(onair_host *h, onair_txn_fn fn, void *ud);
+
+    /* ---- added in ABI 1.1: test with ONAIR_HOST_HAS(api, name) ---- */
+
+    /* -- file descriptors on the loop -- */
+    /* Calls fn(ud, fd, ready) on the loop whenever fd (a socket or a pipe,
+     * not a regular file) is ready for `events` (ONAIR_FD_READ and/or
+     * ONAIR_FD_WRITE).  Watching an fd the plugin already watches changes
+     * its events, fn and ud.  The fd stays the plugin's: the host never
+     * closes it, and the plugin calls fd_unwatch before closing it.
+     * ONAIR_OK, ONAIR_E_INVALID (fd < 0, events 0 or unknown bits, fn NULL,
+     * an fd the loop cannot poll), ONAIR_E_EXISTS (the server or another
+     * plugin watches it), ONAIR_E_NOMEM. */
+    int (*fd_watch)(onair_host *h, int fd, int events, onair_fd_fn fn, void *ud);
+    /* Stops watching fd (allowed inside its callback).  ONAIR_OK or
+     * ONAIR_E_NOTFOUND (the plugin does not watch it). */
+    int (*fd_unwatch)(onair_host *h, int fd);
+
+    /* -- reservations and accounts -- */
+    /* Reads reservation id and calls fn(ud, r, s) once before returning
+     * (see onair_reservation_fn).  Unlike the events, this gives the
+     * settings document with the shared password: plugins are trusted code
+     * (see TRUST).  Not inside store_txn.  ONAIR_OK, ONAIR_E_INVALID (not a
+     * reservation ID, fn NULL), ONAIR_E_NOTFOUND, ONAIR_E_STORE,
+     * ONAIR_E_STATE (inside store_txn). */
+    int (*reservation_read)(onair_host *h, const char *id, onair_reservation_fn fn, void *ud);
+    /* The e-mail address of the local account user (onairctl account
+     * email), copied into buf (snprintf-style).  Returns its length (0: the
+     * account has none), or -1 when there is no such account (or inside
+     * store_txn). */
+    long (*account_email)(onair_host *h, const char *user, char *buf, size_t cap);
+
+    /* -- services -- */
+    /* Offers table under name (1 to 64 characters of a-z, 0-9, '_', '-',
+     * '.'): other plugins find it with service_lookup and call its
+     * functions with ud.  table and ud are kept as they are (the plugin
+     * keeps them valid) until the plugin is unloaded, when the service
+     * goes.  ONAIR_OK, ONAIR_E_EXISTS (the name is taken), ONAIR_E_INVALID,
+     * ONAIR_E_LIMIT, ONAIR_E_NOMEM. */
+    int (*service_provide)(onair_host *h, const char *name, const void *table, void *ud);
+    /* The table offered under name, with its ud in *ud; NULL when no loaded
+     * plugin offers it.  Valid until the calling callback returns (the
+     * provider may be unloaded between two callbacks): look it up each time. */
+    const void *(*service_lookup)(onair_host *h, const char *name, void **ud);
 } onair_host_api;
 
 /* Whether the host's API has function `member` (added in a later minor version). */
