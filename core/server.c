@@ -23,6 +23,7 @@
 #include "admin.h"
 #include "conn.h"
 #include "disco.h"
+#include "muc.h"
 #include "reservation_adhoc.h"
 #include "reservation_http.h"
 #include "reservation_service.h"
@@ -164,6 +165,7 @@ static void on_sweep(uv_timer_t *t)
     stream_sweep(t->data);
     adhoc_sweep(t->data);
     web_sweep(t->data);
+    muc_sweep(t->data);
 }
 
 int server_init(server *srv, uv_loop_t *loop, config *cfg, char *err, size_t errlen)
@@ -200,6 +202,8 @@ int server_init(server *srv, uv_loop_t *loop, config *cfg, char *err, size_t err
     disco_register(srv);
     session_register(srv);
     if (reservation_service_start(srv, err, errlen) != 0)
+        return -1;
+    if (muc_start(srv, err, errlen) != 0)
         return -1;
     if (adhoc_init(srv) != 0 || account_commands_register(srv) != 0 || reservation_adhoc_register(srv) != 0) {
         snprintf(err, errlen, "cannot set up the ad-hoc commands");
@@ -278,6 +282,7 @@ void server_stop(server *srv)
         }
     }
     admin_stop(srv);
+    muc_stop(srv);
     reservation_service_stop(srv);
     web_stop(srv);
     session *s, *tmp;
@@ -337,6 +342,7 @@ void server_reload(server *srv)
     srv->cfg.http_max_connections = next.http_max_connections;
     apply_limits(srv);
     reservation_service_reload(srv, &next);
+    muc_reload(srv, &next);
     if (tls_ensure_certificate(&next, err, sizeof err) == 0) {
         SSL_CTX *ctx = tls_context_new(&next, err, sizeof err);
         if (ctx) {
@@ -354,6 +360,7 @@ void server_reload(server *srv)
 
 void server_free(server *srv)
 {
+    muc_free(srv);
     adhoc_free(srv);
     web_free(srv);
     if (srv->store)

@@ -26,6 +26,7 @@ struct conn;
 struct admin_state;
 struct adhoc_registry;
 struct web;
+struct muc_service;
 
 #define SERVER_MAX_LISTENERS (CONFIG_MAX_LISTEN * 2)
 
@@ -87,6 +88,7 @@ typedef struct server {
     char *muc_domain;               /* owned: host of the chat rooms */
     char *media_domain;             /* owned: host of the media endpoints */
     struct web *web;                /* owned by web.c: HTTP server, routes, login tokens */
+    struct muc_service *muc;        /* owned by muc.c: the chat rooms */
 
     char read_buf[65536];           /* one read buffer for every socket: reads are handled synchronously */
     char tls_buf[65536];            /* decrypted plaintext, likewise shared */

@@ -90,6 +90,16 @@ void stream_send_raw(session *s, const char *data, size_t len)
     }
 }
 
+void stream_send_parts(session *s, const char *const *parts, const size_t *lens, size_t n)
+{
+    if (!s->conn || s->state == SESSION_CLOSING)
+        return;
+    s->srv->stats.stanzas_out++;
+    for (size_t i = 0; i < n; i++)
+        if (conn_write(s->conn, parts[i], lens[i]) != 0)
+            return;
+}
+
 void stream_send(session *s, const xml_node *stanza)
 {
     if (!s->conn || s->state == SESSION_CLOSING)
