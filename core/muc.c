@@ -863,9 +863,11 @@ static void send_room_state(muc_service *m, muc_room *r, muc_occupant *o, const 
 static void send_occupants(muc_service *m, muc_room *r, muc_occupant *o)
 {
     bool mod = o->role == MUC_ROLE_MODERATOR;
-    for (size_t i = 0; i < r->nocc && !o->gone; i++) {
-        muc_occupant *p = r->occ[i];
-        if (p == o || p->gone || (!mod && !p->broadcast))
+    muc_occupant **list = mod ? r->occ : r->vis;
+    size_t n = mod ? r->nocc : r->nvis;
+    for (size_t i = 0; i < n && !o->gone; i++) {
+        muc_occupant *p = list[i];
+        if (p == o || p->gone)
             continue;
         send_presence_of(m, r, p, o);
     }
@@ -918,14 +920,14 @@ static void join(muc_service *m, muc_room *r, xml_node *p, const char *from, con
                   r->id, srv->cfg.muc_presence_broadcast_limit);
         muc_config_changed(m, r);
     }
-    muc_occupant *o = muc_occupant_add(r, from, nick, role, owner ? MUC_AFFIL_OWNER : MUC_AFFIL_NONE, now_ms(),
-                                       srv->cfg.muc_rate_burst);
+    bool broadcast = !r->restricted || role == MUC_ROLE_MODERATOR;
+    muc_occupant *o = muc_occupant_add(r, from, nick, role, owner ? MUC_AFFIL_OWNER : MUC_AFFIL_NONE, broadcast,
+                                       now_ms(), srv->cfg.muc_rate_burst);
     if (!o) {
         reply_error(m, p, "wait", "resource-constraint", NULL);
         return;
     }
     take_presence(o, p);
-    o->broadcast = !r->restricted || role == MUC_ROLE_MODERATOR;
     send_occupants(m, r, o);
     muc_broadcast_presence(m, r, o, NULL, NULL, 0, SELF_JOIN_CODES, 1, NULL, true);
     send_room_state(m, r, o, &rq);
@@ -1398,15 +1400,4 @@ void muc_reload(server *srv, const config *next)
     srv->cfg.muc_rate_burst = next->muc_rate_burst;
     srv->cfg.muc_max_message_bytes = next->muc_max_message_bytes;
     srv->cfg.muc_count_interval_s = next->muc_count_interval_s;
-}
-
-void muc_list(server *srv, int (*cb)(void *ud, const char *id, size_t occupants, uint64_t messages, int64_t close_at),
-              void *ud)
-{
-    muc_service *m = srv->muc;
-    if (!m)
-        return;
-    for (muc_room *r = m->rooms; r; r = r->hh.next)
-        if (cb(ud, r->id, r->nocc, r->logged, r->rec.close_at) != 0)
-            return;
 }

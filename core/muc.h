@@ -93,10 +93,4 @@ void muc_sweep(struct server *srv);
 /* SIGHUP: the muc.* keys of next apply at once (history_max to rooms opened later). */
 void muc_reload(struct server *srv, const struct config *next);
 
-/* Operator view of the open rooms: cb(ud, room id, occupants, messages
- * logged, close_at) per open room; non-zero from cb stops. */
-void muc_list(struct server *srv, int (*cb)(void *ud, const char *id, size_t occupants, uint64_t messages,
-                                            int64_t close_at),
-              void *ud);
-
 #endif

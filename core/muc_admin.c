@@ -509,8 +509,7 @@ static void admin_set(muc_service *m, muc_room *r, xml_node *iq, xml_node *q, co
             } else if (c->op == OP_VOICE || c->op == OP_DEVOICE) {
                 muc_occupant *o = muc_occupant_by_nick(r, c->target);
                 muc_role role = c->op == OP_VOICE ? MUC_ROLE_PARTICIPANT : MUC_ROLE_VISITOR;
-                if (o && o->role != role) {
-                    muc_occupant_set_role(r, o, role);
+                if (o && o->role != role && muc_occupant_set_role(r, o, role) == 0) {
                     muc_broadcast_presence(m, r, o, NULL, NULL, 0, NULL, 0, &x, true);
                 }
             } else if (c->op == OP_BAN) {

@@ -34,6 +34,8 @@ void muc_room_free(muc_room *r)
     for (size_t i = 0; i < r->nocc; i++)
         occupant_free(r->occ[i]);
     free(r->occ);
+    free(r->vis);
+    free(r->mods);
     free(r->jid);
     free(r->owner_bare);
     free(r->title);
@@ -67,8 +69,44 @@ bool muc_is_owner_jid(const muc_room *r, const char *addr)
     return strncmp(addr, r->owner_bare, n) == 0 && (addr[n] == '\0' || addr[n] == '/');
 }
 
+/* Appends o to an index array; *at receives its place. */
+static int index_add(muc_occupant ***arr, size_t *n, size_t *cap, muc_occupant *o, uint32_t *at)
+{
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 8;
+        muc_occupant **grown = realloc(*arr, c * sizeof *grown);
+        if (!grown)
+            return -1;
+        *arr = grown;
+        *cap = c;
+    }
+    *at = (uint32_t)*n;
+    (*arr)[(*n)++] = o;
+    return 0;
+}
+
+static void vis_del(muc_room *r, muc_occupant *o)
+{
+    if (o->vis_index == MUC_NOWHERE)
+        return;
+    size_t i = o->vis_index;
+    r->vis[i] = r->vis[--r->nvis];
+    r->vis[i]->vis_index = (uint32_t)i;
+    o->vis_index = MUC_NOWHERE;
+}
+
+static void mod_del(muc_room *r, muc_occupant *o)
+{
+    if (o->mod_index == MUC_NOWHERE)
+        return;
+    size_t i = o->mod_index;
+    r->mods[i] = r->mods[--r->nmods];
+    r->mods[i]->mod_index = (uint32_t)i;
+    o->mod_index = MUC_NOWHERE;
+}
+
 muc_occupant *muc_occupant_add(muc_room *r, const char *full, const char *nick, muc_role role, muc_affil affil,
-                               int64_t now_ms, uint32_t burst)
+                               bool broadcast, int64_t now_ms, uint32_t burst)
 {
     if (r->nocc == r->occ_cap) {
         size_t cap = r->occ_cap ? r->occ_cap * 2 : 16;
@@ -83,13 +121,17 @@ muc_occupant *muc_occupant_add(muc_room *r, const char *full, const char *nick, 
         return NULL;
     o->jid = strdup(full);
     o->nick = strdup(nick);
-    if (!o->jid || !o->nick) {
+    o->vis_index = o->mod_index = MUC_NOWHERE;
+    if (!o->jid || !o->nick || (broadcast && index_add(&r->vis, &r->nvis, &r->vis_cap, o, &o->vis_index) != 0) ||
+        (role == MUC_ROLE_MODERATOR && index_add(&r->mods, &r->nmods, &r->mods_cap, o, &o->mod_index) != 0)) {
+        vis_del(r, o);
         occupant_free(o);
         return NULL;
     }
     o->jid_len = (uint32_t)strlen(full);
     o->role = (uint8_t)role;
     o->affil = (uint8_t)affil;
+    o->broadcast = broadcast;
     o->serial = ++r->next_serial;
     muc_rate_init(&o->rate, now_ms, burst);
     o->index = (uint32_t)r->nocc;
@@ -98,8 +140,6 @@ muc_occupant *muc_occupant_add(muc_room *r, const char *full, const char *nick, 
     HASH_ADD_KEYPTR(hh_nick, r->by_nick, o->nick, strlen(o->nick), o);
     if (affil != MUC_AFFIL_OWNER)
         r->nviewers++;
-    if (role == MUC_ROLE_MODERATOR)
-        r->nmods++;
     return o;
 }
 
@@ -122,20 +162,22 @@ void muc_occupant_remove(muc_room *r, muc_occupant *o)
     size_t i = o->index;
     r->occ[i] = r->occ[--r->nocc];
     r->occ[i]->index = (uint32_t)i;
+    vis_del(r, o);
+    mod_del(r, o);
     if (o->affil != MUC_AFFIL_OWNER)
         r->nviewers--;
-    if (o->role == MUC_ROLE_MODERATOR)
-        r->nmods--;
     occupant_free(o);
 }
 
-void muc_occupant_set_role(muc_room *r, muc_occupant *o, muc_role role)
+int muc_occupant_set_role(muc_room *r, muc_occupant *o, muc_role role)
 {
-    if (o->role == MUC_ROLE_MODERATOR)
-        r->nmods--;
+    if (role == MUC_ROLE_MODERATOR && o->mod_index == MUC_NOWHERE &&
+        index_add(&r->mods, &r->nmods, &r->mods_cap, o, &o->mod_index) != 0)
+        return -1;
+    if (role != MUC_ROLE_MODERATOR)
+        mod_del(r, o);
     o->role = (uint8_t)role;
-    if (role == MUC_ROLE_MODERATOR)
-        r->nmods++;
+    return 0;
 }
 
 const char *muc_role_name(muc_role role)
@@ -208,9 +250,11 @@ void muc_send_to(muc_service *m, const xml_node *n, const char *to)
 void muc_fanout(muc_service *m, muc_room *r, const xml_buf *wire, size_t head_len, bool mods_only)
 {
     router_splice sp = {wire->data, head_len, wire->data + head_len, wire->len - head_len};
-    for (size_t i = 0; i < r->nocc; i++) {
-        muc_occupant *o = r->occ[i];
-        if ((mods_only && o->role != MUC_ROLE_MODERATOR) || o->gone)
+    muc_occupant **list = mods_only ? r->mods : r->occ;
+    size_t n = mods_only ? r->nmods : r->nocc;
+    for (size_t i = 0; i < n; i++) {
+        muc_occupant *o = list[i];
+        if (o->gone)
             continue;
         m->deliveries++;
         if (!router_deliver_spliced(m->srv, o->jid, o->jid_len, &sp)) {
@@ -343,17 +387,17 @@ void muc_broadcast_presence(muc_service *m, muc_room *r, muc_occupant *o, const 
     xml_buf_free(&self);
     if (!to_others)
         return;
-    bool mods_only = !o->broadcast;
+    /* Everyone, or (its presence not broadcast) the moderators only. */
+    muc_occupant **list = o->broadcast ? r->occ : r->mods;
+    size_t n_list = o->broadcast ? r->nocc : r->nmods;
     xml_buf plain = {0}, full = {0};
     size_t plain_head = 0, full_head = 0;
     bool have_plain = false, have_full = false, failed = false;
-    for (size_t i = 0; i < r->nocc && !failed; i++) {
-        muc_occupant *to = r->occ[i];
+    for (size_t i = 0; i < n_list && !failed; i++) {
+        muc_occupant *to = list[i];
         if (to == o || to->gone)
             continue;
         bool mod = to->role == MUC_ROLE_MODERATOR;
-        if (mods_only && !mod)
-            continue;
         if (mod && !have_full) {
             failed = !variant(m, r, o, type, true, codes, ncodes, x, &full, &full_head);
             have_full = true;

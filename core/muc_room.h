@@ -42,12 +42,16 @@ typedef enum muc_role { MUC_ROLE_NONE = 0, MUC_ROLE_VISITOR, MUC_ROLE_PARTICIPAN
 typedef enum muc_affil { MUC_AFFIL_NONE = 0, MUC_AFFIL_OWNER, MUC_AFFIL_OUTCAST } muc_affil;
 typedef enum muc_show { MUC_SHOW_NONE = 0, MUC_SHOW_AWAY, MUC_SHOW_CHAT, MUC_SHOW_DND, MUC_SHOW_XA } muc_show;
 
+#define MUC_NOWHERE UINT32_MAX
+
 typedef struct muc_occupant {
     char *jid;        /* owned: real full JID (key of by_jid) */
     char *nick;       /* owned: nickname (key of by_nick) */
     char *intro;      /* owned, NULL if none: the self-introduction (<status/> of its presence) */
     uint32_t jid_len;
     uint32_t index;   /* in room->occ */
+    uint32_t vis_index; /* in room->vis, or MUC_NOWHERE */
+    uint32_t mod_index; /* in room->mods, or MUC_NOWHERE */
     uint8_t role, affil, show;
     bool broadcast;   /* its join presence went to every occupant (so its leave goes too) */
     bool gone;        /* a delivery found nobody: removed after the fan-out */
@@ -73,8 +77,13 @@ typedef struct muc_room {
     muc_occupant **occ;   /* owned array of nocc (occupants owned through it) */
     size_t nocc, occ_cap;
     muc_occupant *by_jid, *by_nick; /* uthash heads (borrowed entries) */
+    /* The few that every joiner hears of, so that entering a large room
+     * costs no walk over all its occupants: */
+    muc_occupant **vis;   /* owned array (borrowed entries): occupants whose presence is broadcast */
+    size_t nvis, vis_cap;
+    muc_occupant **mods;  /* owned array (borrowed entries): occupants with the moderator role */
+    size_t nmods, mods_cap;
     size_t nviewers;      /* occupants not of the owner's account */
-    size_t nmods;         /* occupants with the moderator role */
     bool restricted;      /* presence broadcast restricted to moderators (sticky) */
     bool sweeping;        /* removing ghosts */
     bool has_ghosts;      /* some occupant was found gone */
@@ -114,15 +123,16 @@ void muc_room_free(muc_room *r);
 
 muc_occupant *muc_occupant_by_jid(muc_room *r, const char *jid);
 muc_occupant *muc_occupant_by_nick(muc_room *r, const char *nick);
-/* Adds an occupant (strings copied).  NULL when out of memory. */
+/* Adds an occupant (strings copied); broadcast: whether its presence goes
+ * to every occupant.  NULL when out of memory. */
 muc_occupant *muc_occupant_add(muc_room *r, const char *jid, const char *nick, muc_role role, muc_affil affil,
-                               int64_t now_ms, uint32_t burst);
+                               bool broadcast, int64_t now_ms, uint32_t burst);
 /* Renames (the nick tables follow).  Returns 0 or -1. */
 int muc_occupant_rename(muc_room *r, muc_occupant *o, const char *nick);
 /* Takes o out of the room and frees it. */
 void muc_occupant_remove(muc_room *r, muc_occupant *o);
-/* Sets o's role, keeping nmods right. */
-void muc_occupant_set_role(muc_room *r, muc_occupant *o, muc_role role);
+/* Sets o's role, keeping mods[] right.  Returns 0 or -1 (out of memory). */
+int muc_occupant_set_role(muc_room *r, muc_occupant *o, muc_role role);
 const char *muc_role_name(muc_role role);
 const char *muc_affil_name(muc_affil a);
 /* Whether a bare JID is the room's owner's account. */

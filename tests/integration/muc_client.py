@@ -79,6 +79,13 @@ def _watch_rooms(c):
     slixmpp's own "presence" event skips occupant JIDs once joined."""
     c.muc_presences = clients.Inbox("room presence")
     c.register_handler(Callback("onair room presence", StanzaPath("presence/muc"), c.muc_presences.put))
+    # slixmpp's "message" event needs a body: subjects, status codes and
+    # counts come without.
+    c.bodiless = clients.Inbox("message without body")
+    c.register_handler(Callback("onair bodiless", StanzaPath("message"),
+                                lambda m: None if m["body"] else c.bodiless.put(m)))
+    c.errors = clients.Inbox("message error")
+    c.register_handler(Callback("onair message errors", StanzaPath("message@type=error"), c.errors.put))
     return c
 
 
@@ -98,6 +105,11 @@ async def member(server, jid=None, password=None):
 
 async def guest(server):
     return _watch_rooms(await clients.login(server, server.guest_domain, "", mech="ANONYMOUS", plugins=PLUGINS))
+
+
+async def wait_bodiless(c, pred=None, timeout=WAIT):
+    """The first message without a body (subject, status, count) c received that matches pred."""
+    return await c.bodiless.wait(pred, timeout, c.boundjid)
 
 
 async def wait_presence(c, pred=None, timeout=WAIT):
@@ -128,6 +140,17 @@ async def join_error(c, live_or_room, nick, **kw):
     raise AssertionError(f"joining {live_or_room} as {nick} unexpectedly succeeded")
 
 
+def error_of(stanza):
+    """(type, condition, text) of a stanza error, read from the XML: slixmpp
+    1.8 does not know RFC 6120's policy-violation."""
+    e = stanza.xml.find("{jabber:client}error")
+    if e is None:
+        return None
+    cond = next((c.tag.split("}")[1] for c in e if c.tag.startswith(f"{{{NS_STANZAS}}}")
+                 and not c.tag.endswith("}text")), "")
+    return e.get("type"), cond, e.findtext(f"{{{NS_STANZAS}}}text") or ""
+
+
 def status_codes(stanza):
     x = stanza.xml.find(f"{{{NS_MUC_USER}}}x")
     if x is None:
@@ -148,8 +171,8 @@ async def groupchat(c, room, body, pred=None, timeout=WAIT):
 
 
 async def wait_error(c, pred=None, timeout=WAIT):
-    """The next message of type error (matching pred)."""
-    return await c.wait_message(lambda m: m["type"] == "error" and (pred is None or pred(m)), timeout)
+    """The next message of type error (matching pred), with or without a body."""
+    return await c.errors.wait(pred, timeout, c.boundjid)
 
 
 async def no_message(c, pred, after):

@@ -109,6 +109,14 @@ async def test_notices_and_destroy_at_close(server_factory):
     # Closed: entering says so.
     _, cond, text = await join_error(g, live, "late")
     assert cond == "item-not-found" and "closed at" in text
+    # The operator reads the log from the store.
+    rooms = srv.ctl("room", "list").stdout
+    assert f"{live.id}\tclosed\t" in rooms and "6 messages\tended" in rooms
+    lines = srv.ctl("room", "log", live.id).stdout.splitlines()
+    assert len(lines) == 6
+    assert lines[0].startswith("#1\t") and lines[0].endswith(f"\tviewer\t{g.boundjid}\tone")
+    assert "\t(notice)\t-\tThe live" in lines[2]
+    assert srv.ctl("room", "log", "a" * 26, check=False).returncode != 0
 
 
 async def test_cancelled_reservation_never_gets_a_room(server_factory):
