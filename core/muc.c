@@ -858,13 +858,13 @@ static void send_room_state(muc_service *m, muc_room *r, muc_occupant *o, const 
         muc_send_count(m, r, o->jid);
 }
 
-/* The presences o may see (all, or in a restricted room those broadcast),
- * then its own. */
+/* The presences o may see: everyone's, or in a restricted room (unless o
+ * moderates) the moderators' only. */
 static void send_occupants(muc_service *m, muc_room *r, muc_occupant *o)
 {
-    bool mod = o->role == MUC_ROLE_MODERATOR;
-    muc_occupant **list = mod ? r->occ : r->vis;
-    size_t n = mod ? r->nocc : r->nvis;
+    bool all = !r->restricted || o->role == MUC_ROLE_MODERATOR;
+    muc_occupant **list = all ? r->occ : r->mods;
+    size_t n = all ? r->nocc : r->nmods;
     for (size_t i = 0; i < n && !o->gone; i++) {
         muc_occupant *p = list[i];
         if (p == o || p->gone)
@@ -978,6 +978,25 @@ static void change_nick(muc_service *m, muc_room *r, muc_occupant *o, xml_node *
     muc_broadcast_presence(m, r, o, NULL, NULL, 0, NULL, 0, NULL, true);
 }
 
+/* Whether an error stanza from an occupant's address says that our stanza
+ * found nobody there (XEP-0045 18.1.4 "Ghost Users"; service-unavailable is
+ * what a server answers for a full JID without a session). */
+static bool is_delivery_error(const xml_node *stanza)
+{
+    static const char *const conditions[] = {"gone", "item-not-found", "recipient-unavailable", "redirect",
+                                             "remote-server-not-found", "remote-server-timeout",
+                                             "service-unavailable"};
+    xml_node *e = xml_node_child(stanza, "error", NULL);
+    for (xml_node *c = e ? e->children : NULL; c; c = c->next) {
+        if (c->type != XML_ELEMENT || strcmp(c->ns, NS_STANZAS) != 0)
+            continue;
+        for (size_t i = 0; i < sizeof conditions / sizeof conditions[0]; i++)
+            if (strcmp(c->name, conditions[i]) == 0)
+                return true;
+    }
+    return false;
+}
+
 static void handle_presence(muc_service *m, muc_room *r, xml_node *p, const char *from, const jid *fromj,
                             const char *nick)
 {
@@ -1032,7 +1051,7 @@ static void handle_presence(muc_service *m, muc_room *r, xml_node *p, const char
         muc_occupant_leave(m, r, o, NULL, 0, &x);
         free(status);
     } else if (strcmp(type, "error") == 0) {
-        if (o) {
+        if (o && is_delivery_error(p)) {
             /* A bounce: the occupant is gone (ghost). */
             o->gone = true;
             r->has_ghosts = true;
@@ -1203,7 +1222,7 @@ static void handle_message(muc_service *m, muc_room *r, xml_node *msg, const cha
     const char *type = xml_node_attr(msg, "type");
     if (type && strcmp(type, "error") == 0) {
         muc_occupant *o = muc_occupant_by_jid(r, from);
-        if (o) {
+        if (o && is_delivery_error(msg)) {
             o->gone = true; /* a bounce of what the room sent: a ghost */
             r->has_ghosts = true;
         }

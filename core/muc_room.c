@@ -34,7 +34,6 @@ void muc_room_free(muc_room *r)
     for (size_t i = 0; i < r->nocc; i++)
         occupant_free(r->occ[i]);
     free(r->occ);
-    free(r->vis);
     free(r->mods);
     free(r->jid);
     free(r->owner_bare);
@@ -85,16 +84,6 @@ static int index_add(muc_occupant ***arr, size_t *n, size_t *cap, muc_occupant *
     return 0;
 }
 
-static void vis_del(muc_room *r, muc_occupant *o)
-{
-    if (o->vis_index == MUC_NOWHERE)
-        return;
-    size_t i = o->vis_index;
-    r->vis[i] = r->vis[--r->nvis];
-    r->vis[i]->vis_index = (uint32_t)i;
-    o->vis_index = MUC_NOWHERE;
-}
-
 static void mod_del(muc_room *r, muc_occupant *o)
 {
     if (o->mod_index == MUC_NOWHERE)
@@ -121,10 +110,9 @@ muc_occupant *muc_occupant_add(muc_room *r, const char *full, const char *nick, 
         return NULL;
     o->jid = strdup(full);
     o->nick = strdup(nick);
-    o->vis_index = o->mod_index = MUC_NOWHERE;
-    if (!o->jid || !o->nick || (broadcast && index_add(&r->vis, &r->nvis, &r->vis_cap, o, &o->vis_index) != 0) ||
+    o->mod_index = MUC_NOWHERE;
+    if (!o->jid || !o->nick ||
         (role == MUC_ROLE_MODERATOR && index_add(&r->mods, &r->nmods, &r->mods_cap, o, &o->mod_index) != 0)) {
-        vis_del(r, o);
         occupant_free(o);
         return NULL;
     }
@@ -162,7 +150,6 @@ void muc_occupant_remove(muc_room *r, muc_occupant *o)
     size_t i = o->index;
     r->occ[i] = r->occ[--r->nocc];
     r->occ[i]->index = (uint32_t)i;
-    vis_del(r, o);
     mod_del(r, o);
     if (o->affil != MUC_AFFIL_OWNER)
         r->nviewers--;

@@ -50,7 +50,6 @@ typedef struct muc_occupant {
     char *intro;      /* owned, NULL if none: the self-introduction (<status/> of its presence) */
     uint32_t jid_len;
     uint32_t index;   /* in room->occ */
-    uint32_t vis_index; /* in room->vis, or MUC_NOWHERE */
     uint32_t mod_index; /* in room->mods, or MUC_NOWHERE */
     uint8_t role, affil, show;
     bool broadcast;   /* its join presence went to every occupant (so its leave goes too) */
@@ -77,10 +76,8 @@ typedef struct muc_room {
     muc_occupant **occ;   /* owned array of nocc (occupants owned through it) */
     size_t nocc, occ_cap;
     muc_occupant *by_jid, *by_nick; /* uthash heads (borrowed entries) */
-    /* The few that every joiner hears of, so that entering a large room
-     * costs no walk over all its occupants: */
-    muc_occupant **vis;   /* owned array (borrowed entries): occupants whose presence is broadcast */
-    size_t nvis, vis_cap;
+    /* The few every joiner of a restricted room hears of, so that entering
+     * a large room costs no walk over its occupants: */
     muc_occupant **mods;  /* owned array (borrowed entries): occupants with the moderator role */
     size_t nmods, mods_cap;
     size_t nviewers;      /* occupants not of the owner's account */

@@ -177,3 +177,28 @@ async def test_disco_info_of_a_room(server):
     assert fields["muc#roominfo_description"] == ["Questions welcome"]
     assert fields["muc#roominfo_occupants"] == ["0"]
     assert fields["x-onair#close"][0].endswith("Z")
+
+
+async def test_leaving_by_disconnecting_and_ghosts(server):
+    live = book_live(server)
+    a, b, c = await member(server), await member(server), await member(server)
+    await join(a, live, "a")
+    await join(b, live, "b")
+    await join(c, live, "c")
+    # The stream ends without a word: its server leaves the room for it.
+    b.abort()
+    p = await wait_presence(a, lambda p: p["type"] == "unavailable" and p["from"].resource == "b")
+    assert muc_item(p).get("role") == "none"
+    # A delivery error from an occupant's address: a ghost, removed with 333.
+    err = c.make_message(mto=live.room, mtype="error")
+    err["error"]["type"] = "cancel"
+    err["error"]["condition"] = "service-unavailable"
+    err.send()
+    p = await wait_presence(a, lambda p: p["type"] == "unavailable" and p["from"].resource == "c")
+    assert 333 in status_codes(p)
+    # Any other error from an occupant changes nothing.
+    err = a.make_message(mto=live.room, mtype="error")
+    err["error"]["type"] = "cancel"
+    err["error"]["condition"] = "feature-not-implemented"
+    err.send()
+    await groupchat(a, live.room, "still here")
