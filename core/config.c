@@ -60,7 +60,17 @@ static const key_spec schema[] = {
     {"schedule", "reconfirm_before_s", KEY_INT, 0, 30LL * 86400},
     {"schedule", "ingest_open_before_s", KEY_INT, 0, 86400},
     {"schedule", "ingest_close_after_s", KEY_INT, 0, 86400},
+    {"schedule", "room_open_before_s", KEY_INT, 0, 7 * 86400},
+    {"schedule", "room_close_after_s", KEY_INT, 0, 7 * 86400},
+    {"schedule", "notice_before_s", KEY_INT, 0, 7 * 86400},
+    {"schedule", "close_warning_before_s", KEY_INT, 0, 7 * 86400},
     {"muc", "domain", KEY_STRING, 0, 0},
+    {"muc", "history_max", KEY_INT, 0, 1000},
+    {"muc", "presence_broadcast_limit", KEY_INT, 0, 10000000},
+    {"muc", "rate_per_s", KEY_INT, 1, 1000000},
+    {"muc", "rate_burst", KEY_INT, 1, 1000000},
+    {"muc", "max_message_bytes", KEY_INT, 16, 64 * 1024 * 1024},
+    {"muc", "count_interval_s", KEY_INT, 1, 3600},
     {"media", "domain", KEY_STRING, 0, 0},
     {"adhoc", "session_timeout_s", KEY_INT, 1, 86400},
     {"http", "listen", KEY_STRING_LIST, 0, 0},
@@ -115,6 +125,16 @@ void config_defaults(config *cfg)
     cfg->reconfirm_before_s = 6 * 3600;
     cfg->ingest_open_before_s = 300;
     cfg->ingest_close_after_s = 300;
+    cfg->room_open_before_s = 1800;
+    cfg->room_close_after_s = 1800;
+    cfg->notice_before_s = 600;
+    cfg->close_warning_before_s = 300;
+    cfg->muc_history_max = 20;
+    cfg->muc_presence_broadcast_limit = 100;
+    cfg->muc_rate_per_s = 2;
+    cfg->muc_rate_burst = 10;
+    cfg->muc_max_message_bytes = 4096;
+    cfg->muc_count_interval_s = 5;
     cfg->adhoc_session_timeout_s = 600;
     cfg->http_listen[0] = strdup("127.0.0.1");
     cfg->http_listen[1] = strdup("::1");
@@ -479,6 +499,27 @@ static int apply(load_ctx *lc, config *cfg, const key_spec *spec, config_setting
             cfg->ingest_open_before_s = num;
         else if (strcmp(k, "ingest_close_after_s") == 0)
             cfg->ingest_close_after_s = num;
+        else if (strcmp(k, "room_open_before_s") == 0)
+            cfg->room_open_before_s = num;
+        else if (strcmp(k, "room_close_after_s") == 0)
+            cfg->room_close_after_s = num;
+        else if (strcmp(k, "notice_before_s") == 0)
+            cfg->notice_before_s = num;
+        else if (strcmp(k, "close_warning_before_s") == 0)
+            cfg->close_warning_before_s = num;
+    } else if (strcmp(g, "muc") == 0 && strcmp(k, "domain") != 0) {
+        if (strcmp(k, "history_max") == 0)
+            cfg->muc_history_max = (unsigned)num;
+        else if (strcmp(k, "presence_broadcast_limit") == 0)
+            cfg->muc_presence_broadcast_limit = (unsigned)num;
+        else if (strcmp(k, "rate_per_s") == 0)
+            cfg->muc_rate_per_s = (unsigned)num;
+        else if (strcmp(k, "rate_burst") == 0)
+            cfg->muc_rate_burst = (unsigned)num;
+        else if (strcmp(k, "max_message_bytes") == 0)
+            cfg->muc_max_message_bytes = (size_t)num;
+        else if (strcmp(k, "count_interval_s") == 0)
+            cfg->muc_count_interval_s = (unsigned)num;
     } else if (strcmp(g, "muc") == 0 || strcmp(g, "media") == 0) {
         char *norm = jid_nameprep(str);
         if (!norm || strchr(norm, '@') || strchr(norm, '/') || !*norm) {

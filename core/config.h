@@ -104,10 +104,21 @@ typedef struct config {
     long long reconfirm_before_s;
     long long ingest_open_before_s;
     long long ingest_close_after_s;
+    long long room_open_before_s;     /* a reconfirmed live's room opens this long before the start */
+    long long room_close_after_s;     /* and closes this long after the end */
+    long long notice_before_s;        /* "starts soon" notice this long before the start; 0 = none */
+    long long close_warning_before_s; /* warning this long before the room closes; 0 = none */
 
     /* muc, media: service hosts (owned; NULL = "live." / "media." + domain) */
     char *muc_domain;
     char *media_domain;
+    /* muc: the chat rooms (specs/muc.md) */
+    unsigned muc_history_max;            /* messages sent to late joiners at most */
+    unsigned muc_presence_broadcast_limit; /* occupants above which presence broadcast is restricted */
+    unsigned muc_rate_per_s;             /* per-occupant stanza rate ... */
+    unsigned muc_rate_burst;             /* ... with this burst */
+    size_t muc_max_message_bytes;        /* bytes of one message body */
+    unsigned muc_count_interval_s;       /* restricted rooms: occupant count at most this often */
 
     config_channel *channels; /* owned array */
     size_t nchannels;

@@ -143,6 +143,7 @@ int dataform_field_add_option(dataform_field *fl, const char *label, const char 
 typedef struct parse_ctx {
     char *err;
     size_t errlen;
+    bool infer_types; /* not a "form": a field without a type has its form's type (XEP-0004 3.2) */
 } parse_ctx;
 
 static int fail(parse_ctx *pc, int code, const char *fmt, ...)
@@ -193,7 +194,10 @@ static int parse_field(parse_ctx *pc, const xml_node *el, dataform_field *fl, si
         if (strcmp(k->name, "value") == 0) {
             if (fl->nvalues >= DATAFORM_MAX_VALUES)
                 return fail(pc, DATAFORM_ERR_LIMIT, "%s: more than %d values", name, DATAFORM_MAX_VALUES);
-            if (fl->nvalues >= 1 && !multi_valued(fl->type))
+            /* In a submitted (or result) form a field without a type has
+             * the type the receiver gave it, perhaps list-multi: clients
+             * omit it (XEP-0004 3.2), so several values are not refused. */
+            if (fl->nvalues >= 1 && !multi_valued(fl->type) && (fl->type_given || !pc->infer_types))
                 return fail(pc, DATAFORM_ERR_INVALID, "%s: more than one <value/> for a %s field", name,
                             field_types[fl->type]);
             char *v = xml_node_text(k);
@@ -286,6 +290,7 @@ static int parse_form(parse_ctx *pc, const xml_node *x, dataform *f)
     if (t == sizeof form_types / sizeof form_types[0])
         return fail(pc, DATAFORM_ERR_INVALID, "unknown form type '%.32s'", type);
     f->type = (dataform_type)t;
+    pc->infer_types = f->type != DATAFORM_FORM;
     int rc = parse_fields(pc, x, &f->fields, &f->nfields, DATAFORM_MAX_FIELDS, false);
     if (rc != DATAFORM_OK)
         return rc;
@@ -328,7 +333,7 @@ static int parse_form(parse_ctx *pc, const xml_node *x, dataform *f)
 
 int dataform_parse(const xml_node *x, dataform **out, char *err, size_t errlen)
 {
-    parse_ctx pc = {err, errlen};
+    parse_ctx pc = {err, errlen, false};
     *out = NULL;
     if (err && errlen)
         err[0] = '\0';

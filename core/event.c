@@ -76,6 +76,12 @@ const char *event_name(event_type type)
         return "reservation reconfirmed";
     case EVENT_RESERVATION_CANCELLED:
         return "reservation cancelled";
+    case EVENT_ROOM_OPENED:
+        return "room opened";
+    case EVENT_ROOM_MESSAGE:
+        return "room message";
+    case EVENT_ROOM_CLOSED:
+        return "room closed";
     case EVENT_COUNT:
         break;
     }

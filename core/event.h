@@ -19,6 +19,9 @@ typedef enum event_type {
     EVENT_RESERVATION_BOOKED = 0,  /* const reservation * (reservation.h) */
     EVENT_RESERVATION_RECONFIRMED, /* const reservation * */
     EVENT_RESERVATION_CANCELLED,   /* const reservation * (cancel_reason says why) */
+    EVENT_ROOM_OPENED,             /* const muc_room_opened * (muc.h) */
+    EVENT_ROOM_MESSAGE,            /* const muc_room_message * (muc.h): after the log commit */
+    EVENT_ROOM_CLOSED,             /* const muc_room_closed * (muc.h): with the room's whole log */
     EVENT_COUNT
 } event_type;
 

@@ -1185,11 +1185,16 @@ int reservation_reconfirm(reservations *rs, const char *owner, const char *id, i
         unsigned char key[8 + RES_ID_LEN];
         rc = store_put(t, DB_PUBLIC, key, public_key(key, out), "", 0, false);
     }
+    int64_t room_open_ms = (out->start - rs->policy.room_open_before_s) * 1000;
+    if (rc == STORE_OK)
+        rc = schedule_put_txn(t, room_open_ms, SCHEDULE_ROOM_OPEN, out->id);
     rc = commit(t, rc, e);
     if (rc != RES_OK) {
         reservation_clear(out);
         return rc;
     }
+    if (rs->hooks.scheduled)
+        rs->hooks.scheduled(rs->hooks.ud, room_open_ms);
     raise_event(rs, EVENT_RESERVATION_RECONFIRMED, out);
     return RES_OK;
 }

@@ -106,6 +106,7 @@ typedef struct res_policy {
     int64_t max_advance_s;      /* how far ahead a start may be */
     int64_t reconfirm_before_s; /* deadline = start - this */
     int64_t ingest_open_before_s, ingest_close_after_s;
+    int64_t room_open_before_s; /* the room-open timer: start - this (written at reconfirmation) */
     const char *currency;       /* borrowed for the module's life */
     const char *room_domain;    /* room JIDs: <id>@room_domain */
     const char *media_domain;   /* ingest endpoint: <id>@media_domain */
@@ -166,7 +167,9 @@ int reservation_get(reservations *rs, const char *id, reservation *out);
 res_state reservation_state_at(const reservation *r, int64_t now);
 
 /* The owner reconfirms before the deadline: stores the settings document,
- * lists the live publicly (unless secret), raises "reservation reconfirmed".
+ * lists the live publicly (unless secret), enters the room-open timer
+ * (SCHEDULE_ROOM_OPEN at start - room_open_before_s), raises "reservation
+ * reconfirmed".
  * Reconfirming again returns the same settings.  Past the deadline the
  * reservation is cancelled (if the timer has not done it yet) and RES_E_GONE
  * is returned. */

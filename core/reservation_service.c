@@ -60,6 +60,7 @@ static void apply_policy(server *srv, const config *cfg)
     p->reconfirm_before_s = cfg->reconfirm_before_s;
     p->ingest_open_before_s = cfg->ingest_open_before_s;
     p->ingest_close_after_s = cfg->ingest_close_after_s;
+    p->room_open_before_s = cfg->room_open_before_s;
 }
 
 /* Enters the channels of cfg in the store (creating or updating them). */
@@ -142,6 +143,10 @@ void reservation_service_reload(server *srv, const config *next)
     srv->cfg.reconfirm_before_s = next->reconfirm_before_s;
     srv->cfg.ingest_open_before_s = next->ingest_open_before_s;
     srv->cfg.ingest_close_after_s = next->ingest_close_after_s;
+    srv->cfg.room_open_before_s = next->room_open_before_s;
+    srv->cfg.room_close_after_s = next->room_close_after_s;
+    srv->cfg.notice_before_s = next->notice_before_s;
+    srv->cfg.close_warning_before_s = next->close_warning_before_s;
     apply_policy(srv, &srv->cfg);
     char err[512];
     if (sync_channels(srv, next, err, sizeof err) != 0)

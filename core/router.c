@@ -182,6 +182,35 @@ void router_reply_error(server *srv, const xml_node *stanza, const char *type, c
         router_route(srv, NULL, err);
 }
 
+bool router_deliver_spliced(server *srv, const char *to, size_t to_len, const router_splice *sp)
+{
+    session *s = session_find_full_n(srv, to, to_len);
+    if (!s)
+        return false; /* local and gone; remote: no raw path yet */
+    /* The attribute value is written escaped; JIDs rarely need it. */
+    const char *esc = NULL;
+    for (size_t i = 0; i < to_len; i++) {
+        char c = to[i];
+        if (c == '&' || c == '<' || c == '>' || c == '"' || c == '\'') {
+            esc = to;
+            break;
+        }
+    }
+    const char *parts[3] = {sp->head, to, sp->tail};
+    size_t lens[3] = {sp->head_len, to_len, sp->tail_len};
+    char *escaped = NULL;
+    if (esc) {
+        escaped = xml_escape(to, to_len);
+        if (!escaped)
+            return false;
+        parts[1] = escaped;
+        lens[1] = strlen(escaped);
+    }
+    stream_send_parts(s, parts, lens, 3);
+    free(escaped);
+    return true;
+}
+
 /* An IQ for the server itself: dispatch on the payload's namespace. */
 static void route_to_server(server *srv, session *sender, xml_node *stanza, const jid *from)
 {

@@ -112,6 +112,24 @@ void router_reply_error(struct server *srv, const xml_node *stanza, const char *
  * error or an IQ result, or has no 'from') or out of memory. */
 xml_node *router_error_stanza(struct server *srv, const xml_node *stanza, const char *type, const char *condition,
                               const char *text);
+/* A stanza serialized once for many recipients, without its 'to': `head`
+ * is its start tag's opening up to and including ` to="` (e.g.
+ * `<message to="`), `tail` the rest from the quote that closes the 'to'
+ * value.  Both borrowed. */
+typedef struct router_splice {
+    const char *head;
+    size_t head_len;
+    const char *tail;
+    size_t tail_len;
+} router_splice;
+/* Delivers a spliced stanza to the full JID `to` (normalised; it is escaped
+ * as it is written): head, to, tail.  The fan-out path of services (rooms):
+ * no tree, no parse.  Returns true when the address took it, false when
+ * nobody is there (a local full JID with no bound session; or a remote
+ * domain, until s2s offers a raw path), so that the caller can treat the
+ * address as gone.  Nothing is borrowed beyond the call. */
+bool router_deliver_spliced(struct server *srv, const char *to, size_t to_len, const router_splice *sp);
+
 /* Builds an IQ result for iq (borrowed); caller owns the result. */
 xml_node *router_iq_result(const xml_node *iq);
 

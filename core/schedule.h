@@ -24,7 +24,13 @@
 struct server;
 
 typedef enum schedule_kind {
-    SCHEDULE_RECONFIRM_DEADLINE = 1,
+    SCHEDULE_RECONFIRM_DEADLINE = 1, /* reservation.c, at booking: cancel if not reconfirmed */
+    SCHEDULE_ROOM_OPEN = 2,          /* reservation.c, at reconfirmation: open the live's room */
+    SCHEDULE_ROOM_NOTICE = 3,        /* muc.c, at opening (these and below): "the live starts soon" */
+    SCHEDULE_LIVE_START = 4,         /* notice: the live has started */
+    SCHEDULE_LIVE_END = 5,           /* notice: the live has ended */
+    SCHEDULE_ROOM_CLOSE_WARNING = 6, /* notice: the room closes soon */
+    SCHEDULE_ROOM_CLOSE = 7,         /* destroy the room */
     SCHEDULE_KIND_MAX = 32
 } schedule_kind;
 

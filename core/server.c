@@ -24,6 +24,7 @@
 #include "conn.h"
 #include "disco.h"
 #include "plugin.h"
+#include "muc.h"
 #include "reservation_adhoc.h"
 #include "reservation_http.h"
 #include "reservation_service.h"
@@ -165,6 +166,7 @@ static void on_sweep(uv_timer_t *t)
     stream_sweep(t->data);
     adhoc_sweep(t->data);
     web_sweep(t->data);
+    muc_sweep(t->data);
 }
 
 int server_init(server *srv, uv_loop_t *loop, config *cfg, char *err, size_t errlen)
@@ -201,6 +203,8 @@ int server_init(server *srv, uv_loop_t *loop, config *cfg, char *err, size_t err
     disco_register(srv);
     session_register(srv);
     if (reservation_service_start(srv, err, errlen) != 0)
+        return -1;
+    if (muc_start(srv, err, errlen) != 0)
         return -1;
     if (adhoc_init(srv) != 0 || account_commands_register(srv) != 0 || reservation_adhoc_register(srv) != 0) {
         snprintf(err, errlen, "cannot set up the ad-hoc commands");
@@ -286,6 +290,7 @@ void server_stop(server *srv)
     }
     admin_stop(srv);
     plugins_stop(srv); /* first among the modules: plugins use them until their shutdown */
+    muc_stop(srv);
     reservation_service_stop(srv);
     web_stop(srv);
     session *s, *tmp;
@@ -346,6 +351,7 @@ void server_reload(server *srv)
     apply_limits(srv);
     reservation_service_reload(srv, &next);
     plugins_reload(srv, &next);
+    muc_reload(srv, &next);
     if (tls_ensure_certificate(&next, err, sizeof err) == 0) {
         SSL_CTX *ctx = tls_context_new(&next, err, sizeof err);
         if (ctx) {
@@ -364,6 +370,7 @@ void server_reload(server *srv)
 void server_free(server *srv)
 {
     plugins_free(srv);
+    muc_free(srv);
     adhoc_free(srv);
     web_free(srv);
     if (srv->store)

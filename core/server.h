@@ -27,6 +27,7 @@ struct admin_state;
 struct adhoc_registry;
 struct web;
 struct plugins;
+struct muc_service;
 
 #define SERVER_MAX_LISTENERS (CONFIG_MAX_LISTEN * 2)
 
@@ -89,6 +90,7 @@ typedef struct server {
     char *media_domain;             /* owned: host of the media endpoints */
     struct web *web;                /* owned by web.c: HTTP server, routes, login tokens */
     struct plugins *plugins;        /* owned by plugin.c: loaded plugins and what they registered */
+    struct muc_service *muc;        /* owned by muc.c: the chat rooms */
 
     char read_buf[65536];           /* one read buffer for every socket: reads are handled synchronously */
     char tls_buf[65536];            /* decrypted plaintext, likewise shared */

@@ -50,6 +50,13 @@ session *session_find_full(server *srv, const char *full)
     return s;
 }
 
+session *session_find_full_n(server *srv, const char *full, size_t len)
+{
+    session *s = NULL;
+    HASH_FIND(hh, srv->sessions_by_full, full, len, s);
+    return s;
+}
+
 user_sessions *session_find_user(server *srv, const char *bare)
 {
     user_sessions *u = NULL;

@@ -89,6 +89,8 @@ void stream_close(session *s);
 void stream_send(session *s, const xml_node *stanza);
 /* Writes already serialized bytes. */
 void stream_send_raw(session *s, const char *data, size_t len);
+/* Writes one stanza given in n pieces (borrowed), counted once. */
+void stream_send_parts(session *s, const char *const *parts, const size_t *lens, size_t n);
 /* Times out sessions that have not bound in time (called once a second). */
 void stream_sweep(struct server *srv);
 
@@ -108,6 +110,8 @@ void session_route_to_user(struct server *srv, xml_node *stanza, const jid *from
 void session_register(struct server *srv);
 
 session *session_find_full(struct server *srv, const char *full);
+/* The same for a full JID of len bytes (not necessarily NUL-terminated). */
+session *session_find_full_n(struct server *srv, const char *full, size_t len);
 user_sessions *session_find_user(struct server *srv, const char *bare);
 
 #endif

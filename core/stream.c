@@ -118,6 +118,29 @@ void stream_send(session *s, const xml_node *stanza)
     serialize_and_send(s, stanza);
 }
 
+void stream_send_parts(session *s, const char *const *parts, const size_t *lens, size_t n)
+{
+    if (!s->conn || s->state == SESSION_CLOSING)
+        return;
+    if (s->state == SESSION_BOUND && plugins_hook_stanza_out(s->srv)) {
+        /* Stanza-out hooks see every stanza: rebuild the tree they work on. */
+        xml_buf joined = {0};
+        for (size_t i = 0; i < n; i++)
+            xml_buf_append(&joined, parts[i], lens[i]);
+        xml_node *stanza = NULL;
+        if (!joined.failed && xml_parse_element(joined.data, joined.len, &s->srv->limits, &stanza) == 0) {
+            stream_send(s, stanza);
+            xml_node_free(stanza);
+        }
+        xml_buf_free(&joined);
+        return;
+    }
+    s->srv->stats.stanzas_out++;
+    for (size_t i = 0; i < n; i++)
+        if (conn_write(s->conn, parts[i], lens[i]) != 0)
+            return;
+}
+
 static void send_str(session *s, const char *str)
 {
     if (s->conn)

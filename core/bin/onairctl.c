@@ -1,5 +1,6 @@
 /* onairctl.c - the operator's tool: account add/passwd/del/list, bulk-add
- * and health; channels; reservations (list, show, cancel).  While onaird runs it talks to the admin socket (protocol in
+ * and health; channels; reservations (list, show, cancel); chat rooms and
+ * their logs (read from the store).  While onaird runs it talks to the admin socket (protocol in
  * admin.h); when nothing listens there it opens the LMDB store at
  * data_dir itself (LMDB lets both processes share it).  bulk-add always
  * writes the store directly, ~500 accounts per write transaction.
@@ -27,6 +28,7 @@
 #include "config.h"
 #include "datetime.h"
 #include "jid.h"
+#include "muc_log.h"
 #include "reservation.h"
 #include "store.h"
 
@@ -51,6 +53,8 @@ static void ctl_usage(FILE *out)
           "       onairctl -c FILE reservation list [USER]\n"
           "       onairctl -c FILE reservation show ID\n"
           "       onairctl -c FILE reservation cancel ID\n"
+          "       onairctl -c FILE room list\n"
+          "       onairctl -c FILE room log ID\n"
           "       onairctl -c FILE health\n"
           "USER is a local part or user@domain (of the configured domain).\n"
           "Without PASSWORD one line is read from standard input.\n",
@@ -630,6 +634,100 @@ static int ctl_reservation(const config *cfg, const char *sub, char **args, int 
     return rc;
 }
 
+/* ---- chat rooms ---------------------------------------------------------- */
+
+/* A text on one line: control characters as \n, \t, \xNN; backslash doubled. */
+static void ctl_print_line(const char *s)
+{
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '\n')
+            fputs("\\n", stdout);
+        else if (ch == '\t')
+            fputs("\\t", stdout);
+        else if (ch == '\\')
+            fputs("\\\\", stdout);
+        else if (ch < 0x20 || ch == 0x7f)
+            printf("\\x%02x", ch);
+        else
+            putchar(ch);
+    }
+}
+
+typedef struct ctl_room_ctx {
+    store_txn *t;
+} ctl_room_ctx;
+
+static int ctl_print_room(void *ud, const muc_room_record *r)
+{
+    ctl_room_ctx *c = ud;
+    uint64_t last = 0;
+    muc_log_last_seq(c->t, r->id, &last);
+    char a[DATETIME_MAX];
+    printf("%s\t%s\tcloses %s\t%llu messages%s%s\n", r->id, r->state == MUC_ROOM_OPEN ? "open" : "closed",
+           datetime_format(r->close_at, a), (unsigned long long)last, r->close_reason[0] ? "\t" : "",
+           r->close_reason);
+    return 0;
+}
+
+static int ctl_print_log(void *ud, const muc_log_entry *e)
+{
+    (void)ud;
+    char a[DATETIME_MAX];
+    printf("#%llu\t%s\t", (unsigned long long)e->seq, datetime_format(e->time_ms / 1000, a));
+    if (e->notice) {
+        fputs("(notice)\t-\t", stdout);
+    } else {
+        ctl_print_line(e->nick);
+        printf("\t%s\t", e->jid);
+    }
+    ctl_print_line(e->body);
+    putchar('\n');
+    return 0;
+}
+
+/* Rooms and their logs, read from the store (also while the server runs). */
+static int ctl_room(const config *cfg, const char *sub, char **args, int nargs)
+{
+    bool list = strcmp(sub, "list") == 0 && nargs == 0;
+    bool log = strcmp(sub, "log") == 0 && nargs == 1;
+    if (!list && !log) {
+        ctl_usage(stderr);
+        return CTL_USAGE;
+    }
+    if (datetime_set_zone(cfg->timezone) != 0) {
+        fprintf(stderr, "onairctl: unknown time zone %s (reservation.timezone)\n", cfg->timezone);
+        return CTL_FAIL;
+    }
+    store *s = ctl_store_open(cfg, true);
+    if (!s)
+        return CTL_FAIL;
+    store_txn *t;
+    int rc = store_txn_begin(s, false, &t);
+    if (rc == STORE_OK) {
+        if (list) {
+            ctl_room_ctx c = {t};
+            rc = muc_room_record_list(t, ctl_print_room, &c);
+            if (rc == STORE_NOTFOUND)
+                rc = STORE_OK; /* no room yet */
+        } else {
+            muc_room_record r;
+            rc = muc_room_record_get(t, args[0], &r);
+            if (rc == STORE_OK) {
+                muc_room_record_clear(&r);
+                rc = muc_log_read(t, args[0], 1, ctl_print_log, NULL);
+            } else if (rc == STORE_NOTFOUND) {
+                fprintf(stderr, "onairctl: no such room: %s\n", args[0]);
+            }
+        }
+        store_txn_abort(t);
+    }
+    if (rc != STORE_OK && rc != STORE_NOTFOUND)
+        fprintf(stderr, "onairctl: store error (%d): %s\n", rc, store_last_error(s));
+    store_close(s);
+    return rc == STORE_OK ? CTL_OK : CTL_FAIL;
+}
+
 static int ctl_account_email(const config *cfg, const char *arg_user, const char *address)
 {
     char *user = ctl_user(cfg, arg_user);
@@ -671,7 +769,7 @@ int main(int argc, char **argv)
     }
     const char *cmd = argv[i++];
     const char *sub = NULL;
-    if ((strcmp(cmd, "channel") == 0 || strcmp(cmd, "reservation") == 0 ||
+    if ((strcmp(cmd, "channel") == 0 || strcmp(cmd, "reservation") == 0 || strcmp(cmd, "room") == 0 ||
          (strcmp(cmd, "account") == 0 && i < argc && strcmp(argv[i], "email") == 0)) &&
         i < argc) {
         sub = argv[i++];
@@ -686,6 +784,8 @@ int main(int argc, char **argv)
         int rc;
         if (cmd[0] == 'c')
             rc = ctl_channel(&cfg, sub, argv + i, argc - i);
+        else if (strcmp(cmd, "room") == 0)
+            rc = ctl_room(&cfg, sub, argv + i, argc - i);
         else if (cmd[0] == 'r')
             rc = ctl_reservation(&cfg, sub, argv + i, argc - i);
         else if (argc - i == 2)

@@ -8,8 +8,15 @@ client must receive next.  An expected element matches when every attribute,
 text and child it shows is present ('*' matches any value).  An attribute
 value (or a whole text) '$name' in an S: line matches any value and binds it
 (the same name must then bind the same value); '$name' in a later C: line is
-replaced by it.  Every example's server has the channels and booking horizon
-of SPEC_CONFIG, which specs/reservation.md relies on."""
+replaced by it; '$name' inside a longer value (e.g. '$room/Alice') is
+replaced by what it bound before, and the result must match exactly.  Every
+example's server has the channels and booking horizon of SPEC_CONFIG, which
+specs/reservation.md relies on.
+
+A start state may end with ", alice's room open" (or "alice's password room
+open"): alice has then booked and reconfirmed a public (or password, shared
+password 'view-secret') live titled "Evening talk", an hour ahead, whose room
+is open; $room is bound to its JID and $rid to its ID (specs/muc.md)."""
 import pathlib
 import re
 import xml.etree.ElementTree as ET
@@ -27,6 +34,24 @@ SPEC_CONFIG = {
                   "price_per_hour": 3000}],
     "reservation": {"max_advance_days": 3660},
 }
+# With a room: one-minute slots, rooms open two hours ahead, no timed notices
+# during an example.
+ROOM_CONFIG = {
+    **SPEC_CONFIG,
+    "reservation": {"max_advance_days": 3660, "slot_s": 60},
+    "schedule": {"reconfirm_before_s": 0, "room_open_before_s": 7200, "notice_before_s": 0,
+                 "close_warning_before_s": 0},
+}
+
+
+def open_room(srv, owner, level):
+    """Books and reconfirms a live of owner's an hour ahead; its room opens at once."""
+    import time
+    from muc_client import book_live
+    start = (int(time.time()) // 60 + 1) * 60 + 3600
+    live = book_live(srv, level=level, start=start, owner=(f"{owner}@{srv.domain}", PASSWORD),
+                     password="view-secret")
+    return {"room": str(live.room), "rid": live.id}
 
 
 def examples():
@@ -51,10 +76,15 @@ def matches(exp, got, env=None):
         return None
     for k, v in exp.attrib.items():
         have = got.get(k)
-        if v.startswith("$"):
+        if re.fullmatch(r"\$\w+", v):
             if not have or env.get(v[1:], have) != have:
                 return None
             env[v[1:]] = have
+        elif "$" in v:
+            names = re.findall(r"\$(\w+)", v)
+            if any(n not in env for n in names) or \
+                    have != re.sub(r"\$(\w+)", lambda m: env[m.group(1)], v):
+                return None
         elif v != "*" and have != v:
             return None
         elif v == "*" and have is None:
@@ -91,7 +121,10 @@ def test_specs_have_examples():
 async def test_spec_example(server_factory, block):
     lines = [ln for ln in block.strip().splitlines() if ln.strip()]
     state = lines[0].lstrip("#").strip()
-    srv = server_factory(SPEC_CONFIG)
+    room = re.search(r",\s*(\w+)'s (password )?room open$", state)
+    if room:
+        state = state[:room.start()].strip()
+    srv = server_factory(ROOM_CONFIG if room else SPEC_CONFIG)
     streams = {}
     if state.startswith("as "):
         for name in state[3:].split(" and "):
@@ -112,6 +145,8 @@ async def test_spec_example(server_factory, block):
         pytest.fail(f"unknown example state: {state}")
 
     env = {}
+    if room:
+        env.update(open_room(srv, room.group(1), "password" if room.group(2) else "public"))
     for line in lines[1:]:
         m = re.match(r"([CS])(?:\((\w+)\))?:\s*(.*)$", line)
         assert m, f"bad example line: {line}"

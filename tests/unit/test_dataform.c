@@ -154,6 +154,22 @@ static void test_parse_form_types(void **state)
     }
 }
 
+/* XEP-0004 3.2: in a submitted form a field may omit its type; one with
+ * several values is the receiver's list-multi, not a refusal. */
+static void test_submitted_fields_without_type(void **state)
+{
+    dataform *f = NULL;
+    assert_int_equal(parse_form("<x xmlns='jabber:x:data' type='submit'><field var='roles'><value>moderator</value>"
+                                "<value>participant</value></field></x>",
+                                &f, NULL, 0),
+                     DATAFORM_OK);
+    const char *const *values;
+    assert_int_equal(dataform_values(f, "roles", &values), 2);
+    assert_string_equal(values[1], "participant");
+    assert_false(f->fields[0].type_given);
+    dataform_free(f);
+}
+
 static void test_booleans(void **state)
 {
     dataform *f = NULL;
@@ -216,7 +232,10 @@ static void test_parser_refusals(void **state)
          "needs a var"},
         {"<x xmlns='jabber:x:data' type='submit'><field var='a'/><field var='a'/></x>", DATAFORM_ERR_INVALID,
          "field 'a' appears twice"},
-        {"<x xmlns='jabber:x:data' type='submit'><field var='start'><value>1</value><value>2</value></field></x>",
+        {"<x xmlns='jabber:x:data' type='submit'><field var='start' type='text-single'><value>1</value><value>2</value>"
+         "</field></x>",
+         DATAFORM_ERR_INVALID, "field 'start': more than one <value/> for a text-single field"},
+        {"<x xmlns='jabber:x:data' type='form'><field var='start'><value>1</value><value>2</value></field></x>",
          DATAFORM_ERR_INVALID, "field 'start': more than one <value/> for a text-single field"},
         {"<x xmlns='jabber:x:data' type='form'><field var='b' type='boolean'><value>1</value><value>0</value></field></x>",
          DATAFORM_ERR_INVALID, "boolean"},
@@ -408,6 +427,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_every_field_type),
         cmocka_unit_test(test_parse_form_types),
+        cmocka_unit_test(test_submitted_fields_without_type),
         cmocka_unit_test(test_booleans),
         cmocka_unit_test(test_table_result),
         cmocka_unit_test(test_parser_refusals),
