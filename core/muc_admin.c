@@ -625,7 +625,7 @@ static void owner_set(muc_service *m, muc_room *r, xml_node *iq, xml_node *q)
         send_result(m, router_iq_result(iq));
         return;
     }
-    const char *ft = dataform_form_type(sub);
+    const char *ft = dataform_value(sub, "FORM_TYPE"); /* clients may omit its type when submitting */
     if (sub->type != DATAFORM_SUBMIT || (ft && strcmp(ft, FORM_ROOMCONFIG) != 0)) {
         dataform_free(sub);
         router_reply_error(m->srv, iq, "modify", "bad-request", "not a muc#roomconfig submission");

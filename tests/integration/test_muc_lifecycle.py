@@ -194,3 +194,23 @@ async def test_restart_keeps_the_schedule(server_factory):
     p = await wait_presence(c2, lambda p: p["type"] == "unavailable", timeout=15)
     assert p.xml.find("{http://jabber.org/protocol/muc#user}x/{http://jabber.org/protocol/muc#user}destroy") is not None
     assert time.time() >= close - 0.5
+
+
+async def test_cancelled_while_down_closes_at_start_up(server_factory):
+    """Cancelled by the operator while onaird was down (onairctl writes the
+    store itself): the room is closed at start-up, with its event."""
+    srv = server_factory(NOW_OPEN)
+    live = book_live(srv, start=start_after(600), slot=SLOT, seconds=SLOT)
+    c = await member(srv)
+    await join(c, live, "c")
+    await groupchat(c, live.room, "last words")
+    srv.kill9()
+    out = srv.ctl("reservation", "cancel", live.id).stdout
+    assert "cancelled" in out
+    srv.start()
+    m = await wait_log(srv, rf"room closed: {live.id} \(cancelled\), (\d+) messages")
+    assert m.group(1) == "1"
+    g = await guest(srv)
+    _, cond, text = await join_error(g, live, "g")
+    assert cond == "item-not-found" and "cancelled" in text
+    assert f"{live.id}\tclosed\t" in srv.ctl("room", "list").stdout
