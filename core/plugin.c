@@ -1484,7 +1484,11 @@ static onair_host *load(server *srv, const config_plugin_name *pn)
                   cfgpath, pn->line, pn->name, path);
         return NULL;
     }
-    void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    /* RTLD_NODELETE: a plugin's code (and the libraries it pulled in, such
+     * as libcurl) stays mapped after dlclose, because those libraries may
+     * leave exit handlers and thread-key destructors behind that run when
+     * the process ends. */
+    void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (!dl) {
         log_write(&srv->log, LOG_ERROR, "plugin", "\"%s\" not loaded: %s", pn->name, dlerror());
         return NULL;

@@ -90,5 +90,7 @@ int main(int argc, char **argv)
         if (exit_code == 0)
             exit_code = 1;
     }
+    /* Joins the thread pool's workers, so the process ends with one thread. */
+    uv_library_shutdown();
     return exit_code;
 }
