@@ -195,6 +195,17 @@ char *datetime_format_utc(int64_t t, char out[DATETIME_MAX])
     return format_tm(&tm, 0, out);
 }
 
+char *datetime_format_stamp_ms(int64_t ms, char out[DATETIME_MAX])
+{
+    time_t tt = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    char date[DATETIME_MAX];
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, DATETIME_MAX, "%.24s.%03dZ", date, (int)(ms % 1000));
+    return out;
+}
+
 int datetime_parse_day(const char *text, int64_t *day_start, int64_t *next_day_start)
 {
     if (!text)

@@ -36,6 +36,9 @@ int datetime_parse(const char *text, int64_t *out, long *fraction_ns);
 char *datetime_format(int64_t t, char out[DATETIME_MAX]);
 /* The same in UTC, always with "Z". */
 char *datetime_format_utc(int64_t t, char out[DATETIME_MAX]);
+/* A time in milliseconds as an XEP-0082 stamp in UTC with milliseconds
+ * ("2026-11-24T09:30:00.250Z"), as delay stamps carry it. */
+char *datetime_format_stamp_ms(int64_t ms, char out[DATETIME_MAX]);
 
 /* Parses a calendar date "YYYY-MM-DD" and gives the first second of that
  * day and of the next in the server's zone.  Returns 0 or -1 (not a date). */

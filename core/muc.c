@@ -25,16 +25,6 @@ static int64_t now_ms(void)
     return schedule_now_ms();
 }
 
-/* XEP-0082 with milliseconds, UTC. */
-static void format_stamp(char *out, size_t cap, int64_t ms)
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    char date[32];
-    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, cap, "%s.%03dZ", date, (int)(ms % 1000));
-}
 
 /* Code points of a UTF-8 string (the parser gives valid UTF-8). */
 static size_t utf8_chars(const char *s)
@@ -158,8 +148,8 @@ static xml_node *logged_message(muc_room *r, const muc_log_entry *e, bool histor
     xml_node *b = xml_node_add_child(msg, "body", XML_NS_CLIENT);
     xml_node_add_text(b, e->body, strlen(e->body));
     if (history) {
-        char stamp[40];
-        format_stamp(stamp, sizeof stamp, e->time_ms);
+        char stamp[DATETIME_MAX];
+        datetime_format_stamp_ms(e->time_ms, stamp);
         xml_node *d = xml_node_add_child(msg, "delay", NS_DELAY);
         xml_node_set_attr(d, "from", r->jid);
         xml_node_set_attr(d, "stamp", stamp);
@@ -378,8 +368,8 @@ static void send_subject(muc_service *m, muc_room *r, muc_occupant *to, bool del
     if (*r->rec.subject)
         xml_node_add_text(s, r->rec.subject, strlen(r->rec.subject));
     if (delayed && r->rec.subject_ms > 0) {
-        char stamp[40];
-        format_stamp(stamp, sizeof stamp, r->rec.subject_ms);
+        char stamp[DATETIME_MAX];
+        datetime_format_stamp_ms(r->rec.subject_ms, stamp);
         xml_node *d = xml_node_add_child(msg, "delay", NS_DELAY);
         xml_node_set_attr(d, "from", r->jid);
         xml_node_set_attr(d, "stamp", stamp);

@@ -17,6 +17,7 @@
 
 #include "account.h"
 #include "adhoc.h"
+#include "datetime.h"
 #include "offline.h"
 #include "plugin.h"
 #include "roster.h"
@@ -119,15 +120,6 @@ void session_unbind(session *s)
 
 /* ---- helpers ---- */
 
-static void format_stamp(char *out, size_t cap, int64_t ms)
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    char date[32];
-    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, cap, "%s.%03dZ", date, (int)(ms % 1000));
-}
 
 static bool account_is_known(server *srv, const jid *to)
 {
@@ -618,8 +610,8 @@ static void store_offline(server *srv, xml_node *stanza, const jid *to)
     }
     int64_t now = (int64_t)server_now_ms();
     xml_node *copy = xml_node_clone(stanza);
-    char stamp[40];
-    format_stamp(stamp, sizeof stamp, now);
+    char stamp[DATETIME_MAX];
+    datetime_format_stamp_ms(now, stamp);
     xml_node *delay = xml_node_add_child(copy, "delay", NS_DELAY);
     xml_node_set_attr(delay, "from", srv->cfg.domain);
     xml_node_set_attr(delay, "stamp", stamp);

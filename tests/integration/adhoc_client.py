@@ -1,10 +1,8 @@
 """Helpers for driving XEP-0050 ad-hoc commands on the server JID with
 slixmpp's xep_0050 / xep_0004 plugins (a standard client library)."""
-import asyncio
-import time
 
 import clients
-from clients import IqError
+from clients import IqError, health, wait_for  # noqa: F401 (re-exported)
 from rawxmpp import NS_CLIENT
 
 NS_COMMANDS = "http://jabber.org/protocol/commands"
@@ -19,21 +17,6 @@ async def login(server, user=None, password=None):
 
 async def guest(server):
     return await clients.login(server, server.guest_domain, "", mech="ANONYMOUS", plugins=PLUGINS)
-
-
-def health(srv):
-    out = srv.ctl("health").stdout
-    return dict(line.split(": ", 1) for line in out.strip().splitlines() if ": " in line)
-
-
-async def wait_for(predicate, timeout=10.0, what="condition"):
-    """Polls predicate (bounded)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 async def run(c, server, node, action="execute", sessionid=None, values=None):

@@ -9,6 +9,7 @@ the conftest runs at the end of each async test.  Nothing here sleeps: every
 wait is for an event, bounded by a timeout.
 """
 import asyncio
+import time
 import logging
 import secrets
 import ssl
@@ -220,3 +221,19 @@ async def close_all():
             await c.close()
         except Exception:  # teardown must go on
             log.exception("closing %s", c.boundjid)
+
+
+async def wait_for(predicate, timeout=10.0, what="condition"):
+    """Polls predicate (bounded); a poll, not a sleep-as-synchronisation."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def health(srv):
+    """`onairctl health` as a dict of name -> value."""
+    out = srv.ctl("health").stdout
+    return dict(line.split(": ", 1) for line in out.strip().splitlines() if ": " in line)

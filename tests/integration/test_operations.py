@@ -1,29 +1,13 @@
 """Operating a running onaird: SIGHUP reloads what can change at run time
 (and refuses a broken file without stopping), idle streams give back their
 parser memory and still work afterwards, and secrets never reach the log."""
-import asyncio
 import os
 import signal
-import time
 
 import clients
+from clients import health, wait_for
 from harness import render_config
 from rawxmpp import RawStream
-
-
-async def wait_for(predicate, timeout=10.0, what="condition"):
-    """Polls predicate (bounded); a poll, not a sleep-as-synchronisation."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def health(srv):
-    out = srv.ctl("health").stdout
-    return dict(line.split(": ", 1) for line in out.strip().splitlines() if ": " in line)
 
 
 async def test_sighup_applies_new_limits(server_factory):
