@@ -64,8 +64,6 @@ DOMAIN=localhost
 PROSODY_PORT=16222
 ONAIRD_PORT=16322
 ONAIRD_HTTP_PORT=16380
-SERVER_PID=""
-WATCHDOG=""
 
 ONAIRD_JOIN_N=5000 # target: 5,000 seated in under 1 s
 ONAIRD_LAT_N=3000  # target: p99 under 20 ms at 3,000 occupants
@@ -92,169 +90,10 @@ fi
 SETTLE=2
 CONC=100 # logins negotiating at once in the setup
 
-note() { printf '%s\n' "$*"; }
-die() {
-    printf 'muc.sh: %s\n' "$*" >&2
-    exit 1
-}
-elapsed() { echo $(($(date +%s) - START)); }
-over_budget() { [ "$(elapsed)" -ge "$BUDGET" ]; }
-
-stop_server() {
-    [ -n "$SERVER_PID" ] || return 0
-    if kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        i=0
-        while kill -0 "$SERVER_PID" 2>/dev/null && [ $i -lt 50 ]; do
-            sleep 0.2
-            i=$((i + 1))
-        done
-        kill -KILL "$SERVER_PID" 2>/dev/null || true
-    fi
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=""
-}
-
-cleanup() {
-    stop_server
-    if [ -n "$WATCHDOG" ]; then kill "$WATCHDOG" 2>/dev/null || true; fi
-    if [ "$KEEP" = 1 ]; then
-        note "work folder kept: $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
-
-# Hard bound of the whole script: the budget plus time for the last step.
-SCRIPT_PID=$$
-(
-    trap 'kill "$sp" 2>/dev/null; exit 0' TERM
-    sleep $((BUDGET + 240)) &
-    sp=$!
-    wait "$sp" && kill -TERM "$SCRIPT_PID" 2>/dev/null
-) >/dev/null 2>&1 &
-WATCHDOG=$!
-
-# ---- prerequisites and the tool ---------------------------------------------------
-
-need_setup=0
-for t in gcc pkg-config taskset timeout curl; do
-    command -v $t >/dev/null 2>&1 || need_setup=1
-done
-pkg-config --exists libuv openssl libgsasl expat 2>/dev/null || need_setup=1
-if [ $need_setup = 1 ]; then
-    note "installing build dependencies (tests/setup.sh)"
-    sh "$ROOT/tests/setup.sh" >/dev/null
-    command -v curl >/dev/null 2>&1 || apt-get install -y -qq curl >/dev/null
-fi
-if ! command -v prosody >/dev/null 2>&1; then
-    note "installing prosody"
-    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prosody >/dev/null
-    # Debian starts it as a service on install; this benchmark runs its own.
-    (service prosody stop || true) >/dev/null 2>&1
-fi
-
-BENCH="$WORK/onair-bench"
-# shellcheck disable=SC2046
-gcc -std=c17 -D_GNU_SOURCE -O2 -Wall -Wextra -Wshadow -Werror -Wno-unused-parameter \
-    "$ROOT"/tests/bench/*.c $(pkg-config --cflags --libs libuv openssl libgsasl expat) -lm \
-    -o "$BENCH" || die "building onair-bench failed"
-
-if [ "$(nproc)" -ge 2 ]; then
-    PIN_SERVER="taskset -c 1"
-    PIN_TOOL="taskset -c 0"
-else
-    PIN_SERVER=""
-    PIN_TOOL=""
-    note "note: fewer than 2 cores, server and tool are not pinned"
-fi
-
-# ---- running the tool ---------------------------------------------------------------
-
-LAST_JSON=""
-# bench LABEL MODE ARGS...: runs the tool on core 0, bounded; keeps the JSON.
-bench() {
-    label=$1
-    shift
-    out="$WORK/last.out"
-    set +e
-    # shellcheck disable=SC2086
-    $PIN_TOOL timeout -k 5 900 "$BENCH" "$@" --port "$PORT" --domain "$DOMAIN" --prefix "$PREFIX" \
-        --password-file "$WORK/password" --label "$label" ${SERVER_PID:+--server-pid "$SERVER_PID"} \
-        >"$out" 2>&1
-    rc=$?
-    set -e
-    { echo "## $label: onair-bench $*"; cat "$out"; } >>"$WORK/bench.log"
-    LAST_JSON=$(grep '^{' "$out" | tail -n 1 || true)
-    [ -n "$LAST_JSON" ] && printf '%s\n' "$LAST_JSON" >>"$WORK/results.jsonl"
-    return $rc
-}
-jget() { printf '%s\n' "$LAST_JSON" | sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p" | tr -d '"'; }
-first_err() {
-    e=$(printf '%s\n' "$LAST_JSON" | sed -n 's/.*"first_error":"\([^"]*\)".*/\1/p')
-    [ -n "$e" ] && printf '; first failure: %s' "$e"
-    [ -n "$LAST_JSON" ] || printf '; no result (see bench.log)'
-    return 0
-}
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {
-    if (NR == 0) print "-"; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
-busy_pct() {
-    a=$(awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8, $5+$6}' /proc/stat)
-    sleep 2
-    b=$(awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8, $5+$6}' /proc/stat)
-    echo "$a $b" | awk '{t=$3-$1; i=$4-$2; if (t <= 0) print 0; else printf "%.0f\n", 100*(t-i)/t}'
-}
-check_quiet() {
-    busy=$(busy_pct)
-    if [ "$busy" -gt 5 ]; then
-        note "  WARNING: the machine is already $busy% busy without the benchmark; figures will be low"
-    else
-        note "  machine idle before this part ($busy% busy)"
-    fi
-}
-contended() {
-    printf '%s\n' "$(jget other_cpu_pct)" | awk '{ exit !($1 > 10) }'
-}
-RETRY=0
-# retry_run: after a run; true (and a note) if it should be run again.
-retry_run() {
-    if contended && [ "$RETRY" -lt 2 ] && ! over_budget; then
-        RETRY=$((RETRY + 1))
-        note "    (other processes used $(jget other_cpu_pct)% of a core: repeating the run)"
-        return 0
-    fi
-    RETRY=0
-    printf '%s\n' "$(jget other_cpu_pct)" >>"$WORK/other"
-    return 1
-}
-# record SERVER KEY VALUE
-record() { printf '%s %s %s\n' "$1" "$2" "$3" >>"$WORK/medians"; }
-
-wait_ready() {
-    i=0
-    while [ $i -lt 60 ]; do
-        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-            return 1
-        fi
-        if "$BENCH" probe --port "$PORT" --domain "$DOMAIN" --timeout 1 --quiet >/dev/null 2>&1; then
-            if command -v ss >/dev/null 2>&1 &&
-                ! ss -ltnpH "sport = :$PORT" 2>/dev/null | grep -q "pid=$SERVER_PID,"; then
-                note "  port $PORT answers, but not from our server (pid $SERVER_PID)" >&2
-                return 1
-            fi
-            return 0
-        fi
-        sleep 0.5
-        i=$((i + 1))
-    done
-    return 1
-}
-
-port_free() {
-    ! "$BENCH" probe --port "$1" --timeout 1 --quiet >/dev/null 2>&1
-}
+SCRIPT=muc.sh
+# shellcheck source=tests/bench/lib.sh
+. "$ROOT/tests/bench/lib.sh"
+bench_prepare
 
 # ---- Prosody ----------------------------------------------------------------------------
 
@@ -303,16 +142,9 @@ EOF
 }
 
 start_prosody() {
-    (
-        # shellcheck disable=SC3045 # dash and bash both have -H and -n
-        ulimit -n "$(ulimit -H -n)" 2>/dev/null || true
-        # shellcheck disable=SC2086
-        exec $PIN_SERVER prosody -F --config "$WORK/prosody.cfg.lua"
-    ) >>"$WORK/prosody.out" 2>&1 &
-    SERVER_PID=$!
     ROOM=$PROSODY_ROOM
-    wait_ready || {
-        tail -n 20 "$WORK/prosody.out" "$WORK/prosody.log" >&2 2>/dev/null || true
+    run_server "$WORK/prosody.out" prosody -F --config "$WORK/prosody.cfg.lua" || {
+        tail -n 20 "$WORK/prosody.log" >&2 2>/dev/null || true
         return 1
     }
 }
@@ -357,7 +189,7 @@ http = { listen = ["127.0.0.1"]; port = $ONAIRD_HTTP_PORT; };
 reservation = { timezone = "UTC"; slot_s = 60; };
 schedule = { reconfirm_before_s = 0; room_open_before_s = 3600; };
 # Presence broadcast is restricted beyond 100 occupants.
-muc = { presence_broadcast_limit = 100; };
+muc = { presence_broadcast_limit = 100; rate_per_s = 1000000; rate_burst = 1000000; };
 # One channel per measurement (each books a fresh live on the next one).
 channels = (
 EOF
@@ -429,14 +261,7 @@ book_live() {
 }
 
 start_onaird() {
-    (
-        # shellcheck disable=SC3045 # dash and bash both have -H and -n
-        ulimit -n "$(ulimit -H -n)" 2>/dev/null || true
-        # shellcheck disable=SC2086
-        exec $PIN_SERVER "$ONAIRD" -c "$WORK/onaird.conf"
-    ) >>"$WORK/onaird.out" 2>&1 &
-    SERVER_PID=$!
-    wait_ready || { tail -n 20 "$WORK/onaird.out" >&2; return 1; }
+    run_server "$WORK/onaird.out" "$ONAIRD" -c "$WORK/onaird.conf" || return 1
     if ! book_live; then
         note "  booking the live over the HTTP API failed: $BOOK_ERR"
         return 1
@@ -604,7 +429,6 @@ suite() {
     record "$name" lat_max "$(echo "$maxs" | median)"
 }
 
-printf '%s\n' "$PASSWORD" >"$WORK/password"
 : >"$WORK/medians"
 note "onair chat room benchmark ($([ "$QUICK" = 1 ] && echo quick || echo full): $RUNS run(s) per figure, $PROCS generator process(es))"
 note "machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1); kernel $(uname -r)"
