@@ -805,7 +805,24 @@ static int api_command_result(onair_command *cmd, const char *var, const char *l
         return ONAIR_E_NOMEM;
     if (cmd->result->nfields >= DATAFORM_MAX_FIELDS)
         return ONAIR_E_LIMIT;
+    if (value && strchr(value, '\n')) {
+        dataform_field *fl = dataform_add_field(cmd->result, DATAFORM_TEXT_MULTI, var, label);
+        return fl && dataform_field_set_text(fl, value) == DATAFORM_OK ? ONAIR_OK : ONAIR_E_NOMEM;
+    }
     return dataform_add_text(cmd->result, var, label, value ? value : "") ? ONAIR_OK : ONAIR_E_NOMEM;
+}
+
+static int api_command_error(onair_command *cmd, const char *type, const char *condition, const char *text)
+{
+    static const char *const types[] = {"cancel", "modify", "auth", "wait"};
+    bool type_ok = false;
+    for (size_t i = 0; type && i < sizeof types / sizeof types[0]; i++)
+        type_ok = type_ok || strcmp(type, types[i]) == 0;
+    if (!cmd || !type_ok || !is_token(condition) || cmd->failed)
+        return ONAIR_E_INVALID;
+    adhoc_reply_error(cmd->reply, type, condition, NULL, false, "%s", text ? text : "");
+    cmd->failed = true;
+    return ONAIR_OK;
 }
 
 static int api_command_fail(onair_command *cmd, const char *var, const char *text)
@@ -1867,6 +1884,7 @@ static void fill_api(onair_host_api *a)
     a->http_body = api_http_body;
     a->http_reply = api_http_reply;
     a->http_error = api_http_error;
+    a->command_error = api_command_error;
 }
 
 int plugins_start(server *srv)

@@ -527,7 +527,8 @@ typedef struct onair_host_api {
     const char *(*command_account)(onair_command *cmd);
     /* Adds an info note (copied) to the completed command. */
     int (*command_note)(onair_command *cmd, const char *text);
-    /* Adds a read-only result field (copied) to the completed command. */
+    /* Adds a read-only result field (copied) to the completed command (a
+     * value with line breaks is sent as a text-multi field). */
     int (*command_result)(onair_command *cmd, const char *var, const char *label, const char *value);
     /* Fails the call: with var, the submitted field at fault (the user may
      * correct the form and submit again); with var NULL, the command ends
@@ -650,6 +651,13 @@ typedef struct onair_host_api {
      *   {"error": {"status": 403, "field": "format", "message": "..."}}
      * field may be NULL.  ONAIR_OK or ONAIR_E_INVALID. */
     int (*http_error)(onair_http_request *req, int status, const char *field, const char *message);
+
+    /* -- ad-hoc commands -- */
+    /* Ends the call with an XMPP error: type "cancel", "modify", "auth" or
+     * "wait"; condition such as "forbidden", "item-not-found",
+     * "not-allowed"; text (copied) may be NULL.  Nothing the handler added
+     * is sent.  ONAIR_OK or ONAIR_E_INVALID. */
+    int (*command_error)(onair_command *cmd, const char *type, const char *condition, const char *text);
 } onair_host_api;
 
 /* Whether the host's API has function `member` (added in a later minor version). */
