@@ -701,7 +701,8 @@ static void on_notice(void *ud, server *srv, schedule_kind kind, const char *id,
     if (r->rec.notices & bit)
         return;
     room_notice(m, r, text, bit);
-    if (kind == SCHEDULE_LIVE_START || kind == SCHEDULE_LIVE_END)
+    /* raised once, with the notice (whose bit is set only when it was logged) */
+    if ((r->rec.notices & bit) && (kind == SCHEDULE_LIVE_START || kind == SCHEDULE_LIVE_END))
         fire_live(m, r, kind == SCHEDULE_LIVE_START ? EVENT_LIVE_STARTED : EVENT_LIVE_ENDED);
 }
 
