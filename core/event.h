@@ -22,6 +22,8 @@ typedef enum event_type {
     EVENT_ROOM_OPENED,             /* const muc_room_opened * (muc.h) */
     EVENT_ROOM_MESSAGE,            /* const muc_room_message * (muc.h): after the log commit */
     EVENT_ROOM_CLOSED,             /* const muc_room_closed * (muc.h): with the room's whole log */
+    EVENT_LIVE_STARTED,            /* const event_live * (below) */
+    EVENT_LIVE_ENDED,              /* const event_live * */
     EVENT_COUNT
 } event_type;
 
@@ -53,25 +55,19 @@ void event_fire(struct server *srv, events *ev, event_type type, const void *pay
 /* "reservation booked", ... */
 const char *event_name(event_type type);
 
-/* Payloads for the room and live events, for the modules that raise them
- * (the plugin module maps them to the plugin API's events; see
- * core/plugin.c, event_map).  Everything is borrowed for the call; NULL
- * where a field does not apply. */
-typedef struct event_room {
-    const char *room;              /* the room's bare JID */
-    const char *reservation_id;    /* or NULL */
-    const char *occupant_jid;      /* message: the sender's real full JID */
-    const char *nick;              /* message: the sender's nickname */
-    const char *body;              /* message: the body text */
-    const struct xml_node *stanza; /* message: the groupchat message */
-    int64_t time_ms;
-} event_room;
-
+/* The payload of the live events.  Until the media service raises them
+ * from the real stream, the chat rooms raise them at the reservation's
+ * scheduled start and end (muc.c, with the room's notices; source
+ * "schedule").  Borrowed for the call; room may be NULL. */
 typedef struct event_live {
     const char *reservation_id;
     const char *channel;
-    const char *room; /* or NULL */
-    int64_t time_ms;
+    const char *room;   /* the live's room JID, or NULL */
+    const char *owner;  /* the owner's account (local part) */
+    const char *source; /* "schedule" (or "stream", from the media service) */
+    int64_t time_ms;    /* when it happened */
+    int64_t start, end; /* the reservation's slot, seconds since the epoch */
+    int64_t started_ms; /* when the live started (ms since the epoch) */
 } event_live;
 
 #endif

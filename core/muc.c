@@ -254,9 +254,47 @@ static void on_check(uv_check_t *h)
     muc_flush(h->data);
 }
 
+/* Whether body starts with name followed by ':' or ','. */
+static bool starts_with_name(const char *body, const char *name)
+{
+    size_t n = strlen(name);
+    return n > 0 && strncmp(body, name, n) == 0 && (body[n] == ':' || body[n] == ',');
+}
+
+/* Whether a message of occupant `from` is addressed to the broadcaster:
+ * its body starts with the nickname of an occupant who is the broadcaster
+ * (their account JID), or -- when none is in the room -- with the owner's
+ * account name, followed by ':' or ',' (as clients write a reply).  The
+ * broadcaster's own messages are not "addressed to" them. */
+static bool addressed_to_owner(const muc_room *r, const muc_occupant *from, const char *body)
+{
+    size_t blen = strlen(r->owner_bare);
+    if (strncmp(from->jid, r->owner_bare, blen) == 0 && (from->jid[blen] == '/' || from->jid[blen] == '\0'))
+        return false;
+    bool present = false;
+    for (size_t i = 0; i < r->nocc; i++) {
+        const muc_occupant *o = r->occ[i];
+        if (strncmp(o->jid, r->owner_bare, blen) != 0 || (o->jid[blen] != '/' && o->jid[blen] != '\0'))
+            continue;
+        present = true;
+        if (starts_with_name(body, o->nick))
+            return true;
+    }
+    if (present)
+        return false;
+    const char *at = strchr(r->owner_bare, '@');
+    char local[RES_OWNER_MAX + 1];
+    size_t ln = at ? (size_t)(at - r->owner_bare) : 0;
+    if (ln == 0 || ln > RES_OWNER_MAX)
+        return false;
+    memcpy(local, r->owner_bare, ln);
+    local[ln] = '\0';
+    return starts_with_name(body, local);
+}
+
 /* Queues an accepted groupchat message for the end-of-turn commit. */
 static int pending_add(muc_service *m, muc_room *r, const char *nick, const char *real_jid, const char *body,
-                       const char *id)
+                       const char *id, bool addressed)
 {
     muc_pending *p = calloc(1, sizeof *p);
     if (!p)
@@ -278,6 +316,7 @@ static int pending_add(muc_service *m, muc_room *r, const char *nick, const char
     p->e.jid = s + ln;
     p->e.body = s + ln + lj;
     p->e.id = s + ln + lj + lb;
+    p->e.addressed = addressed;
     if (m->pend_tail)
         m->pend_tail->next = p;
     else
@@ -294,7 +333,7 @@ static void room_notice(muc_service *m, muc_room *r, const char *text, uint32_t 
     server *srv = m->srv;
     char id[24];
     server_random_id(id, sizeof id, 16);
-    muc_log_entry e = {r->next_seq, now_ms(), "", "", text, id, true};
+    muc_log_entry e = {r->next_seq, now_ms(), "", "", text, id, true, false};
     store_txn *t;
     int rc = store_txn_begin(srv->store, true, &t);
     if (rc == STORE_OK) {
@@ -593,6 +632,26 @@ static void on_room_close(void *ud, server *srv, schedule_kind kind, const char 
         room_close(m, r, "ended");
 }
 
+/* "live started" / "live ended" at the slot's scheduled times, raised once
+ * with the room's notice of the same moment (whose bit in the room's record
+ * keeps it from being raised twice across a restart).  The media service
+ * raises them from the real stream later. */
+static void fire_live(muc_service *m, muc_room *r, event_type type)
+{
+    server *srv = m->srv;
+    reservation res;
+    if (reservation_get(&srv->res, r->id, &res) != RES_OK)
+        return;
+    event_live ev = {
+        .reservation_id = r->id, .channel = res.channel, .room = r->jid, .owner = res.owner,
+        .source = "schedule", .time_ms = now_ms(), .start = res.start, .end = res.end,
+        .started_ms = res.start * 1000,
+    };
+    log_write(&srv->log, LOG_INFO, "muc", "%s: %s (scheduled)", r->id, event_name(type));
+    event_fire(srv, &srv->events, type, &ev);
+    reservation_clear(&res);
+}
+
 static void on_notice(void *ud, server *srv, schedule_kind kind, const char *id, int64_t due_ms)
 {
     muc_service *m = srv->muc;
@@ -642,6 +701,9 @@ static void on_notice(void *ud, server *srv, schedule_kind kind, const char *id,
     if (r->rec.notices & bit)
         return;
     room_notice(m, r, text, bit);
+    /* raised once, with the notice (whose bit is set only when it was logged) */
+    if ((r->rec.notices & bit) && (kind == SCHEDULE_LIVE_START || kind == SCHEDULE_LIVE_END))
+        fire_live(m, r, kind == SCHEDULE_LIVE_START ? EVENT_LIVE_STARTED : EVENT_LIVE_ENDED);
 }
 
 static int on_reservation_cancelled(void *ud, server *srv, event_type type, const void *payload)
@@ -1138,7 +1200,7 @@ static void groupchat(muc_service *m, muc_room *r, xml_node *msg, const char *fr
         server_random_id(gen, sizeof gen, 16);
         id = gen;
     }
-    if (pending_add(m, r, o->nick, o->jid, text, id) != 0)
+    if (pending_add(m, r, o->nick, o->jid, text, id, addressed_to_owner(r, o, text)) != 0)
         reply_error(m, msg, "wait", "resource-constraint", NULL);
     free(text);
 }

@@ -48,6 +48,10 @@ typedef struct muc_log_entry {
     const char *body;
     const char *id;   /* the sender's stanza id ("" if none) */
     bool notice;      /* sent by the room itself (schedule notices) */
+    bool addressed;   /* addressed to the broadcaster: the body starts with one of the
+                         broadcaster's nicknames in the room (or, when the broadcaster is
+                         not in it, the owner's account name) followed by ':' or ',';
+                         never set on the broadcaster's own messages (specs/muc.md) */
 } muc_log_entry;
 
 /* EVENT_ROOM_OPENED */

@@ -183,13 +183,15 @@ int muc_log_append(store_txn *t, const char *room_id, const muc_log_entry *e)
     if (!id_ok(room_id) || e->seq == 0)
         return STORE_ERROR;
     record_writer w;
-    record_writer_init(&w, 6);
+    record_writer_init(&w, e->addressed ? 7 : 6);
     record_put_int(&w, "t", e->time_ms);
     put_s(&w, "n", e->nick);
     put_s(&w, "j", e->jid);
     put_s(&w, "b", e->body);
     put_s(&w, "i", e->id);
     record_put_bool(&w, "x", e->notice);
+    if (e->addressed)
+        record_put_bool(&w, "a", true);
     const void *data;
     size_t len;
     int rc = record_finish(&w, &data, &len);
@@ -267,6 +269,8 @@ static int read_one(void *ud, const void *key, size_t klen, const void *val, siz
         rc = record_get_int(&r, "t", &e.time_ms);
         if (rc == STORE_OK)
             rc = record_get_bool(&r, "x", &e.notice);
+        if (rc == STORE_OK && record_field(&r, "a"))
+            rc = record_get_bool(&r, "a", &e.addressed);
         static const char *const keys[4] = {"n", "j", "b", "i"};
         for (size_t i = 0; i < 4 && rc == STORE_OK; i++)
             rc = take_str(c, &r, keys[i], &off, &at[i]);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <utlist.h>
 #include <uv.h>
@@ -25,11 +26,17 @@
 #include "adhoc.h"
 #include "dataform.h"
 #include "event.h"
+#include "muc.h"
 #include "reservation.h"
 #include "router.h"
 #include "server.h"
 #include "session.h"
 #include "store.h"
+#include "web.h"
+
+/* Fields added in ABI 1.2 took the place of reserved slots: the structs
+ * keep their size only where 64-bit values fit a pointer's slot. */
+_Static_assert(sizeof(void *) == 8 && sizeof(size_t) == 8, "the plugin ABI's reserved slots are 64-bit");
 
 #define NEVENTS (ONAIR_EVENT_STANZA_OUT + 1)
 #define MAX_KEY_BYTES 511
@@ -92,6 +99,15 @@ typedef struct plugin_watch {
     void *ud;
 } plugin_watch;
 
+typedef struct plugin_route {
+    struct plugin_route *next;
+    onair_host *h;
+    char method[8];
+    char *pattern; /* owned */
+    onair_http_fn fn;
+    void *ud;
+} plugin_route;
+
 typedef struct plugin_service {
     char name[MAX_SERVICE_NAME + 1];
     onair_host *h;
@@ -118,6 +134,7 @@ struct onair_host {
     plugin_cmd *cmds;
     plugin_timer *timers;
     plugin_watch *watches;
+    plugin_route *routes;
     plugin_work *works; /* queued or running */
     unsigned pending;
     bool active; /* loaded and not unloaded */
@@ -157,10 +174,8 @@ typedef struct plugins {
 /* ---- events: the plugin API's events and the server's ----
  *
  * One row per plugin event.  `internal` is the event.h event that raises
- * it, or -1 while no module raises it yet.  When the room and media
- * modules add their events, wiring one is putting its name here, e.g.
- * EVENT_ROOM_OPENED in place of -1 (its payload is a const event_room *,
- * or const event_live * for the live events; event.h). */
+ * it, or -1 for the stanza events (raised by the streams themselves).  The
+ * room events carry muc.h payloads, the live events an event_live. */
 enum payload_kind { PAYLOAD_RESERVATION, PAYLOAD_ROOM, PAYLOAD_LIVE, PAYLOAD_STANZA };
 
 static const struct event_map {
@@ -173,11 +188,11 @@ static const struct event_map {
     {ONAIR_EVENT_RESERVATION_RECONFIRMED, EVENT_RESERVATION_RECONFIRMED, PAYLOAD_RESERVATION,
      "reservation reconfirmed"},
     {ONAIR_EVENT_RESERVATION_CANCELLED, EVENT_RESERVATION_CANCELLED, PAYLOAD_RESERVATION, "reservation cancelled"},
-    {ONAIR_EVENT_ROOM_OPENED, -1 /* EVENT_ROOM_OPENED */, PAYLOAD_ROOM, "room opened"},
-    {ONAIR_EVENT_ROOM_MESSAGE, -1 /* EVENT_ROOM_MESSAGE */, PAYLOAD_ROOM, "room message"},
-    {ONAIR_EVENT_ROOM_CLOSED, -1 /* EVENT_ROOM_CLOSED */, PAYLOAD_ROOM, "room closed"},
-    {ONAIR_EVENT_LIVE_STARTED, -1 /* EVENT_LIVE_STARTED */, PAYLOAD_LIVE, "live started"},
-    {ONAIR_EVENT_LIVE_ENDED, -1 /* EVENT_LIVE_ENDED */, PAYLOAD_LIVE, "live ended"},
+    {ONAIR_EVENT_ROOM_OPENED, EVENT_ROOM_OPENED, PAYLOAD_ROOM, "room opened"},
+    {ONAIR_EVENT_ROOM_MESSAGE, EVENT_ROOM_MESSAGE, PAYLOAD_ROOM, "room message"},
+    {ONAIR_EVENT_ROOM_CLOSED, EVENT_ROOM_CLOSED, PAYLOAD_ROOM, "room closed"},
+    {ONAIR_EVENT_LIVE_STARTED, EVENT_LIVE_STARTED, PAYLOAD_LIVE, "live started"},
+    {ONAIR_EVENT_LIVE_ENDED, EVENT_LIVE_ENDED, PAYLOAD_LIVE, "live ended"},
     /* raised by stream.c and session.c through plugins_stanza_in / _out */
     {ONAIR_EVENT_STANZA_IN, -1, PAYLOAD_STANZA, "stanza in"},
     {ONAIR_EVENT_STANZA_OUT, -1, PAYLOAD_STANZA, "stanza out"},
@@ -232,7 +247,79 @@ static void reservation_payload(server *srv, const reservation *r, char *room, s
         .cancel_reason = r->cancel_reason, .friends = nz(r->friends), .room_jid = room, .start = r->start,
         .end = r->end, .deadline = r->deadline, .fee = r->fee, .capacity = r->capacity,
         .bandwidth_kbps = r->bandwidth_kbps, .show_email = r->show_email, .show_url = r->show_url,
+        .transcript = nz(r->transcript), .transcript_notices = nz(r->transcript_notices),
     };
+}
+
+static onair_room_log_entry log_entry_of(const muc_log_entry *e)
+{
+    return (onair_room_log_entry){.seq = e->seq, .time_ms = e->time_ms, .nick = nz(e->nick), .jid = nz(e->jid),
+                                  .body = nz(e->body), .id = nz(e->id), .notice = e->notice,
+                                  .addressed = e->addressed};
+}
+
+/* The owner of reservation id, copied into out ("" when unknown). */
+static void owner_of(server *srv, const char *id, char *out, size_t cap)
+{
+    reservation r;
+    out[0] = '\0';
+    if (id && srv->res_started && reservation_get(&srv->res, id, &r) == RES_OK) {
+        snprintf(out, cap, "%s", nz(r.owner));
+        reservation_clear(&r);
+    }
+}
+
+/* The plugins' view of a room event (event.h / muc.h payloads). */
+static void room_payload(plugins *P, server *srv, event_type type, const void *payload, onair_event ev)
+{
+    char owner[RES_OWNER_MAX + 1];
+    onair_room_event e = {0};
+    if (type == EVENT_ROOM_OPENED) {
+        const muc_room_opened *o = payload;
+        e = (onair_room_event){.room = o->room_jid, .reservation_id = o->room_id,
+                               .owner = o->reservation ? nz(o->reservation->owner) : "",
+                               .time_ms = (int64_t)time(NULL) * 1000};
+        run_hooks(P, ev, &e);
+    } else if (type == EVENT_ROOM_MESSAGE) {
+        const muc_room_message *m = payload;
+        onair_room_log_entry le = log_entry_of(m->entry);
+        owner_of(srv, m->room_id, owner, sizeof owner);
+        /* The message as the room sends it, for hooks that read it. */
+        xml_node *msg = xml_node_new("message", XML_NS_CLIENT);
+        if (msg) {
+            char from[2048];
+            if (m->entry->notice || !*m->entry->nick)
+                snprintf(from, sizeof from, "%s", m->room_jid);
+            else
+                snprintf(from, sizeof from, "%s/%s", m->room_jid, m->entry->nick);
+            xml_node_set_attr(msg, "from", from);
+            xml_node_set_attr(msg, "type", "groupchat");
+            if (*m->entry->id)
+                xml_node_set_attr(msg, "id", m->entry->id);
+            xml_node *b = xml_node_add_child(msg, "body", XML_NS_CLIENT);
+            if (b)
+                xml_node_add_text(b, m->entry->body, strlen(m->entry->body));
+        }
+        e = (onair_room_event){.room = m->room_jid, .reservation_id = m->room_id, .occupant_jid = le.jid,
+                               .nick = le.nick, .body = le.body, .stanza = (const onair_stanza *)msg,
+                               .time_ms = le.time_ms, .owner = owner, .entry = &le};
+        run_hooks(P, ev, &e);
+        xml_node_free(msg);
+    } else if (type == EVENT_ROOM_CLOSED) {
+        const muc_room_closed *c = payload;
+        owner_of(srv, c->room_id, owner, sizeof owner);
+        onair_room_log_entry *log = c->nlog ? calloc(c->nlog, sizeof *log) : NULL;
+        if (c->nlog && !log) {
+            log_write(&srv->log, LOG_ERROR, "plugin", "room closed %s: out of memory: plugins not told", c->room_id);
+            return;
+        }
+        for (size_t i = 0; i < c->nlog; i++)
+            log[i] = log_entry_of(&c->log[i]);
+        e = (onair_room_event){.room = c->room_jid, .reservation_id = c->room_id, .time_ms = c->closed_at * 1000,
+                               .owner = owner, .reason = c->reason, .log = log, .nlog = c->nlog};
+        run_hooks(P, ev, &e);
+        free(log);
+    }
 }
 
 static int on_internal_event(void *ud, server *srv, event_type type, const void *payload)
@@ -250,18 +337,14 @@ static int on_internal_event(void *ud, server *srv, event_type type, const void 
             run_hooks(P, m->event, &e);
             break;
         }
-        case PAYLOAD_ROOM: {
-            const event_room *r = payload;
-            onair_room_event e = {.room = r->room, .reservation_id = r->reservation_id,
-                                  .occupant_jid = r->occupant_jid, .nick = r->nick, .body = r->body,
-                                  .stanza = (const onair_stanza *)r->stanza, .time_ms = r->time_ms};
-            run_hooks(P, m->event, &e);
+        case PAYLOAD_ROOM:
+            room_payload(P, srv, type, payload, m->event);
             break;
-        }
         case PAYLOAD_LIVE: {
             const event_live *l = payload;
-            onair_live_event e = {.reservation_id = l->reservation_id, .channel = l->channel, .room = l->room,
-                                  .time_ms = l->time_ms};
+            onair_live_event e = {.reservation_id = l->reservation_id, .channel = nz(l->channel), .room = l->room,
+                                  .time_ms = l->time_ms, .owner = nz(l->owner), .source = nz(l->source),
+                                  .started_ms = l->started_ms, .start = l->start, .end = l->end};
             run_hooks(P, m->event, &e);
             break;
         }
@@ -722,7 +805,24 @@ static int api_command_result(onair_command *cmd, const char *var, const char *l
         return ONAIR_E_NOMEM;
     if (cmd->result->nfields >= DATAFORM_MAX_FIELDS)
         return ONAIR_E_LIMIT;
+    if (value && strchr(value, '\n')) {
+        dataform_field *fl = dataform_add_field(cmd->result, DATAFORM_TEXT_MULTI, var, label);
+        return fl && dataform_field_set_text(fl, value) == DATAFORM_OK ? ONAIR_OK : ONAIR_E_NOMEM;
+    }
     return dataform_add_text(cmd->result, var, label, value ? value : "") ? ONAIR_OK : ONAIR_E_NOMEM;
+}
+
+static int api_command_error(onair_command *cmd, const char *type, const char *condition, const char *text)
+{
+    static const char *const types[] = {"cancel", "modify", "auth", "wait"};
+    bool type_ok = false;
+    for (size_t i = 0; type && i < sizeof types / sizeof types[0]; i++)
+        type_ok = type_ok || strcmp(type, types[i]) == 0;
+    if (!cmd || !type_ok || !is_token(condition) || cmd->failed)
+        return ONAIR_E_INVALID;
+    adhoc_reply_error(cmd->reply, type, condition, NULL, false, "%s", text ? text : "");
+    cmd->failed = true;
+    return ONAIR_OK;
 }
 
 static int api_command_fail(onair_command *cmd, const char *var, const char *text)
@@ -1292,6 +1392,119 @@ static const void *api_service_lookup(onair_host *h, const char *name, void **ud
     return NULL;
 }
 
+/* ---- HTTP routes ---- */
+
+struct onair_http_request {
+    const web_request *req;
+    web_response *res;
+    bool answered;
+};
+
+static void http_trampoline(void *ud, server *srv, const web_request *req, web_response *res)
+{
+    plugin_route *r = ud;
+    if (!r->h->active) {
+        web_reply_error(res, 404, NULL, "no resource at this path");
+        return;
+    }
+    onair_http_request hr = {req, res, false};
+    r->fn(r->ud, &hr);
+    if (!hr.answered) {
+        log_write(&srv->log, LOG_ERROR, r->h->module, "%s %s: the handler gave no answer", req->method, req->path);
+        web_reply_error(res, 500, NULL, "the server gave no answer");
+    }
+}
+
+static void route_free(plugin_route *r)
+{
+    free(r->pattern);
+    free(r);
+}
+
+static int api_http_route(onair_host *h, const char *method, const char *pattern, unsigned flags, onair_http_fn fn,
+                          void *ud)
+{
+    server *srv = h->srv;
+    if (!method || !pattern || !fn || (flags & ~(unsigned)ONAIR_HTTP_AUTH) || !srv->web || strlen(method) >= 8 ||
+        !h->active)
+        return ONAIR_E_INVALID;
+    plugin_route *r = calloc(1, sizeof *r);
+    if (!r || !(r->pattern = strdup(pattern))) {
+        free(r);
+        return ONAIR_E_NOMEM;
+    }
+    r->h = h;
+    r->fn = fn;
+    r->ud = ud;
+    snprintf(r->method, sizeof r->method, "%s", method);
+    if (web_has_route(srv, method, pattern)) {
+        route_free(r);
+        return ONAIR_E_EXISTS;
+    }
+    if (web_route(srv, method, pattern, (flags & ONAIR_HTTP_AUTH) ? WEB_AUTH : 0, http_trampoline, r) != 0) {
+        route_free(r);
+        return ONAIR_E_INVALID;
+    }
+    LL_PREPEND(h->routes, r);
+    return ONAIR_OK;
+}
+
+static const char *api_http_param(onair_http_request *req, unsigned index)
+{
+    return req && index < req->req->nparams ? req->req->params[index] : NULL;
+}
+
+static const char *api_http_user(onair_http_request *req)
+{
+    return req ? req->req->user : NULL;
+}
+
+static const char *api_http_query(onair_http_request *req, const char *name)
+{
+    return req && name ? web_query(req->req, name) : NULL;
+}
+
+static const char *api_http_method(onair_http_request *req)
+{
+    return req ? req->req->method : NULL;
+}
+
+static long api_http_body(onair_http_request *req, char *buf, size_t cap)
+{
+    if (!req || !req->req->body) {
+        copy_out("", 0, buf, cap);
+        return -1;
+    }
+    char *text = json_dumps(req->req->body, JSON_COMPACT);
+    if (!text) {
+        copy_out("", 0, buf, cap);
+        return -1;
+    }
+    long n = (long)copy_out(text, strlen(text), buf, cap);
+    free(text);
+    return n;
+}
+
+static int api_http_reply(onair_http_request *req, int status, const char *content_type, const char *body,
+                          size_t len)
+{
+    if (!req || req->answered || status < 200 || status > 599 || (len && !body))
+        return ONAIR_E_INVALID;
+    if (web_reply_body(req->res, status, content_type, body, len) != 0)
+        return ONAIR_E_INVALID;
+    req->answered = true;
+    return ONAIR_OK;
+}
+
+static int api_http_error(onair_http_request *req, int status, const char *field, const char *message)
+{
+    if (!req || req->answered || status < 400 || status > 599)
+        return ONAIR_E_INVALID;
+    web_reply_error(req->res, status, field, message);
+    req->answered = true;
+    return ONAIR_OK;
+}
+
 /* ---- configuration of a plugin ---- */
 
 static void values_free(plugin_value *v, size_t n)
@@ -1443,6 +1656,13 @@ static void unregister_all(onair_host *h)
         timer_close(h, h->timers);
     while (h->watches)
         watch_close(h, h->watches);
+    plugin_route *rt, *rtt;
+    LL_FOREACH_SAFE(h->routes, rt, rtt)
+    {
+        web_unroute(srv, rt->method, rt->pattern);
+        route_free(rt);
+    }
+    h->routes = NULL;
     size_t ns = 0;
     for (size_t i = 0; i < P->nservices; i++)
         if (P->services[i].h != h)
@@ -1656,6 +1876,15 @@ static void fill_api(onair_host_api *a)
     a->account_email = api_account_email;
     a->service_provide = api_service_provide;
     a->service_lookup = api_service_lookup;
+    a->http_route = api_http_route;
+    a->http_param = api_http_param;
+    a->http_user = api_http_user;
+    a->http_query = api_http_query;
+    a->http_method = api_http_method;
+    a->http_body = api_http_body;
+    a->http_reply = api_http_reply;
+    a->http_error = api_http_error;
+    a->command_error = api_command_error;
 }
 
 int plugins_start(server *srv)

@@ -142,6 +142,12 @@ static int check_text(const char *value, const char *field, long max, bool requi
     return RES_OK;
 }
 
+/* The transcript parts a booking may choose ("" = the server's default). */
+static bool transcript_part_ok(const char *v)
+{
+    return !*v || strcmp(v, "all") == 0 || strcmp(v, "live") == 0 || strcmp(v, "addressed") == 0;
+}
+
 static int parse_bool(const char *v, bool *out)
 {
     if (empty(v)) {
@@ -672,7 +678,7 @@ static void put_s(record_writer *w, const char *key, const char *v)
 
 static int res_encode(reservations *rs, const reservation *r, record_writer *w, const void **data, size_t *len)
 {
-    record_writer_init(w, 28);
+    record_writer_init(w, 30);
     put_s(w, "owner", r->owner);
     put_s(w, "email", r->email);
     put_s(w, "channel", r->channel);
@@ -701,6 +707,8 @@ static int res_encode(reservations *rs, const reservation *r, record_writer *w, 
     record_put_int(w, "cancelled", r->cancelled_at);
     put_s(w, "cancel_reason", r->cancel_reason);
     put_s(w, "id", r->id);
+    put_s(w, "transcript", r->transcript);
+    put_s(w, "transcript_notices", r->transcript_notices);
     return record_finish(w, data, len);
 }
 
@@ -755,6 +763,15 @@ static int res_decode(reservations *rs, const char *id, const void *val, size_t 
         out->capacity = (uint32_t)cap;
         out->bandwidth_kbps = (uint32_t)bw;
     }
+    /* Optional: records written before these fields existed lack them. */
+    char *tr = rc == STORE_OK && record_field(&r, "transcript") ? get_s(&r, "transcript") : NULL;
+    char *tn = rc == STORE_OK && record_field(&r, "transcript_notices") ? get_s(&r, "transcript_notices") : NULL;
+    if (tr && transcript_part_ok(tr))
+        snprintf(out->transcript, sizeof out->transcript, "%s", tr);
+    if (tn && (strcmp(tn, "true") == 0 || strcmp(tn, "false") == 0))
+        snprintf(out->transcript_notices, sizeof out->transcript_notices, "%s", tn);
+    free(tr);
+    free(tn);
     free(channel_id);
     free(reason);
     record_reader_free(&r);
@@ -937,6 +954,13 @@ int reservation_prepare(reservations *rs, const char *owner, const res_form *f, 
             rc = fail(e, RES_E_INVALID, pw_fields[i], "%s: %d to %d characters", pw_fields[i], RES_PASSWORD_MIN,
                       RES_PASSWORD_MAX);
     }
+    bool part_set = !empty(f->transcript) && strcmp(f->transcript, "default") != 0;
+    if (rc == RES_OK && part_set && !transcript_part_ok(f->transcript))
+        rc = fail(e, RES_E_INVALID, "transcript", "transcript: all, live, addressed or default");
+    bool notices = false;
+    bool notices_set = !empty(f->transcript_notices) && strcmp(f->transcript_notices, "default") != 0;
+    if (rc == RES_OK && notices_set && parse_bool(f->transcript_notices, &notices) != 0)
+        rc = fail(e, RES_E_INVALID, "transcript_notices", "transcript_notices: true, false or default");
     char *friends = NULL;
     if (rc == RES_OK)
         rc = check_friends(f->friends, &friends, e);
@@ -975,6 +999,9 @@ int reservation_prepare(reservations *rs, const char *owner, const res_form *f, 
     d->url = dup_or_empty(f->url);
     d->show_email = show_email;
     d->show_url = show_url;
+    snprintf(d->transcript, sizeof d->transcript, "%s", part_set ? f->transcript : "");
+    snprintf(d->transcript_notices, sizeof d->transcript_notices, "%s",
+             notices_set ? (notices ? "true" : "false") : "");
     d->broadcast_password = dup_or_empty(f->broadcast_password);
     d->shared_password = dup_or_empty(level == RES_PUBLIC ? NULL : f->shared_password);
     d->friends = friends;

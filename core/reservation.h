@@ -37,6 +37,7 @@
 #define RES_FRIENDS_MAX 50
 #define RES_ADDRESS_MAX 320
 #define RES_OWNER_MAX 256 /* bytes of the owner's account name */
+#define RES_TRANSCRIPT_MAX 16
 
 typedef struct channel {
     char id[CHANNEL_ID_MAX + 1];   /* [a-z0-9_-], 1 to 32 */
@@ -74,6 +75,12 @@ typedef struct reservation {
     uint64_t viewers;
     int64_t created, reconfirmed_at, cancelled_at;
     char cancel_reason[16]; /* "owner", "deadline", "operator" */
+    /* The part of the room's transcript the owner receives (F15):
+     * "all", "live" (between start and end), "addressed" (messages
+     * addressed to the broadcaster), or "" for the server's default; and
+     * whether it keeps the room's notices: "true", "false", or "". */
+    char transcript[RES_TRANSCRIPT_MAX + 1];
+    char transcript_notices[8];
 } reservation;
 
 /* A booking form as submitted, field by field (borrowed strings; NULL or ""
@@ -81,6 +88,7 @@ typedef struct reservation {
 typedef struct res_form {
     const char *channel, *start, *end, *level, *title, *genre, *show_email, *show_url, *url;
     const char *broadcast_password, *shared_password, *friends, *summary, *detail;
+    const char *transcript, *transcript_notices;
 } res_form;
 
 /* Result codes.  Every failure also fills a res_error. */

@@ -95,6 +95,9 @@ static void view_booking(server *srv, const reservation *d, view *v)
     view_add(v, "show_url", "Show my home page", "%s", yes_no(d->show_url));
     view_add(v, "url", "Home page", "%s", d->url);
     view_add(v, "friends", "Friends to invite", "%s", d->friends);
+    view_add(v, "transcript", "Transcript", "%s", d->transcript[0] ? d->transcript : "default");
+    view_add(v, "transcript_notices", "Transcript with notices", "%s",
+             d->transcript_notices[0] ? d->transcript_notices : "default");
     view_add(v, "shared_password", "Shared password", "%s", d->level == RES_PUBLIC ? "none (public)" : "set");
     view_add(v, "capacity", "Viewers at most", "%u", d->capacity);
     view_add(v, "bandwidth_kbps", "Bandwidth (kbps)", "%u", d->bandwidth_kbps);
@@ -289,6 +292,22 @@ static dataform *book_form(server *srv, const reservation *d)
          add_optional(f, DATAFORM_TEXT_MULTI, "friends", "Friends to invite", NULL, d ? d->friends : NULL) &&
          add_optional(f, DATAFORM_TEXT_SINGLE, "summary", "Summary", "at most 20 characters", d ? d->summary : NULL) &&
          add_optional(f, DATAFORM_TEXT_MULTI, "detail", "Detail", NULL, d ? d->detail : NULL);
+    dataform_field *tr = NULL, *tn = NULL;
+    ok = ok &&
+         (tr = add_optional(f, DATAFORM_LIST_SINGLE, "transcript", "Transcript you receive after the live",
+                            "default: the server's choice; all: everything said in the room; live: what was said "
+                            "between the start and the end; addressed: messages addressed to you (\"yournick: ...\")",
+                            d && d->transcript[0] ? d->transcript : "default")) &&
+         dataform_field_add_option(tr, "The server's default", "default") == DATAFORM_OK &&
+         dataform_field_add_option(tr, "Everything", "all") == DATAFORM_OK &&
+         dataform_field_add_option(tr, "Only during the live", "live") == DATAFORM_OK &&
+         dataform_field_add_option(tr, "Only messages addressed to me", "addressed") == DATAFORM_OK &&
+         (tn = add_optional(f, DATAFORM_LIST_SINGLE, "transcript_notices", "Keep the room's notices in it",
+                            "the room's own notices (\"the live starts soon\", ...)",
+                            d && d->transcript_notices[0] ? d->transcript_notices : "default")) &&
+         dataform_field_add_option(tn, "The server's default", "default") == DATAFORM_OK &&
+         dataform_field_add_option(tn, "Yes", "true") == DATAFORM_OK &&
+         dataform_field_add_option(tn, "No", "false") == DATAFORM_OK;
     if (!ok) {
         dataform_free(f);
         return NULL;
@@ -340,6 +359,8 @@ static res_form form_of(const dataform *f, char **friends, char **detail)
         .friends = *friends,
         .summary = dataform_value(f, "summary"),
         .detail = *detail,
+        .transcript = dataform_value(f, "transcript"),
+        .transcript_notices = dataform_value(f, "transcript_notices"),
     };
     return rf;
 }

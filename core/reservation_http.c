@@ -105,6 +105,12 @@ static json_t *owner_json(server *srv, const reservation *r, int64_t now)
                           "reconfirm_by", time_json(r->deadline), "viewers", (json_int_t)r->viewers);
     if (o && r->cancel_reason[0])
         json_object_set_new(o, "cancelled_by", json_string(r->cancel_reason));
+    if (o) {
+        json_object_set_new(o, "transcript", json_string(r->transcript[0] ? r->transcript : "default"));
+        json_object_set_new(o, "transcript_notices",
+                            r->transcript_notices[0] ? json_boolean(strcmp(r->transcript_notices, "true") == 0)
+                                                     : json_null());
+    }
     return o;
 }
 
@@ -166,11 +172,12 @@ static int read_body(const web_request *req, web_response *res, body_form *bf)
     }
     static const char *const names[] = {"channel", "start", "end", "level", "title", "genre", "show_email",
                                         "show_url", "url", "broadcast_password", "shared_password", "friends",
-                                        "summary", "detail"};
+                                        "summary", "detail", "transcript", "transcript_notices"};
     const char **slots[] = {&bf->form.channel, &bf->form.start, &bf->form.end, &bf->form.level, &bf->form.title,
                             &bf->form.genre, &bf->form.show_email, &bf->form.show_url, &bf->form.url,
                             &bf->form.broadcast_password, &bf->form.shared_password, &bf->form.friends,
-                            &bf->form.summary, &bf->form.detail};
+                            &bf->form.summary, &bf->form.detail, &bf->form.transcript,
+                            &bf->form.transcript_notices};
     const char *key;
     json_t *v;
     char msg[200];
@@ -186,7 +193,8 @@ static int read_body(const web_request *req, web_response *res, body_form *bf)
         }
         if (json_is_null(v))
             continue;
-        if (strcmp(key, "show_email") == 0 || strcmp(key, "show_url") == 0) {
+        if (strcmp(key, "show_email") == 0 || strcmp(key, "show_url") == 0 ||
+            strcmp(key, "transcript_notices") == 0) {
             if (!json_is_boolean(v)) {
                 snprintf(msg, sizeof msg, "%s: expected true or false", key);
                 web_reply_error(res, 400, key, msg);

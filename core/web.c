@@ -117,7 +117,8 @@ struct web_response {
     bool body_done;  /* libwebsockets reported the end of the body */
     bool deferred, listed, in_handler;
     int status;
-    char *out; /* owned JSON text of the answer */
+    char *out; /* owned text of the answer */
+    char *out_ctype; /* owned Content-Type of the answer, NULL: JSON */
     size_t out_len;
     char *hnames[WEB_MAX_HEADERS]; /* owned "Name:" */
     char *hvalues[WEB_MAX_HEADERS];
@@ -385,6 +386,36 @@ int web_route(server *srv, const char *method, const char *pattern, unsigned fla
     return 0;
 }
 
+bool web_has_route(server *srv, const char *method, const char *pattern)
+{
+    struct web *w = srv->web;
+    for (web_route_entry *r = w ? w->routes : NULL; r && method && pattern; r = r->next)
+        if (strcmp(r->method, method) == 0 && strcmp(r->pattern, pattern) == 0)
+            return true;
+    return false;
+}
+
+int web_unroute(server *srv, const char *method, const char *pattern)
+{
+    struct web *w = srv->web;
+    if (!w || !method || !pattern)
+        return -1;
+    web_route_entry *prev = NULL;
+    for (web_route_entry *r = w->routes; r; prev = r, r = r->next) {
+        if (strcmp(r->method, method) != 0 || strcmp(r->pattern, pattern) != 0)
+            continue;
+        if (prev)
+            prev->next = r->next;
+        else
+            w->routes = r->next;
+        if (w->routes_tail == r)
+            w->routes_tail = prev;
+        route_free(r);
+        return 0;
+    }
+    return -1;
+}
+
 /* Whether r matches the request's path; fills params when it does. */
 static bool route_match(const web_route_entry *r, const web_response *t, const char **params, size_t *nparams)
 {
@@ -439,6 +470,7 @@ static void txn_free(web_response *t)
     free(t->body);
     json_decref(t->json);
     free(t->out);
+    free(t->out_ctype);
     free(t);
 }
 
@@ -533,6 +565,41 @@ void web_reply_json(web_response *res, int status, json_t *body)
     res->state = TXN_ANSWERED;
     if (!res->in_handler)
         answer_ready(res);
+}
+
+int web_reply_body(web_response *res, int status, const char *content_type, const char *body, size_t len)
+{
+    if (!res || res->state == TXN_ANSWERED || (len && !body))
+        return -1;
+    if (content_type) {
+        size_t n = strlen(content_type);
+        if (n == 0 || n > 128)
+            return -1;
+        for (const char *c = content_type; *c; c++)
+            if ((unsigned char)*c < 0x20 || *c == 0x7f)
+                return -1;
+    }
+    if (status < 200 || status > 599)
+        status = 500;
+    res->status = status;
+    if (status != 204) {
+        res->out = malloc(len + 1);
+        res->out_ctype = content_type ? strdup(content_type) : NULL;
+        if (!res->out || (content_type && !res->out_ctype)) {
+            free(res->out);
+            res->out = NULL;
+            res->status = 500;
+        } else {
+            if (len)
+                memcpy(res->out, body, len);
+            res->out[len] = '\0';
+            res->out_len = len;
+        }
+    }
+    res->state = TXN_ANSWERED;
+    if (!res->in_handler)
+        answer_ready(res);
+    return 0;
 }
 
 void web_reply_error(web_response *res, int status, const char *field, const char *message)
@@ -865,7 +932,7 @@ static int on_writeable(web_conn *c, struct lws *wsi)
     char num[24];
     int fail = lws_add_http_header_status(wsi, (unsigned)t->status, &p, end);
     if (!fail && t->status != 204) {
-        static const char ctype[] = "application/json";
+        const char *ctype = t->out_ctype ? t->out_ctype : "application/json";
         snprintf(num, sizeof num, "%zu", has_body ? t->out_len : 0);
         fail = lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, (const unsigned char *)ctype,
                                             (int)strlen(ctype), &p, end) ||

@@ -64,12 +64,23 @@ typedef void (*web_handler_fn)(void *ud, struct server *srv, const web_request *
 int web_route(struct server *srv, const char *method, const char *pattern, unsigned flags, web_handler_fn fn,
               void *ud);
 
+/* Removes the route registered for method and pattern (plugins unloading).
+ * Returns 0, or -1 when there is none. */
+int web_unroute(struct server *srv, const char *method, const char *pattern);
+/* Whether a route is registered for exactly this method and pattern. */
+bool web_has_route(struct server *srv, const char *method, const char *pattern);
+
 /* Answers with `status` (200..599; anything else becomes 500) and body
  * (reference stolen; NULL = no body, the right thing for 204, whose body is
  * never sent).  Responses carry Content-Type: application/json,
  * Content-Length and Cache-Control: no-store.  A response is answered once;
  * later calls are ignored (and release their body). */
 void web_reply_json(web_response *res, int status, json_t *body);
+/* Answers with `status` and body[0..len) (copied) as content_type, e.g.
+ * "text/plain; charset=utf-8" (NULL: "application/json").  Returns 0, or
+ * -1 for a bad content type (control characters, over 128 bytes) or an
+ * answered response (nothing sent then). */
+int web_reply_body(web_response *res, int status, const char *content_type, const char *body, size_t len);
 /* Answers with the error format of every error:
  *   {"error": {"status": 400, "field": "start", "message": "..."}}
  * field may be NULL (then omitted).  A 401 also carries

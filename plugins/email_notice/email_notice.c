@@ -17,14 +17,19 @@
  * mail server refuses permanently (5xx) is dropped and the owner is told,
  * by XMPP and by mail.
  *
- * Mail leaves through libcurl's SMTP client driven by a curl multi handle
- * on the server's loop: curl's sockets are watched with the host's
- * fd_watch, its timeout with a host timer.  The notices carry the shared
+ * Mail leaves through libcurl's SMTP client, one curl_easy_perform per
+ * mail on the host's thread pool (work_queue): curl's SMTP code waits for
+ * the server's replies to the end of a message and to QUIT in a blocking
+ * loop, which must never run on the server's loop.  A transfer is set up
+ * on the loop (settings read there), performed on a pool thread that
+ * touches only the transfer, and its result handled on the loop again
+ * (outbox updated, retry or report).  The notices carry the shared
  * password; it is never stored in the outbox: a notice entry names the
  * reservation and the recipient, and the text is made from reservation_read
  * when it is sent (so a live cancelled meanwhile sends nothing).
  */
 #include <curl/curl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,23 +85,38 @@ typedef struct entry {
 /* the strings of an entry, by index */
 enum { S_TO, S_OWNER, S_RID, S_MSGID, S_SUBJECT, S_BODY, S_ATT_NAME, S_ATT, S_ERROR };
 
-/* One mail on its way to the SMTP server. */
+/* libcurl's global state, released (curl_global_cleanup) when the plugin
+ * and every transfer still on a pool thread are done with it.  Counted on
+ * the loop only. */
+typedef struct curl_life {
+    unsigned refs;
+} curl_life;
+
+struct emailer;
+
+/* One mail on its way to the SMTP server.  Made on the loop; while queued
+ * the pool thread owns easy, msg, off, err, result and code; back on the
+ * loop (done) the emailer handles it, or frees it alone when the plugin
+ * has shut down meanwhile (st NULL). */
 typedef struct xfer {
     struct xfer *next;
+    struct emailer *st; /* NULL once the plugin has shut down */
+    curl_life *life;    /* one reference */
     uint64_t seq;
     CURL *easy;
     struct curl_slist *rcpt;
     mbuf msg;   /* the message (may hold a password: wiped) */
     size_t off; /* read so far */
     char err[CURL_ERROR_SIZE];
+    CURLcode result;
+    long code;           /* the last SMTP reply code */
+    atomic_bool abort;   /* set on the loop at shutdown: the transfer stops at curl's next progress call */
 } xfer;
 
 typedef struct emailer {
     onair_host *h;
     const onair_host_api *api;
-    CURLM *multi;
-    bool curl_ready;    /* curl_global_init succeeded */
-    uint64_t curl_timer; /* curl's timeout, a host timer */
+    curl_life *life;     /* one reference; NULL until curl_global_init succeeded */
     uint64_t wake_timer; /* the outbox's next due entry */
     bool running;        /* inside run_outbox */
     bool rerun;          /* something was queued meanwhile: run again at once */
@@ -660,57 +680,14 @@ static void fail_permanently(emailer *st, const entry *e, const char *why)
     enqueue(st, items, n, e->seq);
 }
 
-/* ---- curl: sockets and the timeout on the host's loop ---- */
+/* ---- curl: one transfer per mail on the thread pool ---- */
 
-static void check_done(emailer *st);
-
-static void on_fd(void *ud, int fd, int ready)
+static void life_release(curl_life *life)
 {
-    emailer *st = ud;
-    int flags = ((ready & ONAIR_FD_READ) ? CURL_CSELECT_IN : 0) | ((ready & ONAIR_FD_WRITE) ? CURL_CSELECT_OUT : 0) |
-                ((ready & ONAIR_FD_ERROR) ? CURL_CSELECT_ERR : 0);
-    int running;
-    curl_multi_socket_action(st->multi, fd, flags, &running);
-    check_done(st);
-}
-
-static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
-{
-    (void)easy;
-    (void)socketp;
-    emailer *st = userp;
-    if (what == CURL_POLL_REMOVE) {
-        st->api->fd_unwatch(st->h, s);
-        return 0;
+    if (life && --life->refs == 0) {
+        curl_global_cleanup();
+        free(life);
     }
-    int events = ((what & CURL_POLL_IN) ? ONAIR_FD_READ : 0) | ((what & CURL_POLL_OUT) ? ONAIR_FD_WRITE : 0);
-    int rc = st->api->fd_watch(st->h, s, events, on_fd, st);
-    if (rc != ONAIR_OK)
-        st->api->log(st->h, ONAIR_LOG_ERROR, "cannot watch curl's socket %d (%d)", (int)s, rc);
-    return 0;
-}
-
-static void on_curl_timer(void *ud, uint64_t id)
-{
-    emailer *st = ud;
-    if (st->curl_timer == id)
-        st->curl_timer = 0;
-    int running;
-    curl_multi_socket_action(st->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    check_done(st);
-}
-
-static int on_curl_timeout(CURLM *multi, long timeout_ms, void *userp)
-{
-    (void)multi;
-    emailer *st = userp;
-    if (st->curl_timer) {
-        st->api->timer_stop(st->h, st->curl_timer);
-        st->curl_timer = 0;
-    }
-    if (timeout_ms >= 0)
-        st->curl_timer = st->api->timer_start(st->h, (uint64_t)timeout_ms, 0, on_curl_timer, st);
-    return 0;
 }
 
 static size_t on_read(char *buf, size_t size, size_t nitems, void *ud)
@@ -723,15 +700,34 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *ud)
     return n;
 }
 
-static void xfer_free(emailer *st, xfer *x)
+/* curl calls this while it works (also while it waits for a reply): a
+ * non-zero return ends the transfer (the plugin is shutting down). */
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
 {
-    if (x->easy) {
-        curl_multi_remove_handle(st->multi, x->easy);
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    xfer *x = ud;
+    return atomic_load(&x->abort) ? 1 : 0;
+}
+
+static void xfer_free(xfer *x)
+{
+    if (x->easy)
         curl_easy_cleanup(x->easy);
-    }
     curl_slist_free_all(x->rcpt);
     mbuf_wipe(&x->msg);
+    life_release(x->life);
     free(x);
+}
+
+/* On a pool thread: the whole SMTP conversation.  Touches x only. */
+static void xfer_work(void *data)
+{
+    xfer *x = data;
+    x->result = curl_easy_perform(x->easy);
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->code);
 }
 
 /* Whether a failed delivery will never succeed: a 5xx reply to the
@@ -776,27 +772,39 @@ static void retry_later(emailer *st, entry *e, const char *why)
                  (long long)delay, rc == ONAIR_OK ? "" : " (the outbox could not be updated)");
 }
 
-static void transfer_done(emailer *st, xfer *x, CURLcode result)
+/* On the loop, after xfer_work (or instead of it, status ONAIR_E_CANCELLED). */
+static void xfer_done(void *data, int status)
 {
-    long code = 0;
-    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
-    char why[CURL_ERROR_SIZE + 64];
-    if (result != CURLE_OK)
-        snprintf(why, sizeof why, "%s (SMTP %ld)", x->err[0] ? x->err : curl_easy_strerror(result), code);
-    bool perm = result != CURLE_OK && permanent(result, code, x->err);
-    uint64_t seq = x->seq;
+    xfer *x = data;
+    emailer *st = x->st;
+    if (!st) {
+        /* The plugin shut down meanwhile: the entry stays in the outbox and
+         * is sent again after the next start. */
+        xfer_free(x);
+        return;
+    }
     xfer **pp = &st->xfers;
-    while (*pp != x)
+    while (*pp && *pp != x)
         pp = &(*pp)->next;
-    *pp = x->next;
+    if (*pp)
+        *pp = x->next;
     st->nxfers--;
-    xfer_free(st, x);
+    CURLcode result = status == ONAIR_OK ? x->result : CURLE_ABORTED_BY_CALLBACK;
+    long code = status == ONAIR_OK ? x->code : 0;
+    char why[CURL_ERROR_SIZE + 64];
+    if (status != ONAIR_OK)
+        snprintf(why, sizeof why, "the delivery did not run (%d)", status);
+    else if (result != CURLE_OK)
+        snprintf(why, sizeof why, "%s (SMTP %ld)", x->err[0] ? x->err : curl_easy_strerror(result), code);
+    bool perm = status == ONAIR_OK && result != CURLE_OK && permanent(result, code, x->err);
+    uint64_t seq = x->seq;
+    xfer_free(x);
     entry e;
     if (!entry_load(st, seq, &e)) {
         kick(st);
         return;
     }
-    if (result == CURLE_OK) {
+    if (status == ONAIR_OK && result == CURLE_OK) {
         entry_del(st, NULL, seq);
         st->api->log(st->h, ONAIR_LOG_INFO, "q%llu (%s%s%s) delivered to %s", (unsigned long long)seq,
                      purpose_name(e.purpose), *e.s[S_RID] ? ", reservation " : "", e.s[S_RID], e.s[S_TO]);
@@ -811,23 +819,8 @@ static void transfer_done(emailer *st, xfer *x, CURLcode result)
     kick(st);
 }
 
-static void check_done(emailer *st)
-{
-    CURLMsg *m;
-    int left;
-    while ((m = curl_multi_info_read(st->multi, &left)) != NULL) {
-        if (m->msg != CURLMSG_DONE)
-            continue;
-        xfer *x = NULL;
-        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-        CURLcode result = m->data.result; /* m is invalid once the handle is removed */
-        if (x)
-            transfer_done(st, x, result);
-    }
-}
-
-/* Starts delivering msg (taken over) for entry e.  On failure the entry is
- * retried later. */
+/* Starts delivering msg (taken over) for entry e on the thread pool.  On
+ * failure the entry is retried later. */
 static void start_transfer(emailer *st, entry *e, mbuf *msg)
 {
     xfer *x = calloc(1, sizeof *x);
@@ -839,16 +832,24 @@ static void start_transfer(emailer *st, entry *e, mbuf *msg)
     bool v6 = strchr(host, ':') != NULL;
     snprintf(url, sizeof url, "smtp://%s%s%s:%lld/%s", v6 ? "[" : "", host, v6 ? "]" : "",
              (long long)cfg_i(st, "smtp_port"), st->api->server_domain(st->h));
+    if (x) {
+        x->life = st->life;
+        st->life->refs++;
+    }
     if (!x || !(x->easy = curl_easy_init()) || !(x->rcpt = curl_slist_append(NULL, rcpt))) {
         if (x)
-            xfer_free(st, x);
+            xfer_free(x);
         mbuf_wipe(msg);
         retry_later(st, e, "out of memory");
         return;
     }
+    x->st = st;
     x->seq = e->seq;
     x->msg = *msg;
     *msg = (mbuf){0};
+    atomic_init(&x->abort, false);
+    /* Every option is copied by curl here, on the loop: the pool thread
+     * reads nothing of the host. */
     CURL *c = x->easy;
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_MAIL_FROM, from);
@@ -871,16 +872,20 @@ static void start_transfer(emailer *st, entry *e, mbuf *msg)
     curl_easy_setopt(c, CURLOPT_SERVER_RESPONSE_TIMEOUT, (long)cfg_i(st, "reply_timeout_s"));
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "smtp");
-    curl_easy_setopt(c, CURLOPT_PRIVATE, (char *)x);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, x->err);
-    if (curl_multi_add_handle(st->multi, c) != CURLM_OK) {
-        xfer_free(st, x);
-        retry_later(st, e, "curl refused the transfer");
-        return;
-    }
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, x);
     x->next = st->xfers;
     st->xfers = x;
     st->nxfers++;
+    int rc = st->api->work_queue(st->h, xfer_work, xfer_done, x);
+    if (rc != ONAIR_OK) {
+        st->xfers = x->next;
+        st->nxfers--;
+        xfer_free(x);
+        retry_later(st, e, "the delivery could not be queued on the thread pool");
+    }
 }
 
 /* ---- the outbox ---- */
@@ -1230,23 +1235,20 @@ static void shutdown_plugin(void *state)
 {
     emailer *st = state;
     /* Mails on their way stay in the outbox: they are sent again after
-     * the next start. */
-    while (st->xfers) {
-        xfer *x = st->xfers;
-        st->xfers = x->next;
-        xfer_free(st, x);
+     * the next start.  Their transfers end at curl's next progress call;
+     * each frees itself when its done callback comes (see xfer_done). */
+    for (xfer *x = st->xfers; x; x = x->next) {
+        atomic_store(&x->abort, true);
+        x->st = NULL;
     }
-    if (st->multi)
-        curl_multi_cleanup(st->multi);
-    if (st->curl_ready)
-        curl_global_cleanup();
+    st->xfers = NULL;
+    life_release(st->life);
     free(st);
 }
 
 static int init(onair_host *h, const onair_host_api *api, void **state)
 {
-    if (!ONAIR_HOST_HAS(api, fd_watch) || !ONAIR_HOST_HAS(api, fd_unwatch) ||
-        !ONAIR_HOST_HAS(api, reservation_read) || !ONAIR_HOST_HAS(api, account_email) ||
+    if (!ONAIR_HOST_HAS(api, reservation_read) || !ONAIR_HOST_HAS(api, account_email) ||
         !ONAIR_HOST_HAS(api, service_provide)) {
         api->log(h, ONAIR_LOG_ERROR, "this server's plugin API is too old (ABI 1.%d; 1.1 needed)", api->abi_minor);
         return -1;
@@ -1265,16 +1267,15 @@ static int init(onair_host *h, const onair_host_api *api, void **state)
         free(st);
         return -3;
     }
-    st->curl_ready = true;
-    st->service = (onair_mail_service){.size = sizeof st->service, .send = svc_send};
-    int rc = (st->multi = curl_multi_init()) ? ONAIR_OK : ONAIR_E_NOMEM;
-    if (rc == ONAIR_OK) {
-        curl_multi_setopt(st->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
-        curl_multi_setopt(st->multi, CURLMOPT_SOCKETDATA, st);
-        curl_multi_setopt(st->multi, CURLMOPT_TIMERFUNCTION, on_curl_timeout);
-        curl_multi_setopt(st->multi, CURLMOPT_TIMERDATA, st);
-        rc = api->hook(h, ONAIR_EVENT_RESERVATION_BOOKED, 0, on_booked, st);
+    st->life = calloc(1, sizeof *st->life);
+    if (!st->life) {
+        curl_global_cleanup();
+        free(st);
+        return -3;
     }
+    st->life->refs = 1;
+    st->service = (onair_mail_service){.size = sizeof st->service, .send = svc_send};
+    int rc = api->hook(h, ONAIR_EVENT_RESERVATION_BOOKED, 0, on_booked, st);
     if (rc == ONAIR_OK)
         rc = api->hook(h, ONAIR_EVENT_RESERVATION_RECONFIRMED, 0, on_reconfirmed, st);
     if (rc == ONAIR_OK)

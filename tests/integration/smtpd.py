@@ -9,10 +9,14 @@ on loopback, in a thread of the test process.
 Mailbox.reject maps a recipient to the reply given to its RCPT TO (e.g.
 "550 5.1.1 no such user"); Mailbox.reject_data maps a recipient to the
 reply given at the end of its message (e.g. "554 5.7.1 rejected");
-Mailbox.defer_data makes the next N messages fail with 451 after DATA.  Every message keeps its envelope, its raw bytes
+Mailbox.defer_data makes the next N messages fail with 451 after DATA;
+Mailbox.stall_data_s makes the server wait that long before it answers the
+end of each message (a slow mail server), and data_started is set when it
+begins waiting.  Every message keeps its envelope, its raw bytes
 and the parsed message (email.policy.default, which decodes RFC 2047 words
 and MIME parts).
 """
+import asyncio
 import email
 import email.policy
 import threading
@@ -56,6 +60,8 @@ class Mailbox:
         self.reject = {}
         self.reject_data = {}
         self.defer_data = 0
+        self.stall_data_s = 0.0
+        self.data_started = threading.Event()
         self.rcpt_seen = []  # every RCPT TO address, accepted or not
 
     # aiosmtpd handler hooks (run in the server's thread)
@@ -70,6 +76,9 @@ class Mailbox:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.stall_data_s > 0:
+            self.data_started.set()
+            await asyncio.sleep(self.stall_data_s)  # the message is in; the answer is late
         with self.cond:
             for rcpt in envelope.rcpt_tos:
                 if rcpt in self.reject_data:

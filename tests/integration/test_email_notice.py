@@ -18,6 +18,7 @@ import os
 import pathlib
 import re
 import subprocess
+import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -298,6 +299,38 @@ async def test_smtp_down_across_kill_and_restart(server_factory, tmp_path):
         raw = await raw_login(srv)
         await raw.close()
         assert len(box.messages) == 3
+    finally:
+        smtp.stop()
+
+
+async def test_a_stalled_mail_server_does_not_block_the_loop(server_factory, tmp_path):
+    """libcurl waits for the reply to the end of a message (and to QUIT)
+    without returning: the plugin does that on the thread pool, so while a
+    mail server takes seconds to answer, XMPP pings are answered at once."""
+    box = Mailbox()
+    box.stall_data_s = 4.0
+    smtp = SmtpServer(box).start()
+    try:
+        srv = server_factory(private_config(tmp_path, smtp, reply_timeout_s=30, timeout_s=60))
+        c = await clients.login(srv, *srv.add_user())
+        user, _, tok = account(srv, email="slow@example.com")
+        book(srv, tok)  # the booking mail goes out now
+        loop = asyncio.get_running_loop()
+        assert await loop.run_in_executor(None, box.data_started.wait, 10), "the mail never reached DATA"
+        began = time.monotonic()
+        slowest = 0.0
+        pings = 0
+        while time.monotonic() - began < 2.5:  # well inside the 4 s the server stalls
+            t0 = time.monotonic()
+            await asyncio.wait_for(c.plugin["xep_0199"].ping(jid=srv.domain, timeout=5), 5)
+            slowest = max(slowest, time.monotonic() - t0)
+            pings += 1
+        assert pings >= 5 and slowest < 1.0, f"{pings} pings, slowest {slowest:.2f} s: the loop was blocked"
+        assert not box.to("slow@example.com"), "the server answered too early for this test"
+        # the mail is delivered once the server answers
+        m = box.wait(lambda x: "slow@example.com" in x.rcpt_tos, timeout=15)
+        assert "Booked" in m.subject
+        await wait_log(srv, r"q\d+ \(booking, reservation [a-z2-7]{26}\) delivered to slow@example.com")
     finally:
         smtp.stop()
 

@@ -426,7 +426,7 @@ async def test_host_functions_of_abi_1_1(server_factory, tmp_path):
                                                                 if k in ("channels", "reservation", "schedule")}))
     raw = await raw_login(srv)
     try:
-        assert (await probe(raw, "abi"))["abi"] == "1.1"
+        assert (await probe(raw, "abi"))["abi"] == "1.2"
         # fd_watch / fd_unwatch: refusals, a read, the watch changed to write, unwatched in its callback
         assert (await probe(raw, "fd"))["fd"] == "read,write,unwatched"
         assert (await probe(raw, "fd"))["fd"] == "read,write,unwatched"  # the same fd numbers again

@@ -23,7 +23,9 @@ class Response:
         for k, v in headers:
             self.headers.setdefault(k.lower(), v)
         self.raw = raw
-        self.json = json.loads(raw) if raw else None
+        # a JSON body is parsed (any other, e.g. text/plain, stays in raw)
+        ctype = self.headers.get("content-type", "application/json")
+        self.json = json.loads(raw) if raw and ctype.startswith("application/json") else None
 
     def header(self, name):
         return self.headers.get(name.lower())

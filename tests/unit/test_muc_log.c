@@ -127,6 +127,7 @@ typedef struct seen {
     char body[16][32];
     char nick[16][16];
     bool notice[16];
+    bool addressed[16];
     int n;
 } seen;
 
@@ -134,6 +135,7 @@ static int seen_one(void *ud, const muc_log_entry *e)
 {
     seen *s = ud;
     s->seq[s->n] = e->seq;
+    s->addressed[s->n] = e->addressed;
     snprintf(s->body[s->n], sizeof s->body[0], "%s", e->body);
     snprintf(s->nick[s->n], sizeof s->nick[0], "%s", e->nick);
     s->notice[s->n] = e->notice;
@@ -155,14 +157,14 @@ static void test_log_order_and_rooms(void **state)
         char body[32];
         snprintf(body, sizeof body, "a%llu", (unsigned long long)i);
         muc_log_entry e = {i, 1000 + (int64_t)i, i == 7 ? "" : "bob", i == 7 ? "" : "bob@localhost/r", body, "id",
-                           i == 7};
+                           i == 7, i == 298};
         assert_int_equal(muc_log_append(t, ROOM_A, &e), STORE_OK);
     }
-    muc_log_entry b = {1, 5, "carol", "carol@localhost/x", "in b", "", false};
+    muc_log_entry b = {1, 5, "carol", "carol@localhost/x", "in b", "", false, false};
     assert_int_equal(muc_log_append(t, ROOM_B, &b), STORE_OK);
     /* a number is never written twice */
     assert_int_equal(muc_log_append(t, ROOM_B, &b), STORE_EXISTS);
-    assert_int_equal(muc_log_append(t, ROOM_B, &(muc_log_entry){0, 0, "", "", "", "", false}), STORE_ERROR);
+    assert_int_equal(muc_log_append(t, ROOM_B, &(muc_log_entry){0, 0, "", "", "", "", false, false}), STORE_ERROR);
     assert_int_equal(store_txn_commit(t), STORE_OK);
 
     t = begin(f, false);
@@ -175,6 +177,10 @@ static void test_log_order_and_rooms(void **state)
     assert_int_equal(s.n, 5);
     assert_int_equal(s.seq[0], 296);
     assert_string_equal(s.body[4], "a300");
+    /* the addressed mark is kept (and absent is false) */
+    assert_true(s.addressed[2]);
+    assert_false(s.addressed[1]);
+    assert_false(s.addressed[3]);
     memset(&s, 0, sizeof s);
     assert_int_equal(muc_log_read(t, ROOM_B, 1, seen_one, &s), STORE_OK);
     assert_int_equal(s.n, 1);
@@ -194,7 +200,7 @@ static void test_log_read_stops_and_notices(void **state)
     fixture *f = *state;
     store_txn *t = begin(f, true);
     for (uint64_t i = 1; i <= 4; i++) {
-        muc_log_entry e = {i, (int64_t)i, i == 2 ? "" : "dan", i == 2 ? "" : "dan@localhost/r", "x", "", i == 2};
+        muc_log_entry e = {i, (int64_t)i, i == 2 ? "" : "dan", i == 2 ? "" : "dan@localhost/r", "x", "", i == 2, false};
         assert_int_equal(muc_log_append(t, ROOM_A, &e), STORE_OK);
     }
     assert_int_equal(store_txn_commit(t), STORE_OK);

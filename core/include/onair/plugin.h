@@ -32,7 +32,9 @@
  * instead: a new function appended at the end of onair_host_api (test for
  * it with ONAIR_HOST_HAS), a new event number, a new config key type, a new
  * field taking the place of a reserved slot of a struct (a host that does
- * not fill it leaves it NULL / 0), a new flag bit.  Plugins must ignore
+ * not fill it leaves it NULL / 0; a field of 64 bits takes one slot, as on
+ * the 64-bit systems onaird is built for), a new flag bit.  Check
+ * api->abi_minor before reading a field added in a later minor version.  Plugins must ignore
  * event numbers and flag bits they do not know, and never allocate or copy
  * the host's payload structs by value.
  *
@@ -88,7 +90,7 @@ extern "C" {
 #endif
 
 #define ONAIR_PLUGIN_ABI 1
-#define ONAIR_PLUGIN_ABI_MINOR 1
+#define ONAIR_PLUGIN_ABI_MINOR 2
 
 /* The name of the exported entry point, for dlsym. */
 #define ONAIR_PLUGIN_ENTRY_SYMBOL "onair_plugin_entry"
@@ -112,6 +114,7 @@ typedef struct onair_host onair_host;       /* one per loaded plugin */
 typedef struct onair_stanza onair_stanza;   /* an XMPP stanza (message, presence, iq) */
 typedef struct onair_txn onair_txn;         /* a write transaction on the plugin's database */
 typedef struct onair_command onair_command; /* one call of an ad-hoc command */
+typedef struct onair_http_request onair_http_request; /* one HTTP request to a plugin's route (ABI 1.2) */
 
 /* ---- logging ---- */
 
@@ -166,29 +169,66 @@ typedef struct onair_reservation_event {
     uint64_t fee;              /* in the smallest unit of the server's currency */
     uint32_t capacity, bandwidth_kbps;
     bool show_email, show_url;
-    void *reserved[8];
+    /* ABI 1.2: the part of the room's transcript the owner chose when
+     * booking (specs/reservation.md): "all", "live", "addressed", or ""
+     * for the server's default; and whether it keeps the room's notices:
+     * "true", "false", or "" for the default. */
+    const char *transcript;
+    const char *transcript_notices;
+    void *reserved[6];
 } onair_reservation_event;
+
+/* One message of a room's log (ABI 1.2), as the room accepted it.
+ * Borrowed with the event that carries it; strings never NULL. */
+typedef struct onair_room_log_entry {
+    uint64_t seq;          /* 1, 2, ... in the room */
+    int64_t time_ms;       /* when the room accepted it, ms since the epoch */
+    const char *nick;      /* the sender's nickname; "" for the room's notices */
+    const char *jid;       /* the sender's real full JID; "" for notices */
+    const char *body;
+    const char *id;        /* the sender's stanza id, "" if none */
+    bool notice;           /* a notice of the room itself ("the live starts soon", ...) */
+    bool addressed;        /* addressed to the broadcaster: the body starts with one of
+                              the broadcaster's nicknames in the room (the owner's account
+                              name when they were not in it) followed by ':' or ','; never
+                              set on the broadcaster's own messages */
+    void *reserved[4];
+} onair_room_log_entry;
 
 /* A chat room of a reservation.  Borrowed for the call; NULL where a field
  * does not apply to the event. */
 typedef struct onair_room_event {
     const char *room;           /* the room's bare JID */
     const char *reservation_id; /* the reservation it belongs to, or NULL */
-    const char *occupant_jid;   /* message: the sender's real full JID */
-    const char *nick;           /* message: the sender's nickname in the room */
+    const char *occupant_jid;   /* message: the sender's real full JID ("" for a notice) */
+    const char *nick;           /* message: the sender's nickname in the room ("" for a notice) */
     const char *body;           /* message: the body text */
-    const onair_stanza *stanza; /* message: the groupchat message as sent to the room (read only) */
+    const onair_stanza *stanza; /* message: the groupchat message as the room sends it (read only) */
     int64_t time_ms;            /* when it happened, ms since the epoch */
-    void *reserved[8];
+    /* ABI 1.2 */
+    const char *owner;          /* the broadcaster's account (local part) */
+    const char *reason;         /* closed: "ended" (closing time) or "cancelled" (the reservation was) */
+    const onair_room_log_entry *log; /* closed: every message the room accepted, in order */
+    size_t nlog;                /* closed: entries in log */
+    const onair_room_log_entry *entry; /* message: the message as logged (seq, notice, addressed) */
+    void *reserved[3];
 } onair_room_event;
 
-/* A live broadcast of a reservation.  Borrowed for the call. */
+/* A live broadcast of a reservation.  Until the media service raises these
+ * from the real stream, the server raises them at the reservation's
+ * scheduled start and end (source "schedule"). Borrowed for the call. */
 typedef struct onair_live_event {
     const char *reservation_id;
     const char *channel;
     const char *room;           /* the live's room JID, or NULL */
-    int64_t time_ms;
-    void *reserved[8];
+    int64_t time_ms;            /* when it happened, ms since the epoch */
+    /* ABI 1.2 */
+    const char *owner;          /* the broadcaster's account (local part) */
+    const char *source;         /* "schedule" (or, later, "stream") */
+    int64_t started_ms;         /* when the live started, ms since the epoch: times
+                                   relative to the live are counted from here */
+    int64_t start, end;         /* the reservation's slot, seconds since the epoch */
+    void *reserved[3];
 } onair_live_event;
 
 /* A stanza on a client stream.
@@ -376,6 +416,18 @@ typedef struct onair_mail_service {
     int (*send)(void *ud, const onair_mail *m);
 } onair_mail_service;
 
+/* ---- HTTP routes (ABI 1.2) ---- */
+
+/* Route flags. */
+enum {
+    ONAIR_HTTP_AUTH = 1 /* a login token is required: without a valid one the server answers 401 itself */
+};
+
+/* A request to a route the plugin registered.  req is valid for the call
+ * only: the handler answers before it returns, with http_reply or
+ * http_error (a handler that returns without answering gets a 500). */
+typedef void (*onair_http_fn)(void *ud, onair_http_request *req);
+
 /* ---- the host API ---- */
 
 /* The functions a plugin may call, filled by the host.  Fields are only
@@ -475,7 +527,8 @@ typedef struct onair_host_api {
     const char *(*command_account)(onair_command *cmd);
     /* Adds an info note (copied) to the completed command. */
     int (*command_note)(onair_command *cmd, const char *text);
-    /* Adds a read-only result field (copied) to the completed command. */
+    /* Adds a read-only result field (copied) to the completed command (a
+     * value with line breaks is sent as a text-multi field). */
     int (*command_result)(onair_command *cmd, const char *var, const char *label, const char *value);
     /* Fails the call: with var, the submitted field at fault (the user may
      * correct the form and submit again); with var NULL, the command ends
@@ -565,6 +618,46 @@ typedef struct onair_host_api {
      * plugin offers it.  Valid until the calling callback returns (the
      * provider may be unloaded between two callbacks): look it up each time. */
     const void *(*service_lookup)(onair_host *h, const char *name, void **ud);
+
+    /* ---- added in ABI 1.2: test with ONAIR_HOST_HAS(api, name) ---- */
+
+    /* -- HTTP routes on the server's HTTP API (specs/http-api.md) -- */
+    /* Serves method ("GET", "POST", "PUT", "PATCH", "DELETE") on pattern,
+     * a path such as "/api/v1/reservations/:id/transcript" whose ":name"
+     * segments match one segment each (at most 4; read them with
+     * http_param).  flags: ONAIR_HTTP_AUTH or 0.  pattern is copied.
+     * ONAIR_OK, ONAIR_E_EXISTS (the server or a plugin serves it),
+     * ONAIR_E_INVALID (bad method or pattern, no HTTP service). */
+    int (*http_route)(onair_host *h, const char *method, const char *pattern, unsigned flags, onair_http_fn fn,
+                      void *ud);
+    /* The value of the index-th ":name" segment (0 = the first), the
+     * account (local part) of a valid login token (NULL without one), a
+     * query parameter (decoded; "" for a bare "?name"; NULL when absent),
+     * the method.  Borrowed for the call. */
+    const char *(*http_param)(onair_http_request *req, unsigned index);
+    const char *(*http_user)(onair_http_request *req);
+    const char *(*http_query)(onair_http_request *req, const char *name);
+    const char *(*http_method)(onair_http_request *req);
+    /* The request's JSON body (an object; the server checked it) as compact
+     * JSON text, copied into buf (snprintf-style); returns its length, or
+     * -1 when the request has no body. */
+    long (*http_body)(onair_http_request *req, char *buf, size_t cap);
+    /* Answers with status (200..599) and body[0..len) as content_type (e.g.
+     * "text/plain; charset=utf-8"; NULL: "application/json").  body is
+     * copied.  ONAIR_OK, ONAIR_E_INVALID (bad status or content type, or
+     * already answered). */
+    int (*http_reply)(onair_http_request *req, int status, const char *content_type, const char *body, size_t len);
+    /* Answers with the server's error format:
+     *   {"error": {"status": 403, "field": "format", "message": "..."}}
+     * field may be NULL.  ONAIR_OK or ONAIR_E_INVALID. */
+    int (*http_error)(onair_http_request *req, int status, const char *field, const char *message);
+
+    /* -- ad-hoc commands -- */
+    /* Ends the call with an XMPP error: type "cancel", "modify", "auth" or
+     * "wait"; condition such as "forbidden", "item-not-found",
+     * "not-allowed"; text (copied) may be NULL.  Nothing the handler added
+     * is sent.  ONAIR_OK or ONAIR_E_INVALID. */
+    int (*command_error)(onair_command *cmd, const char *type, const char *condition, const char *text);
 } onair_host_api;
 
 /* Whether the host's API has function `member` (added in a later minor version). */
