@@ -8,7 +8,7 @@ ROOT=$(pwd)
 
 sh tests/setup.sh
 cmake -S "$ROOT" -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build/release -j "$(nproc 2>/dev/null || echo 2)" --target onaird onairctl
+cmake --build build/release -j "$(nproc 2>/dev/null || echo 2)" --target onaird onairctl transcript
 
 DEMO="$ROOT/demo"
 mkdir -p "$DEMO"
@@ -25,6 +25,9 @@ tls = { certificate = "certs/onair.crt"; key = "certs/onair.key"; generate = tru
 c2s = { listen = ["127.0.0.1", "::1"]; port = 5222; direct_tls_port = 5223; };
 http = { listen = ["127.0.0.1", "::1"]; port = 5280; };
 reservation = { timezone = "UTC"; page_url = "http://localhost:5280/live/"; };
+# transcript: each live's chat goes to its broadcaster when the room closes
+# (specs/transcript.md).
+plugins = { load = ["transcript"]; };
 channels = (
   { id = "main"; name = "Main stage"; capacity = 200; bandwidth_kbps = 2500; price_per_hour = 3000; },
   { id = "side"; name = "Side room"; capacity = 20; bandwidth_kbps = 800; price_per_hour = 1000; }
@@ -54,6 +57,8 @@ cat <<INFO
   HTTP API:  http://127.0.0.1:5280 (specs/http-api.md), e.g.
              curl -d '{"user":"demo","password":"..."}' -H 'Content-Type: application/json' \
                   http://127.0.0.1:5280/api/v1/session
+  transcript: sent to the broadcaster when a live's room closes; later:
+             GET /api/v1/reservations/<id>/transcript (specs/transcript.md)
 
 INFO
 exec build/release/onaird -c "$DEMO/onaird.conf"
