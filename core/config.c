@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "datetime.h"
 #include "jid.h"
@@ -78,6 +79,7 @@ static const key_spec schema[] = {
     {"http", "max_body_bytes", KEY_INT, 1024, 64 * 1024 * 1024},
     {"http", "token_ttl_s", KEY_INT, 1, 366LL * 24 * 3600},
     {"http", "max_connections", KEY_INT, 1, 10000000},
+    {"http", "static_dir", KEY_STRING, 0, 0},
     {"plugins", "dir", KEY_STRING, 0, 0},
     {"plugins", "load", KEY_STRING_LIST, 0, 0},
 };
@@ -169,6 +171,7 @@ void config_free(config *cfg)
     }
     free(cfg->channels);
     free(cfg->plugins_dir);
+    free(cfg->http_static_dir);
     config_plugin_groups_free(cfg->plugin_groups, cfg->nplugin_groups);
     memset(cfg, 0, sizeof *cfg);
 }
@@ -233,6 +236,25 @@ static char *resolve_path(const char *base_dir, const char *p)
     if (out)
         snprintf(out, n, "%s/%s", base_dir, p);
     return out;
+}
+
+bool config_build_tree(char *out, size_t cap)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return false;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return false;
+    *slash = '\0';
+    char probe[PATH_MAX + 32];
+    snprintf(probe, sizeof probe, "%s/CMakeCache.txt", exe);
+    if (access(probe, F_OK) != 0 || strlen(exe) >= cap)
+        return false;
+    memcpy(out, exe, strlen(exe) + 1);
+    return true;
 }
 
 static const key_spec *find_key(const char *group, const char *name)
@@ -545,6 +567,9 @@ static int apply(load_ctx *lc, config *cfg, const key_spec *spec, config_setting
             cfg->http_token_ttl_s = (unsigned)num;
         } else if (strcmp(k, "max_connections") == 0) {
             cfg->http_max_connections = (unsigned)num;
+        } else if (strcmp(k, "static_dir") == 0) {
+            free(cfg->http_static_dir);
+            cfg->http_static_dir = str[0] ? resolve_path(base_dir, str) : strdup("");
         }
     }
     return 0;

@@ -1552,22 +1552,11 @@ static onair_host *load(server *srv, const config_plugin_name *pn)
 
 static char *default_dir(void)
 {
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = '\0';
-            char probe[PATH_MAX + 32];
-            snprintf(probe, sizeof probe, "%s/CMakeCache.txt", exe);
-            if (access(probe, F_OK) == 0) {
-                snprintf(probe, sizeof probe, "%s/plugins", exe);
-                return strdup(probe);
-            }
-        }
-    }
-    return strdup(ONAIR_PLUGIN_DIR);
+    char build[PATH_MAX], dir[PATH_MAX + 16];
+    if (!config_build_tree(build, sizeof build))
+        return strdup(ONAIR_PLUGIN_DIR);
+    snprintf(dir, sizeof dir, "%s/plugins", build);
+    return strdup(dir);
 }
 
 static void set_dir(plugins *P, const config *cfg)

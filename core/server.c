@@ -32,6 +32,7 @@
 #include "session.h"
 #include "tls.h"
 #include "web.h"
+#include "web_static.h"
 #include "weblogin.h"
 
 #define SHUTDOWN_GRACE_MS 3000
@@ -210,7 +211,7 @@ int server_init(server *srv, uv_loop_t *loop, config *cfg, char *err, size_t err
         snprintf(err, errlen, "cannot set up the ad-hoc commands");
         return -1;
     }
-    if (weblogin_register(srv) != 0 || reservation_http_register(srv) != 0) {
+    if (weblogin_register(srv) != 0 || reservation_http_register(srv) != 0 || web_static_start(srv) != 0) {
         snprintf(err, errlen, "cannot register the HTTP routes");
         return -1;
     }
@@ -350,6 +351,7 @@ void server_reload(server *srv)
     srv->cfg.http_max_connections = next.http_max_connections;
     apply_limits(srv);
     reservation_service_reload(srv, &next);
+    web_static_reload(srv, &next);
     plugins_reload(srv, &next);
     muc_reload(srv, &next);
     if (tls_ensure_certificate(&next, err, sizeof err) == 0) {
@@ -373,6 +375,7 @@ void server_free(server *srv)
     muc_free(srv);
     adhoc_free(srv);
     web_free(srv);
+    web_static_free(srv);
     if (srv->store)
         store_close(srv->store);
     if (srv->tls)

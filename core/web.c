@@ -110,6 +110,9 @@ struct web_response {
     bool has_bearer; /* Authorization: Bearer <token> given */
     bool bad_auth;   /* an Authorization header that is not a bearer token */
     char *ctype;     /* owned Content-Type, or NULL */
+    char *host;          /* owned Host header, or NULL; req.host */
+    char *if_none_match; /* owned If-None-Match header, or NULL; req.if_none_match */
+    char *out_type;      /* owned Content-Type of a web_reply_bytes answer; NULL = JSON */
     char *body;      /* owned raw body */
     size_t body_len, body_cap;
     json_t *json; /* owned; req.body */
@@ -143,7 +146,7 @@ struct web {
     struct lws_context *ctx; /* owned; set to NULL by libwebsockets when finally destroyed */
     struct lws_vhost *vhost;
     struct lws_protocols protocols[2];
-    struct lws_protocol_vhost_options headers[2];
+    struct lws_protocol_vhost_options headers[1];
     web_listener listeners[CONFIG_MAX_LISTEN];
     size_t nlisteners;
     web_route_entry *routes, *routes_tail; /* owned */
@@ -151,6 +154,8 @@ struct web {
     web_user *users;                       /* owned */
     web_conn *conns;                       /* live connections (owned) */
     web_response *deferred;                /* deferred, unanswered responses */
+    web_handler_fn fallback;               /* paths no route matches (web_fallback) */
+    void *fallback_ud;
     size_t nconns;
     uint64_t next_sweep_ms;
     bool stopping;
@@ -434,6 +439,9 @@ static void txn_free(web_response *t)
     free(t->segbuf);
     free(t->user);
     free(t->ctype);
+    free(t->host);
+    free(t->if_none_match);
+    free(t->out_type);
     if (t->body)
         OPENSSL_cleanse(t->body, t->body_len); /* may hold a password */
     free(t->body);
@@ -535,6 +543,43 @@ void web_reply_json(web_response *res, int status, json_t *body)
         answer_ready(res);
 }
 
+void web_reply_bytes(web_response *res, int status, const char *content_type, const void *body, size_t len)
+{
+    if (!res || res->state == TXN_ANSWERED)
+        return;
+    if (status < 200 || status > 599)
+        status = 500;
+    res->status = status;
+    if (status != 204 && status != 304) {
+        res->out_type = strdup(content_type && header_value_ok(content_type) ? content_type
+                                                                             : "application/octet-stream");
+        res->out = malloc(len ? len : 1);
+        if (res->out && res->out_type) {
+            if (len)
+                memcpy(res->out, body, len);
+            res->out_len = len;
+        } else {
+            free(res->out);
+            free(res->out_type);
+            res->out = res->out_type = NULL;
+            res->status = 500;
+        }
+    }
+    res->state = TXN_ANSWERED;
+    if (!res->in_handler)
+        answer_ready(res);
+}
+
+int web_fallback(server *srv, web_handler_fn fn, void *ud)
+{
+    struct web *w = srv->web;
+    if (!w || !fn || w->fallback)
+        return -1;
+    w->fallback = fn;
+    w->fallback_ud = ud;
+    return 0;
+}
+
 void web_reply_error(web_response *res, int status, const char *field, const char *message)
 {
     if (!res || res->state == TXN_ANSWERED)
@@ -607,6 +652,18 @@ static void dispatch(web_response *t)
             size_t len = strlen(allow);
             snprintf(allow + len, sizeof allow - len, "%s%s", len ? ", " : "", r->method);
         }
+    }
+    if (!path_known && w->fallback && !(t->nsegs > 0 && strcmp(t->segs[0], "api") == 0)) {
+        t->in_handler = true;
+        w->fallback(w->fallback_ud, srv, &t->req, t);
+        t->in_handler = false;
+        if (t->state == TXN_ANSWERED) {
+            answer_ready(t);
+        } else if (!t->deferred) {
+            log_write(&srv->log, LOG_ERROR, "web", "%s %s: the page handler gave no answer", t->method, t->logpath);
+            refuse(t, 500, NULL, "the server gave no answer");
+        }
+        return;
     }
     if (!path_known) {
         refuse(t, 404, NULL, "no resource at this path");
@@ -782,6 +839,14 @@ static int on_request(web_conn *c, struct lws *wsi, const char *uri, size_t uril
     const char *ct = hdr(w, wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
     if (ct && !(t->ctype = strdup(ct)))
         return -1;
+    const char *host = hdr(w, wsi, WSI_TOKEN_HOST);
+    if (host && !(t->host = strdup(host)))
+        return -1;
+    const char *inm = hdr(w, wsi, WSI_TOKEN_HTTP_IF_NONE_MATCH);
+    if (inm && !(t->if_none_match = strdup(inm)))
+        return -1;
+    t->req.host = t->host;
+    t->req.if_none_match = t->if_none_match;
 
     log_write(&srv->log, LOG_DEBUG, "web", "%s %s", t->method, t->logpath);
 
@@ -851,7 +916,7 @@ static int on_writeable(web_conn *c, struct lws *wsi)
     web_response *t = c->txn;
     if (!t || t->state != TXN_ANSWERED)
         return 0;
-    bool has_body = t->status != 204 && t->out;
+    bool has_body = t->status != 204 && t->status != 304 && t->out;
     size_t body_len = has_body && !t->head ? t->out_len : 0;
     size_t extra = 0;
     for (size_t i = 0; i < t->nheaders; i++)
@@ -864,13 +929,18 @@ static int on_writeable(web_conn *c, struct lws *wsi)
     bool closing = t->close_after || !t->keep_alive;
     char num[24];
     int fail = lws_add_http_header_status(wsi, (unsigned)t->status, &p, end);
-    if (!fail && t->status != 204) {
-        static const char ctype[] = "application/json";
+    if (!fail && t->status != 204 && t->status != 304) {
+        const char *ctype = t->out_type ? t->out_type : "application/json";
         snprintf(num, sizeof num, "%zu", has_body ? t->out_len : 0);
         fail = lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, (const unsigned char *)ctype,
                                             (int)strlen(ctype), &p, end) ||
                lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, (const unsigned char *)num,
                                             (int)strlen(num), &p, end);
+    }
+    if (!fail && !has_header(t, "Cache-Control")) {
+        static const char nostore[] = "no-store";
+        fail = lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL, (const unsigned char *)nostore,
+                                            (int)strlen(nostore), &p, end);
     }
     for (size_t i = 0; !fail && i < t->nheaders; i++)
         fail = lws_add_http_header_by_name(wsi, (const unsigned char *)t->hnames[i],
@@ -1062,9 +1132,9 @@ int web_start(server *srv, char *err, size_t errlen)
 
     w->protocols[0].name = "onair-http";
     w->protocols[0].callback = web_callback;
-    /* every answer, the library's own included */
-    w->headers[0] = (struct lws_protocol_vhost_options){NULL, NULL, "cache-control:", "no-store"};
-    w->headers[1] = (struct lws_protocol_vhost_options){&w->headers[0], NULL, "x-content-type-options:", "nosniff"};
+    /* every answer, the library's own included (Cache-Control is the
+     * framework's, per answer: web pages are cached, JSON is not) */
+    w->headers[0] = (struct lws_protocol_vhost_options){NULL, NULL, "x-content-type-options:", "nosniff"};
 
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
@@ -1088,7 +1158,7 @@ int web_start(server *srv, char *err, size_t errlen)
     vinfo.vhost_name = "onair";
     vinfo.port = CONTEXT_PORT_NO_LISTEN_SERVER;
     vinfo.protocols = w->protocols;
-    vinfo.headers = &w->headers[1];
+    vinfo.headers = &w->headers[0];
     vinfo.keepalive_timeout = WEB_KEEPALIVE_S;
     w->vhost = lws_create_vhost(w->ctx, &vinfo);
     if (!w->vhost) {

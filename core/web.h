@@ -41,6 +41,8 @@ typedef struct web_request {
     const char *user;          /* authenticated account's local part (bearer token valid), else NULL */
     json_t *body;              /* parsed JSON body (object) or NULL when there was none; borrowed */
     const struct web_query *query; /* the framework's; read it with web_query() */
+    const char *host;          /* the Host header, or NULL */
+    const char *if_none_match; /* the If-None-Match header, or NULL */
 } web_request;
 
 /* Value of the query parameter `name` (first one if repeated; "" for a bare
@@ -75,11 +77,23 @@ void web_reply_json(web_response *res, int status, json_t *body);
  * field may be NULL (then omitted).  A 401 also carries
  * WWW-Authenticate: Bearer. */
 void web_reply_error(web_response *res, int status, const char *field, const char *message);
+/* Answers with a body that is not JSON: `len` bytes of `body` (copied;
+ * NULL with 0 for none) as `content_type` (copied).  Like web_reply_json
+ * otherwise: Content-Length is the framework's, a 204 or 304 sends no body,
+ * and Cache-Control is no-store unless the handler added its own. */
+void web_reply_bytes(web_response *res, int status, const char *content_type, const void *body, size_t len);
 /* Adds a response header (e.g. Location for a 201) before the reply.  name
  * and value are copied; Content-Type, Content-Length and Connection are the
  * framework's.  Returns 0, or -1 for a refused name or value (CR, LF, NUL, or
  * a header the framework sets). */
 int web_add_header(web_response *res, const char *name, const char *value);
+
+/* The handler of requests whose path no route matches, outside /api/: the
+ * web pages (web_static.c).  It gets any method (the body, if any, is not
+ * parsed: req->body is NULL) and answers like a route handler.  One at most;
+ * ud is borrowed until web_free.  Returns 0, or -1 if one is set already or
+ * there is no web state.  Without it such paths get the JSON 404. */
+int web_fallback(struct server *srv, web_handler_fn fn, void *ud);
 
 /* Keeps the response open after the handler returns, for an answer that
  * comes later from the loop.  Returns res, which stays valid until it is
