@@ -653,7 +653,8 @@ static void dispatch(web_response *t)
             snprintf(allow + len, sizeof allow - len, "%s%s", len ? ", " : "", r->method);
         }
     }
-    if (!path_known && w->fallback && !(t->nsegs > 0 && strcmp(t->segs[0], "api") == 0)) {
+    bool is_api = strncmp(t->path, "/api", 4) == 0 && (t->path[4] == '/' || t->path[4] == '\0');
+    if (!path_known && w->fallback && !is_api) {
         t->in_handler = true;
         w->fallback(w->fallback_ud, srv, &t->req, t);
         t->in_handler = false;

@@ -23,7 +23,8 @@ class Response:
         for k, v in headers:
             self.headers.setdefault(k.lower(), v)
         self.raw = raw
-        self.json = json.loads(raw) if raw else None
+        is_json = (self.headers.get("content-type") or "").startswith("application/json")
+        self.json = json.loads(raw) if raw and is_json else None
 
     def header(self, name):
         return self.headers.get(name.lower())
