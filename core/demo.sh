@@ -8,7 +8,7 @@ ROOT=$(pwd)
 
 sh tests/setup.sh
 cmake -S "$ROOT" -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build/release -j "$(nproc 2>/dev/null || echo 2)" --target onaird onairctl
+cmake --build build/release -j "$(nproc 2>/dev/null || echo 2)" --target onaird onairctl web
 
 DEMO="$ROOT/demo"
 mkdir -p "$DEMO"
@@ -51,6 +51,8 @@ cat <<INFO
   manage:    build/release/onairctl -c $DEMO/onaird.conf account add alice
   book:      ad-hoc commands on localhost (book, reconfirm, my-channel, ...),
              or the HTTP API below (specs/reservation.md)
+  web pages: http://localhost:5280/ (the schedule; a live's page is /live/ID),
+             http://localhost:5280/book and /channel (log in as demo)
   HTTP API:  http://127.0.0.1:5280 (specs/http-api.md), e.g.
              curl -d '{"user":"demo","password":"..."}' -H 'Content-Type: application/json' \
                   http://127.0.0.1:5280/api/v1/session

@@ -187,6 +187,10 @@ function renderGrid() {
   });
   table.append(body);
   markSelection();
+  // Show the first free slot (the night's closed ones above it stay a scroll away).
+  const first = table.querySelector("button.slot.free");
+  const wrap = table.parentElement;
+  if (first) wrap.scrollTop = first.closest("tr").offsetTop - table.tHead.offsetHeight;
 }
 
 function chooseSlot(c, i) {
@@ -390,7 +394,7 @@ async function onConfirm() {
   }
 }
 
-function resetForm(message) {
+async function resetForm(message) {
   $("book-form").reset();
   state.body = null;
   state.sel = null;
@@ -398,8 +402,8 @@ function resetForm(message) {
   updateConditional();
   showStep("form");
   say($("form-error"), "");
+  if (state.date) await chooseDate(state.date);
   say($("status"), message || "");
-  if (state.date) chooseDate(state.date);
 }
 
 async function start() {
