@@ -31,6 +31,7 @@
 #include "sasl.h"
 #include "session.h"
 #include "tls.h"
+#include "transport.h"
 #include "web.h"
 #include "weblogin.h"
 
@@ -111,7 +112,7 @@ static void on_connection(uv_stream_t *server_handle, int status)
         conn_abort(c);
         return;
     }
-    if (!stream_accept(srv, c, l->direct_tls))
+    if (!stream_accept(srv, conn_transport(c)))
         conn_abort(c);
 }
 
@@ -266,8 +267,8 @@ static void on_grace_timeout(uv_timer_t *t)
 {
     server *srv = t->data;
     for (session *s = srv->all_head; s; s = s->all_next)
-        if (s->conn)
-            conn_abort(s->conn);
+        if (s->tr)
+            transport_abort(s->tr);
     close_grace_timer(srv);
 }
 
