@@ -80,6 +80,10 @@ static const key_spec schema[] = {
     {"http", "token_ttl_s", KEY_INT, 1, 366LL * 24 * 3600},
     {"http", "max_connections", KEY_INT, 1, 10000000},
     {"http", "static_dir", KEY_STRING, 0, 0},
+    {"http", "tls", KEY_BOOL, 0, 0},
+    {"http", "proxy_tls", KEY_BOOL, 0, 0},
+    {"http", "public_url", KEY_STRING, 0, 0},
+    {"http", "xmpp_websocket_path", KEY_STRING, 0, 0},
     {"plugins", "dir", KEY_STRING, 0, 0},
     {"plugins", "load", KEY_STRING_LIST, 0, 0},
 };
@@ -145,6 +149,7 @@ void config_defaults(config *cfg)
     cfg->http_max_body_bytes = 65536;
     cfg->http_token_ttl_s = 86400;
     cfg->http_max_connections = 10000;
+    cfg->http_xmpp_websocket_path = strdup("/xmpp-websocket");
 }
 
 void config_free(config *cfg)
@@ -159,6 +164,8 @@ void config_free(config *cfg)
         free(cfg->listen[i]);
     for (size_t i = 0; i < cfg->http_nlisten; i++)
         free(cfg->http_listen[i]);
+    free(cfg->http_public_url);
+    free(cfg->http_xmpp_websocket_path);
     free(cfg->path);
     free(cfg->timezone);
     free(cfg->currency);
@@ -570,6 +577,32 @@ static int apply(load_ctx *lc, config *cfg, const key_spec *spec, config_setting
         } else if (strcmp(k, "static_dir") == 0) {
             free(cfg->http_static_dir);
             cfg->http_static_dir = str[0] ? resolve_path(base_dir, str) : strdup("");
+        } else if (strcmp(k, "tls") == 0) {
+            cfg->http_tls = flag;
+        } else if (strcmp(k, "proxy_tls") == 0) {
+            cfg->http_proxy_tls = flag;
+        } else if (strcmp(k, "public_url") == 0) {
+            if (str[0] == '\0') {
+                set_str(&cfg->http_public_url, NULL);
+                return 0;
+            }
+            size_t scheme = strncmp(str, "http://", 7) == 0 ? 7 : strncmp(str, "https://", 8) == 0 ? 8 : 0;
+            if (!scheme || !str[scheme] || str[scheme] == '/' || strpbrk(str, "?#\"'<> \t\r\n\\"))
+                return fail(lc, s, key, "expected an http:// or https:// URL with a host and no query, e.g. "
+                                        "\"https://chat.example.com\"");
+            set_str(&cfg->http_public_url, str);
+        } else if (strcmp(k, "xmpp_websocket_path") == 0) {
+            if (str[0] == '\0') {
+                set_str(&cfg->http_xmpp_websocket_path, NULL);
+                return 0;
+            }
+            bool ok = str[0] == '/' && strlen(str) <= 256;
+            for (const char *c = str; ok && *c; c++)
+                ok = isalnum((unsigned char)*c) || strchr("/-._~", *c);
+            if (!ok)
+                return fail(lc, s, key, "expected a path such as \"/xmpp-websocket\" (letters, digits and / - . _ ~), "
+                                        "or \"\" for none");
+            set_str(&cfg->http_xmpp_websocket_path, str);
         }
     }
     return 0;

@@ -132,6 +132,10 @@ typedef struct config {
     unsigned http_token_ttl_s;      /* lifetime of a login token */
     unsigned http_max_connections;  /* open HTTP connections at once */
     char *http_static_dir;          /* owned; absolute; NULL = the default (web_static.h); "" = no pages */
+    bool http_tls;                  /* HTTPS (and wss://) with the server's certificate */
+    bool http_proxy_tls;            /* WebSocket streams from loopback count as encrypted (a TLS proxy in front) */
+    char *http_public_url;          /* owned; base URL clients reach the listener at; NULL = from the Host header */
+    char *http_xmpp_websocket_path; /* owned; path of XMPP over WebSocket; NULL = off */
 
     /* plugins */
     char *plugins_dir; /* owned; absolute; NULL = the default (core/plugin.h) */

@@ -329,10 +329,10 @@ static void not_found(const struct web_static *ws, const web_request *req, web_r
     add_page_headers(req, res);
     const static_file *page = find(ws, "/404.html");
     if (page) {
-        web_reply_bytes(res, 404, page->type, page->data, page->len);
+        web_reply_body(res, 404, page->type, page->data, page->len);
     } else {
         static const char text[] = "Not found.\n";
-        web_reply_bytes(res, 404, "text/plain; charset=utf-8", text, sizeof text - 1);
+        web_reply_body(res, 404, "text/plain; charset=utf-8", text, sizeof text - 1);
     }
 }
 
@@ -348,16 +348,16 @@ static void on_page(void *ud, server *srv, const web_request *req, web_response 
     if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
         web_add_header(res, "Allow", "GET, HEAD");
         static const char text[] = "Only GET and HEAD are allowed here.\n";
-        web_reply_bytes(res, 405, "text/plain; charset=utf-8", text, sizeof text - 1);
+        web_reply_body(res, 405, "text/plain; charset=utf-8", text, sizeof text - 1);
         return;
     }
     add_page_headers(req, res);
     web_add_header(res, "ETag", f->etag);
     if (etag_matches(req->if_none_match, f->etag)) {
-        web_reply_bytes(res, 304, NULL, NULL, 0);
+        web_reply_body(res, 304, NULL, NULL, 0);
         return;
     }
-    web_reply_bytes(res, 200, f->type, f->data, f->len);
+    web_reply_body(res, 200, f->type, f->data, f->len);
 }
 
 /* GET /api/v1/server: the domains the pages log in to and chat on. */

@@ -77,10 +77,10 @@ static void on_page(void *ud, server *srv, const web_request *req, web_response 
              req->host ? req->host : "-");
     web_add_header(res, "Cache-Control", "max-age=60");
     if (req->if_none_match && strcmp(req->if_none_match, "\"v1\"") == 0) {
-        web_reply_bytes(res, 304, NULL, NULL, 0);
+        web_reply_body(res, 304, NULL, NULL, 0);
         return;
     }
-    web_reply_bytes(res, strcmp(req->path, "/missing") == 0 ? 404 : 200, "text/plain; charset=utf-8", text,
+    web_reply_body(res, strcmp(req->path, "/missing") == 0 ? 404 : 200, "text/plain; charset=utf-8", text,
                     strlen(text));
 }
 
