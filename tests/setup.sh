@@ -7,7 +7,8 @@ PACKAGES="build-essential cmake pkg-config git ca-certificates openssl
 libuv1-dev libexpat1-dev libssl-dev liblmdb-dev lmdb-utils libmsgpack-dev
 libgsasl-dev libidn-dev libconfig-dev libcmocka-dev libstrophe-dev uthash-dev
 libjemalloc-dev libwebsockets-dev libwebsockets-evlib-uv libjansson-dev libcurl4-openssl-dev tzdata"
-TEST_PACKAGES="python3 python3-slixmpp python3-pytest python3-pytest-timeout python3-aiosmtpd procps"
+TEST_PACKAGES="python3 python3-slixmpp python3-pytest python3-pytest-timeout python3-aiosmtpd procps
+python3-websockets nodejs"
 
 want="$PACKAGES"
 [ "${1:-}" = "--test" ] && want="$PACKAGES $TEST_PACKAGES"
@@ -16,6 +17,10 @@ missing=""
 for p in $want; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
+# npm: Debian's, unless the installed nodejs brings its own (NodeSource's does).
+if [ "${1:-}" = "--test" ] && ! command -v npm >/dev/null 2>&1; then
+    missing="$missing npm"
+fi
 # expat without the CVE-2023-52425 fix (Debian's 2.5.0-1+deb12u1 and older):
 # take the security update.
 if [ -f /usr/include/expat.h ] && ! grep -q XML_SetReparseDeferralEnabled /usr/include/expat.h; then
@@ -27,6 +32,16 @@ if [ -n "$missing" ]; then
     [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+# The JavaScript clients of the tests (tests/js): exactly the locked versions,
+# into tests/js/node_modules (never globally); again only when the lock file
+# changed since.
+if [ "${1:-}" = "--test" ]; then
+    js="$(cd "$(dirname "$0")" && pwd)/js"
+    if [ ! -f "$js/node_modules/.package-lock.json" ] || [ "$js/package-lock.json" -nt "$js/node_modules/.package-lock.json" ]; then
+        echo "onair setup: npm ci in tests/js"
+        (cd "$js" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    fi
 fi
 # Debian starts prosody as a service on install; the tests start their own.
 if command -v prosodyctl >/dev/null 2>&1 && pgrep -x prosody >/dev/null 2>&1; then
