@@ -1533,7 +1533,7 @@ static void on_connection(uv_stream_t *ls, int status)
     d.sockfd = fd;
     lws_adoption_type type = LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP | (w->srv->cfg.http_tls ? LWS_ADOPT_ALLOW_SSL : 0);
     if (!lws_adopt_descriptor_vhost(w->vhost, type, d, NULL, NULL))
-        log_write(&w->srv->log, LOG_WARN, "web", "could not take an HTTP connection"); /* fd closed by lws */
+        log_write(&w->srv->log, LOG_INFO, "web", "could not take an HTTP connection (gone at once, or out of memory)"); /* fd closed by lws */
 }
 
 static int listen_on(struct web *w, const char *addr, int port, char *err, size_t errlen)
@@ -1658,6 +1658,7 @@ int web_start(server *srv, char *err, size_t errlen)
         vinfo.ssl_cert_filepath = srv->cfg.tls_certificate;
         vinfo.ssl_private_key_filepath = srv->cfg.tls_key;
         vinfo.ssl_options_set = SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1;
+        vinfo.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT; /* read per vhost too */
     }
     w->vhost = lws_create_vhost(w->ctx, &vinfo);
     if (!w->vhost) {

@@ -25,7 +25,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 NODE = shutil.which("node") or "/usr/bin/node"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-PLAYWRIGHT = REPO / "clients" / "web" / "node_modules" / "playwright-core"
+PLAYWRIGHT = REPO / "tests" / "js" / "node_modules" / "playwright-core"
 ARTIFACTS = pathlib.Path(BUILD_DIR) / "test-artifacts" / "browser"
 
 
@@ -35,7 +35,7 @@ def require_tools():
     missing = [what for what, ok in [
         (f"node ({NODE})", os.access(NODE, os.X_OK)),
         (f"chromium ({CHROMIUM})", os.access(CHROMIUM, os.X_OK)),
-        (f"playwright-core ({PLAYWRIGHT}: npm ci in clients/web)", PLAYWRIGHT.is_dir()),
+        (f"playwright-core ({PLAYWRIGHT}: npm ci in tests/js)", PLAYWRIGHT.is_dir()),
     ] if not ok]
     assert not missing, "the browser tests need " + ", ".join(missing) + ": run sh tests/setup.sh --test"
 

@@ -1,5 +1,5 @@
 // What the browser scenarios share: Debian's chromium driven by
-// playwright-core (from clients/web/node_modules), pages that fail the test
+// playwright-core (from tests/js/node_modules), pages that fail the test
 // on any script error or Content-Security-Policy refusal, screenshots kept
 // as artifacts, and calls back to the pytest side (browser.py) for what the
 // browser cannot do itself (a slixmpp client in the room, checks through the
@@ -10,7 +10,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 
-const require = createRequire(new URL("../../clients/web/package.json", import.meta.url));
+const require = createRequire(new URL("../js/package.json", import.meta.url));
 const { chromium } = require("playwright-core");
 
 export const input = JSON.parse(process.env.ONAIR_BROWSER_INPUT || "{}");

@@ -176,7 +176,7 @@ def test_build_tree_pages_with_the_xmpp_library(server_factory):
     """Without http.static_dir an onaird of a build tree serves <build>/web:
     the real pages and the browser bundle of @xmpp/client."""
     assert (pathlib.Path(BUILD_DIR) / "web" / "vendor" / "xmpp.min.js").is_file(), \
-        "the build has no web/vendor/xmpp.min.js: run `npm ci` in clients/web (tests/setup.sh) and build again"
+        "the build has no web/vendor/xmpp.min.js: run sh tests/setup.sh (npm ci in tests/js) and build again"
     srv = server_factory()
     r = request(srv, "GET", "/")
     assert r.status == 200 and b"Upcoming lives" in r.raw
