@@ -23,7 +23,9 @@ server = {
 };
 tls = { certificate = "certs/onair.crt"; key = "certs/onair.key"; generate = true; };
 c2s = { listen = ["127.0.0.1", "::1"]; port = 5222; direct_tls_port = 5223; };
-http = { listen = ["127.0.0.1", "::1"]; port = 5280; };
+# The web pages on http://localhost:5280; their chat (XMPP over WebSocket)
+# comes from this machine only, so it counts as encrypted (proxy_tls).
+http = { listen = ["127.0.0.1", "::1"]; port = 5280; proxy_tls = true; };
 reservation = { timezone = "UTC"; page_url = "http://localhost:5280/live/"; };
 channels = (
   { id = "main"; name = "Main stage"; capacity = 200; bandwidth_kbps = 2500; price_per_hour = 3000; },
