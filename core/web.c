@@ -11,9 +11,12 @@
  * the path and query); this file reads the body (bounded by
  * http.max_body_bytes, announced by Content-Length), matches the route,
  * checks the bearer token, parses the JSON body with jansson and calls the
- * handler.  While a request is handled, reading from its connection pauses
+ * handler.  A path outside /api/ that no route matches goes to the one
+ * fallback handler (web_fallback: the web pages, web_static.c) with its body
+ * unparsed.  While a request is handled, reading from its connection pauses
  * (rx flow control); the answer is written in one piece when the socket is
  * writable, then the connection waits for its next request (keep-alive).
+ * Cache-Control: no-store goes on every answer whose handler set none.
  *
  * Ownership: a connection (web_conn, the wsi's opaque user data) owns its
  * request in progress (web_response).  When the connection goes, an answered

@@ -2,6 +2,7 @@
 real browser (tests/browser/broadcaster.mjs: Debian's chromium with
 playwright-core), against a real onaird; what the pages did is checked
 through the JSON API as well."""
+import asyncio
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -72,3 +73,30 @@ async def test_broadcaster_books_reconfirms_and_cancels(server):
     o = next(m for m in mine if m["id"] == other)
     assert o["state"] == "cancelled" and o["cancelled_by"] == "owner"
     assert time.time() < start  # the booking was made ahead, as the rules say
+
+
+async def test_past_lives_show_their_viewer_count(server_factory):
+    """A live that has ended (through the real timers: 5-second slots) is
+    "Done" on My channel with its viewer count."""
+    srv = server_factory({"channels": SERVER_CONFIG["channels"][:1], "reservation": {"slot_s": 5},
+                          "schedule": {"reconfirm_before_s": 0}})
+    jid, password = srv.add_user()
+    user = jid.split("@")[0]
+    token = login(srv, user, password)
+    start = (int(time.time()) + 5 + 4) // 5 * 5
+    r = request(srv, "POST", "/api/v1/reservations",
+                {"channel": "main", "start": iso(start), "end": iso(start + 5), "level": "public",
+                 "title": "Short show", "broadcast_password": "cast-secret"}, token=token)
+    assert r.status == 201, r
+    rid = r.json["reservation"]["id"]
+    assert request(srv, "POST", f"/api/v1/reservations/{rid}/reconfirm", token=token).status == 200
+    deadline = time.monotonic() + 30
+    res = None
+    while time.monotonic() < deadline:
+        res = request(srv, "GET", f"/api/v1/reservations/{rid}", token=token).json["reservation"]
+        if res["state"] == "done":
+            break
+        await asyncio.sleep(0.2)
+    assert res["state"] == "done", res
+    await scenario("past_lives.mjs", {"base": f"http://127.0.0.1:{srv.http_port}", "user": user,
+                                      "password": password, "done": rid, "viewers": res["viewers"]})
