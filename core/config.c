@@ -264,6 +264,15 @@ bool config_build_tree(char *out, size_t cap)
     return true;
 }
 
+char *config_default_dir(const char *sub, const char *installed)
+{
+    char build[PATH_MAX], dir[PATH_MAX + 64];
+    if (!config_build_tree(build, sizeof build))
+        return strdup(installed);
+    snprintf(dir, sizeof dir, "%s/%s", build, sub);
+    return strdup(dir);
+}
+
 static const key_spec *find_key(const char *group, const char *name)
 {
     for (size_t i = 0; i < sizeof schema / sizeof schema[0]; i++)

@@ -161,6 +161,10 @@ const config_plugin_group *config_plugin_group_find(const config *cfg, const cha
  * http.static_dir point then.  Writes it to out and returns true, or
  * returns false for an installed program. */
 bool config_build_tree(char *out, size_t cap);
+/* The default folder of something the build makes: "<build tree>/<sub>"
+ * when onaird runs from a build tree, else `installed`.  Caller frees;
+ * NULL when out of memory. */
+char *config_default_dir(const char *sub, const char *installed);
 /* [a-z0-9_], 1 to CONFIG_PLUGIN_NAME_MAX characters. */
 bool config_plugin_name_valid(const char *name);
 

@@ -1550,18 +1550,9 @@ static onair_host *load(server *srv, const config_plugin_name *pn)
     return h;
 }
 
-static char *default_dir(void)
-{
-    char build[PATH_MAX], dir[PATH_MAX + 16];
-    if (!config_build_tree(build, sizeof build))
-        return strdup(ONAIR_PLUGIN_DIR);
-    snprintf(dir, sizeof dir, "%s/plugins", build);
-    return strdup(dir);
-}
-
 static void set_dir(plugins *P, const config *cfg)
 {
-    char *d = cfg->plugins_dir ? strdup(cfg->plugins_dir) : default_dir();
+    char *d = cfg->plugins_dir ? strdup(cfg->plugins_dir) : config_default_dir("plugins", ONAIR_PLUGIN_DIR);
     if (d) {
         free(P->dir);
         P->dir = d;

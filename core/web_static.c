@@ -212,23 +212,12 @@ static int read_dir(server *srv, file_set *fs, const char *fsdir, const char *ur
     return rc;
 }
 
-static char *configured_dir(const config *cfg)
-{
-    if (cfg->http_static_dir)
-        return strdup(cfg->http_static_dir);
-    char build[PATH_MAX], dir[PATH_MAX + 8];
-    if (!config_build_tree(build, sizeof build))
-        return strdup(ONAIR_WEB_DIR);
-    snprintf(dir, sizeof dir, "%s/web", build);
-    return strdup(dir);
-}
-
 /* Reads the folder of cfg into the state, replacing what was there.
  * Returns 0, or -1 when out of memory (the old files stay). */
 static int load(server *srv, const config *cfg)
 {
     struct web_static *ws = srv->web_static;
-    char *dir = configured_dir(cfg);
+    char *dir = cfg->http_static_dir ? strdup(cfg->http_static_dir) : config_default_dir("web", ONAIR_WEB_DIR);
     if (!dir)
         return -1;
     file_set fs = {0};

@@ -25,10 +25,17 @@ async function showMonth(page, day) {
   check(await page.locator(`#calendar button.day[data-date="${day}"]`).count(), `the calendar shows ${day}`);
 }
 
-function nextDay(day) {
-  const d = new Date(`${day}T00:00:00Z`);
-  d.setUTCDate(d.getUTCDate() + 1);
-  return d.toISOString().slice(0, 10);
+// The booking form of a password live (the grid chose the slots).
+async function fillForm(page, broadcastPassword) {
+  await page.check('input[name="level"][value="password"]');
+  await page.locator("#f-shared_password").waitFor();
+  await page.fill("#f-title", input.title);
+  await page.fill("#f-summary", "Songs and talk");
+  await page.fill("#f-detail", "Two hours of songs.\nQuestions welcome.");
+  await page.check("#f-show_email");
+  await page.fill("#f-broadcast_password", broadcastPassword);
+  await page.fill("#f-shared_password", "view-pass");
+  await page.fill("#f-friends", "bob@example.com\ncarol@localhost");
 }
 
 run(async () => {
@@ -74,16 +81,8 @@ run(async () => {
   check((await page.inputValue("#f-end")) === `${input.day}T20:00:00Z`, "end 20:00");
 
   // ---- the form, with a password the server refuses ----
-  await page.check('input[name="level"][value="password"]');
-  await page.locator("#f-shared_password").waitFor();
-  await page.fill("#f-title", input.title);
+  await fillForm(page, "abc");
   await page.fill("#f-genre", "talk");
-  await page.fill("#f-summary", "Songs and talk");
-  await page.fill("#f-detail", "Two hours of songs.\nQuestions welcome.");
-  await page.check("#f-show_email");
-  await page.fill("#f-broadcast_password", "abc");
-  await page.fill("#f-shared_password", "view-pass");
-  await page.fill("#f-friends", "bob@example.com\ncarol@localhost");
   await page.click("#quote-button");
   await page.locator("#f-broadcast_password[aria-invalid=true]").waitFor();
   check((await text(page, "#f-broadcast_password-error")).includes("broadcast_password"), "the refused field is named");
@@ -106,14 +105,7 @@ run(async () => {
   // ---- again, change once, then book ----
   await page.click(`#grid button.slot[data-channel="main"][data-slot="36"]`);
   await page.click(`#grid button.slot[data-channel="main"][data-slot="39"]`);
-  await page.check('input[name="level"][value="password"]');
-  await page.fill("#f-title", input.title);
-  await page.fill("#f-summary", "Songs and talk");
-  await page.fill("#f-detail", "Two hours of songs.\nQuestions welcome.");
-  await page.check("#f-show_email");
-  await page.fill("#f-broadcast_password", "cast-pass");
-  await page.fill("#f-shared_password", "view-pass");
-  await page.fill("#f-friends", "bob@example.com\ncarol@localhost");
+  await fillForm(page, "cast-pass");
   await page.click("#quote-button");
   await page.waitForSelector("#step-confirm:not([hidden])");
   await page.click("#change");
