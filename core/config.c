@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "datetime.h"
 #include "jid.h"
@@ -78,6 +79,11 @@ static const key_spec schema[] = {
     {"http", "max_body_bytes", KEY_INT, 1024, 64 * 1024 * 1024},
     {"http", "token_ttl_s", KEY_INT, 1, 366LL * 24 * 3600},
     {"http", "max_connections", KEY_INT, 1, 10000000},
+    {"http", "static_dir", KEY_STRING, 0, 0},
+    {"http", "tls", KEY_BOOL, 0, 0},
+    {"http", "proxy_tls", KEY_BOOL, 0, 0},
+    {"http", "public_url", KEY_STRING, 0, 0},
+    {"http", "xmpp_websocket_path", KEY_STRING, 0, 0},
     {"plugins", "dir", KEY_STRING, 0, 0},
     {"plugins", "load", KEY_STRING_LIST, 0, 0},
 };
@@ -143,6 +149,7 @@ void config_defaults(config *cfg)
     cfg->http_max_body_bytes = 65536;
     cfg->http_token_ttl_s = 86400;
     cfg->http_max_connections = 10000;
+    cfg->http_xmpp_websocket_path = strdup("/xmpp-websocket");
 }
 
 void config_free(config *cfg)
@@ -157,6 +164,8 @@ void config_free(config *cfg)
         free(cfg->listen[i]);
     for (size_t i = 0; i < cfg->http_nlisten; i++)
         free(cfg->http_listen[i]);
+    free(cfg->http_public_url);
+    free(cfg->http_xmpp_websocket_path);
     free(cfg->path);
     free(cfg->timezone);
     free(cfg->currency);
@@ -169,6 +178,7 @@ void config_free(config *cfg)
     }
     free(cfg->channels);
     free(cfg->plugins_dir);
+    free(cfg->http_static_dir);
     config_plugin_groups_free(cfg->plugin_groups, cfg->nplugin_groups);
     memset(cfg, 0, sizeof *cfg);
 }
@@ -233,6 +243,34 @@ static char *resolve_path(const char *base_dir, const char *p)
     if (out)
         snprintf(out, n, "%s/%s", base_dir, p);
     return out;
+}
+
+bool config_build_tree(char *out, size_t cap)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return false;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return false;
+    *slash = '\0';
+    char probe[PATH_MAX + 32];
+    snprintf(probe, sizeof probe, "%s/CMakeCache.txt", exe);
+    if (access(probe, F_OK) != 0 || strlen(exe) >= cap)
+        return false;
+    memcpy(out, exe, strlen(exe) + 1);
+    return true;
+}
+
+char *config_default_dir(const char *sub, const char *installed)
+{
+    char build[PATH_MAX], dir[PATH_MAX + 64];
+    if (!config_build_tree(build, sizeof build))
+        return strdup(installed);
+    snprintf(dir, sizeof dir, "%s/%s", build, sub);
+    return strdup(dir);
 }
 
 static const key_spec *find_key(const char *group, const char *name)
@@ -545,6 +583,35 @@ static int apply(load_ctx *lc, config *cfg, const key_spec *spec, config_setting
             cfg->http_token_ttl_s = (unsigned)num;
         } else if (strcmp(k, "max_connections") == 0) {
             cfg->http_max_connections = (unsigned)num;
+        } else if (strcmp(k, "static_dir") == 0) {
+            free(cfg->http_static_dir);
+            cfg->http_static_dir = str[0] ? resolve_path(base_dir, str) : strdup("");
+        } else if (strcmp(k, "tls") == 0) {
+            cfg->http_tls = flag;
+        } else if (strcmp(k, "proxy_tls") == 0) {
+            cfg->http_proxy_tls = flag;
+        } else if (strcmp(k, "public_url") == 0) {
+            if (str[0] == '\0') {
+                set_str(&cfg->http_public_url, NULL);
+                return 0;
+            }
+            size_t scheme = strncmp(str, "http://", 7) == 0 ? 7 : strncmp(str, "https://", 8) == 0 ? 8 : 0;
+            if (!scheme || !str[scheme] || str[scheme] == '/' || strpbrk(str, "?#\"'<> \t\r\n\\"))
+                return fail(lc, s, key, "expected an http:// or https:// URL with a host and no query, e.g. "
+                                        "\"https://chat.example.com\"");
+            set_str(&cfg->http_public_url, str);
+        } else if (strcmp(k, "xmpp_websocket_path") == 0) {
+            if (str[0] == '\0') {
+                set_str(&cfg->http_xmpp_websocket_path, NULL);
+                return 0;
+            }
+            bool ok = str[0] == '/' && strlen(str) <= 256;
+            for (const char *c = str; ok && *c; c++)
+                ok = isalnum((unsigned char)*c) || strchr("/-._~", *c);
+            if (!ok)
+                return fail(lc, s, key, "expected a path such as \"/xmpp-websocket\" (letters, digits and / - . _ ~), "
+                                        "or \"\" for none");
+            set_str(&cfg->http_xmpp_websocket_path, str);
         }
     }
     return 0;

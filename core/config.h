@@ -131,6 +131,11 @@ typedef struct config {
     size_t http_max_body_bytes;     /* request bodies; larger ones get 413 */
     unsigned http_token_ttl_s;      /* lifetime of a login token */
     unsigned http_max_connections;  /* open HTTP connections at once */
+    char *http_static_dir;          /* owned; absolute; NULL = the default (web_static.h); "" = no pages */
+    bool http_tls;                  /* HTTPS (and wss://) with the server's certificate */
+    bool http_proxy_tls;            /* WebSocket streams from loopback count as encrypted (a TLS proxy in front) */
+    char *http_public_url;          /* owned; base URL clients reach the listener at; NULL = from the Host header */
+    char *http_xmpp_websocket_path; /* owned; path of XMPP over WebSocket; NULL = off */
 
     /* plugins */
     char *plugins_dir; /* owned; absolute; NULL = the default (core/plugin.h) */
@@ -151,6 +156,15 @@ void config_free(config *cfg);
 void config_plugin_groups_free(config_plugin_group *groups, size_t n);
 /* The settings group of plugin `name`, or NULL when the file has none. */
 const config_plugin_group *config_plugin_group_find(const config *cfg, const char *name);
+/* The folder of the running program when it is a build tree (the folder
+ * holds CMakeCache.txt): where the defaults of plugins.dir and
+ * http.static_dir point then.  Writes it to out and returns true, or
+ * returns false for an installed program. */
+bool config_build_tree(char *out, size_t cap);
+/* The default folder of something the build makes: "<build tree>/<sub>"
+ * when onaird runs from a build tree, else `installed`.  Caller frees;
+ * NULL when out of memory. */
+char *config_default_dir(const char *sub, const char *installed);
 /* [a-z0-9_], 1 to CONFIG_PLUGIN_NAME_MAX characters. */
 bool config_plugin_name_valid(const char *name);
 

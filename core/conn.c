@@ -17,9 +17,10 @@
 
 struct conn {
     uv_tcp_t tcp; /* first: handle pointers cast back to the conn */
+    transport tr; /* what the stream sees (transport.h) */
     struct server *srv;
     SSL *ssl;     /* owned; NULL while plaintext */
-    const conn_callbacks *cb;
+    const transport_callbacks *cb;
     void *ud;
     char *early;  /* owned: plaintext written before the TLS handshake finished */
     size_t early_len;
@@ -46,6 +47,13 @@ typedef struct write_req {
 } write_req;
 
 static void do_close(conn *c);
+static const transport_ops conn_ops;
+static const char *conn_peer(const conn *c);
+
+static conn *conn_of(const transport *t)
+{
+    return (conn *)((char *)t - offsetof(conn, tr));
+}
 
 static void on_closed(uv_handle_t *h)
 {
@@ -328,6 +336,7 @@ conn *conn_accept(struct server *srv, uv_stream_t *server_handle, bool direct_tl
     if (!c)
         return NULL;
     c->srv = srv;
+    c->tr.ops = &conn_ops;
     if (uv_tcp_init(srv->loop, &c->tcp) != 0) {
         free(c);
         return NULL;
@@ -345,11 +354,6 @@ conn *conn_accept(struct server *srv, uv_stream_t *server_handle, bool direct_tl
     return c;
 }
 
-void conn_set_callbacks(conn *c, const conn_callbacks *cb, void *ud)
-{
-    c->cb = cb;
-    c->ud = ud;
-}
 
 /* Hands the turn's buffered plaintext to TLS or the socket. */
 static void flush_out(conn *c)
@@ -410,7 +414,7 @@ void conn_flusher_stop(server *srv)
     }
 }
 
-int conn_write(conn *c, const char *data, size_t len)
+static int conn_write(conn *c, const char *data, size_t len)
 {
     if (c->closing || len == 0)
         return c->closing ? -1 : 0;
@@ -444,7 +448,7 @@ int conn_write(conn *c, const char *data, size_t len)
     return 0;
 }
 
-int conn_start_tls(conn *c)
+static int conn_start_tls(conn *c)
 {
     if (c->ssl || c->closing)
         return -1;
@@ -452,7 +456,7 @@ int conn_start_tls(conn *c)
     return start_tls(c);
 }
 
-void conn_release_idle_memory(conn *c)
+static void conn_release_idle_memory(conn *c)
 {
     if (!c->ssl || c->handle_closing || !SSL_is_init_finished(c->ssl))
         return;
@@ -473,12 +477,12 @@ void conn_release_idle_memory(conn *c)
     SSL_set_bio(c->ssl, new_rbio, new_wbio); /* frees the old pair */
 }
 
-bool conn_is_tls(const conn *c)
+static bool conn_is_tls(const conn *c)
 {
     return c->ssl != NULL;
 }
 
-void conn_close(conn *c)
+static void conn_close(conn *c)
 {
     if (c->closing)
         return;
@@ -498,12 +502,7 @@ void conn_abort(conn *c)
     do_close(c);
 }
 
-void conn_stop_reading(conn *c)
-{
-    uv_read_stop((uv_stream_t *)&c->tcp);
-}
-
-const char *conn_peer(const conn *c)
+static const char *conn_peer(const conn *c)
 {
     /* Asked only when logging: no syscall or bytes per connection otherwise. */
     char *out = c->srv->peer_buf;
@@ -525,7 +524,69 @@ const char *conn_peer(const conn *c)
     return out;
 }
 
-size_t conn_pending_bytes(const conn *c)
+
+/* ---- the transport interface (transport.h) ---- */
+
+transport *conn_transport(conn *c)
 {
-    return c->pending;
+    return &c->tr;
 }
+
+static void tr_set_callbacks(transport *t, const transport_callbacks *cb, void *ud)
+{
+    conn *c = conn_of(t);
+    c->cb = cb;
+    c->ud = ud;
+}
+
+static int tr_write(transport *t, const char *const *parts, const size_t *lens, size_t n)
+{
+    conn *c = conn_of(t);
+    for (size_t i = 0; i < n; i++)
+        if (conn_write(c, parts[i], lens[i]) != 0)
+            return -1;
+    return 0;
+}
+
+static int tr_start_tls(transport *t)
+{
+    return conn_start_tls(conn_of(t));
+}
+
+static bool tr_is_secure(const transport *t)
+{
+    return conn_is_tls(conn_of(t));
+}
+
+static void tr_release_idle_memory(transport *t)
+{
+    conn_release_idle_memory(conn_of(t));
+}
+
+static void tr_close(transport *t)
+{
+    conn_close(conn_of(t));
+}
+
+static void tr_abort(transport *t)
+{
+    conn_abort(conn_of(t));
+}
+
+static const char *tr_peer(const transport *t)
+{
+    return conn_peer(conn_of(t));
+}
+
+static const transport_ops conn_ops = {
+    .name = "tcp",
+    .is_framed = false,
+    .set_callbacks = tr_set_callbacks,
+    .write = tr_write,
+    .start_tls = tr_start_tls,
+    .is_secure = tr_is_secure,
+    .release_idle_memory = tr_release_idle_memory,
+    .close = tr_close,
+    .abort = tr_abort,
+    .peer = tr_peer,
+};

@@ -8,7 +8,7 @@ ROOT=$(pwd)
 
 sh tests/setup.sh
 cmake -S "$ROOT" -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build/release -j "$(nproc 2>/dev/null || echo 2)" --target onaird onairctl transcript
+cmake --build build/release -j "$(nproc 2>/dev/null || echo 2)" --target onaird onairctl transcript web
 
 DEMO="$ROOT/demo"
 mkdir -p "$DEMO"
@@ -23,7 +23,9 @@ server = {
 };
 tls = { certificate = "certs/onair.crt"; key = "certs/onair.key"; generate = true; };
 c2s = { listen = ["127.0.0.1", "::1"]; port = 5222; direct_tls_port = 5223; };
-http = { listen = ["127.0.0.1", "::1"]; port = 5280; };
+# The web pages on http://localhost:5280; their chat (XMPP over WebSocket)
+# comes from this machine only, so it counts as encrypted (proxy_tls).
+http = { listen = ["127.0.0.1", "::1"]; port = 5280; proxy_tls = true; };
 reservation = { timezone = "UTC"; page_url = "http://localhost:5280/live/"; };
 # transcript: each live's chat goes to its broadcaster when the room closes
 # (specs/transcript.md).
@@ -54,6 +56,8 @@ cat <<INFO
   manage:    build/release/onairctl -c $DEMO/onaird.conf account add alice
   book:      ad-hoc commands on localhost (book, reconfirm, my-channel, ...),
              or the HTTP API below (specs/reservation.md)
+  web pages: http://localhost:5280/ (the schedule; a live's page is /live/ID),
+             http://localhost:5280/book and /channel (log in as demo)
   HTTP API:  http://127.0.0.1:5280 (specs/http-api.md), e.g.
              curl -d '{"user":"demo","password":"..."}' -H 'Content-Type: application/json' \
                   http://127.0.0.1:5280/api/v1/session

@@ -1294,6 +1294,20 @@ static void handle_message(muc_service *m, muc_room *r, xml_node *msg, const cha
 
 /* ---- the router's entry ---- */
 
+void muc_chat_status_of(server *srv, const reservation *res, int64_t now, muc_chat_status *out)
+{
+    muc_room *r = srv->muc ? muc_room_find(srv->muc, res->id) : NULL;
+    if (r && r->rec.state == MUC_ROOM_OPEN) {
+        out->state = MUC_CHAT_OPEN;
+        out->opens_at = r->rec.opened_ms / 1000;
+        out->closes_at = r->rec.close_at;
+        return;
+    }
+    out->opens_at = res->start - srv->cfg.room_open_before_s;
+    out->closes_at = res->end + srv->cfg.room_close_after_s;
+    out->state = res->state == RES_CANCELLED || now >= out->closes_at ? MUC_CHAT_CLOSED : MUC_CHAT_NOT_OPEN;
+}
+
 /* Why a room that is not open cannot be entered, for the error text. */
 static void not_open_text(muc_service *m, const char *id, char *out, size_t cap)
 {
@@ -1305,12 +1319,13 @@ static void not_open_text(muc_service *m, const char *id, char *out, size_t cap)
     }
     char a[DATETIME_MAX];
     int64_t now = now_ms() / 1000;
-    int64_t opens = res.start - srv->cfg.room_open_before_s;
-    int64_t closes = res.end + srv->cfg.room_close_after_s;
+    muc_chat_status st;
+    muc_chat_status_of(srv, &res, now, &st);
+    int64_t opens = st.opens_at;
     if (res.state == RES_CANCELLED)
         snprintf(out, cap, "this live was cancelled");
-    else if (now >= closes)
-        snprintf(out, cap, "this room closed at %s", datetime_format(closes, a));
+    else if (st.state == MUC_CHAT_CLOSED)
+        snprintf(out, cap, "this room closed at %s", datetime_format(st.closes_at, a));
     else if (res.state == RES_AWAITING)
         snprintf(out, cap, "this room opens at %s, once the live is reconfirmed", datetime_format(opens, a));
     else

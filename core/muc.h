@@ -81,6 +81,20 @@ typedef struct muc_room_closed {
     size_t nlog;
 } muc_room_closed;
 
+/* What a live's page shows of its room (reservation_http.c). */
+typedef enum muc_chat_state { MUC_CHAT_NOT_OPEN, MUC_CHAT_OPEN, MUC_CHAT_CLOSED } muc_chat_state;
+typedef struct muc_chat_status {
+    muc_chat_state state;
+    int64_t opens_at;  /* seconds: when the room opened, or opens by the current offsets (for a live
+                        * awaiting reconfirmation, if it is reconfirmed by then) */
+    int64_t closes_at; /* seconds: when the room closes or closed */
+} muc_chat_status;
+
+/* The state of res's room at now (seconds): open (with its own times) while
+ * the service has it open, else closed once cancelled or past its closing
+ * time, else not open yet.  res is borrowed for the call. */
+void muc_chat_status_of(struct server *srv, const struct reservation *res, int64_t now, muc_chat_status *out);
+
 /* After reservation_service_start: registers the service for
  * srv->muc_domain, the schedule handlers and the reservation hooks, and
  * reopens the rooms the store has open.  Returns 0, or -1 with a message in

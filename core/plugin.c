@@ -1770,29 +1770,9 @@ static onair_host *load(server *srv, const config_plugin_name *pn)
     return h;
 }
 
-static char *default_dir(void)
-{
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = '\0';
-            char probe[PATH_MAX + 32];
-            snprintf(probe, sizeof probe, "%s/CMakeCache.txt", exe);
-            if (access(probe, F_OK) == 0) {
-                snprintf(probe, sizeof probe, "%s/plugins", exe);
-                return strdup(probe);
-            }
-        }
-    }
-    return strdup(ONAIR_PLUGIN_DIR);
-}
-
 static void set_dir(plugins *P, const config *cfg)
 {
-    char *d = cfg->plugins_dir ? strdup(cfg->plugins_dir) : default_dir();
+    char *d = cfg->plugins_dir ? strdup(cfg->plugins_dir) : config_default_dir("plugins", ONAIR_PLUGIN_DIR);
     if (d) {
         free(P->dir);
         P->dir = d;

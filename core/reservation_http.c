@@ -27,6 +27,7 @@
 #include <time.h>
 
 #include "datetime.h"
+#include "muc.h"
 #include "reservation.h"
 #include "server.h"
 #include "web.h"
@@ -127,6 +128,13 @@ static json_t *public_json(server *srv, const reservation *r, int64_t now)
                           r->channel, "start", time_json(r->start), "end", time_json(r->end), "level",
                           res_level_name(r->level), "password_required", r->level != RES_PUBLIC, "capacity",
                           (json_int_t)r->capacity, "state", res_state_name(st), "room", room, "page", page);
+    muc_chat_status chat;
+    muc_chat_status_of(srv, r, now, &chat);
+    static const char *const chat_states[] = {"not_open", "open", "closed"};
+    if (o)
+        json_object_set_new(o, "chat",
+                            json_pack("{s:s, s:o, s:o}", "state", chat_states[chat.state], "opens",
+                                      time_json(chat.opens_at), "closes", time_json(chat.closes_at)));
     if (o && r->show_email && r->email[0])
         json_object_set_new(o, "email", json_string(r->email));
     if (o && r->show_url && r->url[0])

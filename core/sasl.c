@@ -118,6 +118,8 @@ size_t sasl_mechanisms(const sasl_policy *policy, const char **names, size_t cap
     return n;
 }
 
+#define ANONYMOUS_EMPTY_TRACE "YW5vbnltb3Vz" /* base64 of "anonymous" */
+
 /* Runs one gsasl step and maps the outcome. */
 static sasl_status run_step(sasl_exchange *x, const char *b64_in, char **b64_out, const char **condition)
 {
@@ -125,6 +127,10 @@ static sasl_status run_step(sasl_exchange *x, const char *b64_in, char **b64_out
     const char *in = b64_in;
     if (!in || strcmp(in, "=") == 0)
         in = "";
+    /* RFC 4505 allows an empty ANONYMOUS message (the trace is optional);
+     * GNU SASL wants 1 to 255 characters, so it gets a neutral one. */
+    if (in[0] == '\0' && strcmp(x->mech, "ANONYMOUS") == 0)
+        in = ANONYMOUS_EMPTY_TRACE;
     int rc = gsasl_step64(x->gs, in, b64_out);
     if (rc == GSASL_NEEDS_MORE)
         return SASL_CONTINUE;
@@ -199,9 +205,12 @@ sasl_status sasl_start(sasl_exchange *x, Gsasl *ctx, store *st, const sasl_polic
     }
     gsasl_session_hook_set(x->gs, x);
     /* No initial response: mechanisms that need client data first get an
-     * empty challenge (RFC 6120 6.4.2). */
+     * empty challenge (RFC 6120 6.4.2).  Not ANONYMOUS: its one message
+     * may be empty (RFC 4505), and clients that send a bare <auth/> for it
+     * (strophe.js, @xmpp/client) expect the outcome at once, as XEP-0175
+     * examples show. */
     if (!b64_in) {
-        if (strcmp(chosen, "ANONYMOUS") == 0 || strcmp(chosen, "PLAIN") == 0 || strncmp(chosen, "SCRAM", 5) == 0) {
+        if (strcmp(chosen, "PLAIN") == 0 || strncmp(chosen, "SCRAM", 5) == 0) {
             *b64_out = strdup("");
             return SASL_CONTINUE;
         }

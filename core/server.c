@@ -31,8 +31,11 @@
 #include "sasl.h"
 #include "session.h"
 #include "tls.h"
+#include "transport.h"
 #include "web.h"
+#include "web_static.h"
 #include "weblogin.h"
+#include "xmpp_ws.h"
 
 #define SHUTDOWN_GRACE_MS 3000
 
@@ -111,7 +114,7 @@ static void on_connection(uv_stream_t *server_handle, int status)
         conn_abort(c);
         return;
     }
-    if (!stream_accept(srv, c, l->direct_tls))
+    if (!stream_accept(srv, conn_transport(c)))
         conn_abort(c);
 }
 
@@ -210,7 +213,8 @@ int server_init(server *srv, uv_loop_t *loop, config *cfg, char *err, size_t err
         snprintf(err, errlen, "cannot set up the ad-hoc commands");
         return -1;
     }
-    if (weblogin_register(srv) != 0 || reservation_http_register(srv) != 0) {
+    if (weblogin_register(srv) != 0 || reservation_http_register(srv) != 0 || xmpp_ws_register(srv) != 0 ||
+        web_static_start(srv) != 0) {
         snprintf(err, errlen, "cannot register the HTTP routes");
         return -1;
     }
@@ -266,8 +270,8 @@ static void on_grace_timeout(uv_timer_t *t)
 {
     server *srv = t->data;
     for (session *s = srv->all_head; s; s = s->all_next)
-        if (s->conn)
-            conn_abort(s->conn);
+        if (s->tr)
+            transport_abort(s->tr);
     close_grace_timer(srv);
 }
 
@@ -292,12 +296,14 @@ void server_stop(server *srv)
     plugins_stop(srv); /* first among the modules: plugins use them until their shutdown */
     muc_stop(srv);
     reservation_service_stop(srv);
-    web_stop(srv);
+    /* Streams first, WebSocket ones included: their last words are written
+     * before web_stop takes the HTTP listener's connections down. */
     session *s, *tmp;
     DL_FOREACH_SAFE2(srv->all_head, s, tmp, all_next)
     {
         stream_error(s, "system-shutdown", "the server is shutting down");
     }
+    web_stop(srv);
     /* handles are initialised last in server_init: a failed start may lack them */
     if (srv->sig_term.loop) {
         uv_close((uv_handle_t *)&srv->sig_term, NULL);
@@ -330,8 +336,11 @@ void server_reload(server *srv)
     }
     if (strcmp(next.domain, srv->cfg.domain) != 0 || strcmp(next.data_dir, srv->cfg.data_dir) != 0 ||
         next.c2s_port != srv->cfg.c2s_port || next.c2s_tls_port != srv->cfg.c2s_tls_port ||
-        next.http_port != srv->cfg.http_port)
-        log_write(&srv->log, LOG_WARN, "server", "reload: domain, data_dir and ports change only on restart");
+        next.http_port != srv->cfg.http_port || next.http_tls != srv->cfg.http_tls ||
+        (next.http_xmpp_websocket_path == NULL) != (srv->cfg.http_xmpp_websocket_path == NULL) ||
+        (next.http_xmpp_websocket_path &&
+         strcmp(next.http_xmpp_websocket_path, srv->cfg.http_xmpp_websocket_path) != 0))
+        log_write(&srv->log, LOG_WARN, "server", "reload: domain, data_dir, ports, http.tls and http.xmpp_websocket_path change only on restart");
     srv->cfg.log_level = next.log_level;
     srv->cfg.max_stanza_bytes = next.max_stanza_bytes;
     srv->cfg.max_depth = next.max_depth;
@@ -348,8 +357,13 @@ void server_reload(server *srv)
     srv->cfg.http_max_body_bytes = next.http_max_body_bytes;
     srv->cfg.http_token_ttl_s = next.http_token_ttl_s;
     srv->cfg.http_max_connections = next.http_max_connections;
+    srv->cfg.http_proxy_tls = next.http_proxy_tls;
+    free(srv->cfg.http_public_url);
+    srv->cfg.http_public_url = next.http_public_url;
+    next.http_public_url = NULL;
     apply_limits(srv);
     reservation_service_reload(srv, &next);
+    web_static_reload(srv, &next);
     plugins_reload(srv, &next);
     muc_reload(srv, &next);
     if (tls_ensure_certificate(&next, err, sizeof err) == 0) {
@@ -357,6 +371,8 @@ void server_reload(server *srv)
         if (ctx) {
             SSL_CTX_free(srv->tls); /* live connections keep their own reference */
             srv->tls = ctx;
+            if (web_reload_certificate(srv, err, sizeof err) != 0)
+                log_write(&srv->log, LOG_ERROR, "server", "reload: HTTPS keeps the old certificate: %s", err);
         } else {
             log_write(&srv->log, LOG_ERROR, "server", "reload: keeping the old certificate: %s", err);
         }
@@ -373,6 +389,7 @@ void server_free(server *srv)
     muc_free(srv);
     adhoc_free(srv);
     web_free(srv);
+    web_static_free(srv);
     if (srv->store)
         store_close(srv->store);
     if (srv->tls)

@@ -26,6 +26,7 @@ struct conn;
 struct admin_state;
 struct adhoc_registry;
 struct web;
+struct web_static;
 struct plugins;
 struct muc_service;
 
@@ -89,6 +90,7 @@ typedef struct server {
     char *muc_domain;               /* owned: host of the chat rooms */
     char *media_domain;             /* owned: host of the media endpoints */
     struct web *web;                /* owned by web.c: HTTP server, routes, login tokens */
+    struct web_static *web_static;  /* owned by web_static.c: the web pages read into memory */
     struct plugins *plugins;        /* owned by plugin.c: loaded plugins and what they registered */
     struct muc_service *muc;        /* owned by muc.c: the chat rooms */
 

@@ -21,7 +21,7 @@
 #include "xml.h"
 
 struct server;
-struct conn;
+struct transport;
 struct sasl_exchange;
 
 typedef enum session_state {
@@ -34,13 +34,16 @@ typedef enum session_state {
 
 typedef struct session {
     struct server *srv;
-    struct conn *conn;   /* NULL once the connection is gone */
+    struct transport *tr; /* borrowed from its implementation; NULL once the connection is gone */
     xml_parser *parser;  /* owned */
     struct sasl_exchange *sasl; /* owned while authenticating */
     session_state state;
     bool is_secure;      /* TLS is on */
     bool is_guest;       /* logged in with ANONYMOUS */
     bool header_sent;    /* our stream header is out */
+    bool is_framed;      /* RFC 7395 framing (WebSocket): one element per message */
+    unsigned char frame_elements; /* framed: top-level elements in the current message */
+    char frame_last;     /* framed: last non-whitespace byte of the current message, 0 if none */
     unsigned sasl_failures;
     char stream_domain[64]; /* 'to' of the client's stream header (our domain or guest domain) */
     char stream_id[20];
@@ -77,10 +80,12 @@ typedef struct user_sessions {
 
 /* ---- stream.c ---- */
 
-/* Creates a session for a freshly accepted connection (direct_tls: TLS from
- * the first byte).  The session owns itself; it frees itself after the
- * connection closes. */
-session *stream_accept(struct server *srv, struct conn *c, bool direct_tls);
+/* Creates a session for a freshly accepted connection, on its transport
+ * (transport.h: TCP or WebSocket; secure from the start when the transport
+ * says so).  The session owns itself; it frees itself after the transport
+ * reports on_close.  Returns NULL when out of memory (the caller then closes
+ * the connection). */
+session *stream_accept(struct server *srv, struct transport *tr);
 /* Sends a stream error and closes (text may be NULL). */
 void stream_error(session *s, const char *condition, const char *text);
 /* Closes the stream cleanly with </stream:stream>. */

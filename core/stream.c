@@ -4,9 +4,17 @@
  * any rule ends with the matching stream error; no other session notices.
  *
  * Once bound, stanzas are checked (RFC 6120 section 8: 'from' stamped by us,
- * 'to' must be a valid JID) and handed to session.c.  This file knows the
- * transport only through conn.h, so another transport (WebSocket, RFC 7395)
- * can drive the same logic.
+ * 'to' must be a valid JID) and handed to session.c.
+ *
+ * The same state machine serves both transports (transport.h): a TCP byte
+ * stream, and XMPP over WebSocket (RFC 7395), which is framed.  Framed, the
+ * stream opens and closes with <open/> and <close/> in the framing namespace
+ * instead of <stream:stream>, every message must be exactly one complete
+ * element, every element written is one message that declares its own
+ * namespaces (section 3.3.3), a stream restart needs no new parser (the
+ * client sends a new <open/>), a stream error is followed by <close/>
+ * (section 3.6), and STARTTLS is never offered (section 3.8: TLS belongs
+ * to the WebSocket connection).
  */
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -14,12 +22,12 @@
 #include <string.h>
 #include <utlist.h>
 
-#include "conn.h"
 #include "plugin.h"
 #include "router.h"
 #include "sasl.h"
 #include "server.h"
 #include "session.h"
+#include "transport.h"
 
 #define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
 #define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
@@ -27,16 +35,19 @@
 #define NS_SESSION "urn:ietf:params:xml:ns:xmpp-session"
 #define NS_STREAMS "urn:ietf:params:xml:ns:xmpp-streams"
 #define NS_STANZAS "urn:ietf:params:xml:ns:xmpp-stanzas"
+#define NS_FRAMING "urn:ietf:params:xml:ns:xmpp-framing"
 #define MAX_SASL_FAILURES 3
 
 static void on_stream_open(void *ud, const char **attrs, const char *default_ns);
 static void on_stanza(void *ud, xml_node *stanza);
 static void on_stream_close(void *ud);
 static void on_data(void *ud, const char *data, size_t len);
+static void on_message_end(void *ud);
+static void on_transport_error(void *ud, const char *condition, const char *text);
 static void on_conn_close(void *ud);
 
 static const xml_parser_callbacks parser_cb = {on_stream_open, on_stanza, on_stream_close};
-static const conn_callbacks conn_cb = {on_data, on_conn_close};
+static const transport_callbacks transport_cb = {on_data, on_message_end, on_transport_error, on_conn_close};
 
 static void preauth_remove(session *s)
 {
@@ -55,17 +66,19 @@ static void preauth_remove(session *s)
     s->in_preauth = false;
 }
 
-session *stream_accept(server *srv, conn *c, bool direct_tls)
+session *stream_accept(server *srv, transport *tr)
 {
     session *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
     s->srv = srv;
-    s->conn = c;
-    s->is_secure = direct_tls;
+    s->tr = tr;
+    s->is_secure = transport_is_secure(tr);
+    s->is_framed = transport_is_framed(tr);
     s->state = SESSION_CONNECTED;
     s->accepted_ms = server_now_ms();
-    s->parser = xml_parser_new(&srv->limits, &parser_cb, s);
+    s->parser = s->is_framed ? xml_parser_new_framed(&srv->limits, &parser_cb, s)
+                             : xml_parser_new(&srv->limits, &parser_cb, s);
     if (!s->parser) {
         free(s);
         return NULL;
@@ -79,15 +92,77 @@ session *stream_accept(server *srv, conn *c, bool direct_tls)
         srv->preauth_head = s;
     srv->preauth_tail = s;
     DL_APPEND2(srv->all_head, s, all_prev, all_next);
-    conn_set_callbacks(c, &conn_cb, s);
+    transport_set_callbacks(tr, &transport_cb, s);
     return s;
+}
+
+static bool starts_with(const char *text, size_t len, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return len >= n && memcmp(text, prefix, n) == 0;
+}
+
+static bool is_xml_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* End of the element name that starts at text[1] ("<name ..."). */
+static size_t element_name_end(const char *text, size_t len)
+{
+    size_t i = 1;
+    while (i < len && !is_xml_space(text[i]) && text[i] != '/' && text[i] != '>')
+        i++;
+    return i;
+}
+
+/* Writes one top-level element given in n pieces (n <= 6).  Over a framed
+ * transport it is one message, which must stand alone (RFC 7395 section
+ * 3.3.3): the declarations a TCP stream's root provides are added to its
+ * start tag when it lacks them, xmlns='jabber:client' on an unprefixed
+ * element and xmlns:stream on a stream: one.  Every element written here
+ * starts "<name", with xmlns (if any) right after the name, as the
+ * serializer and this file write them. */
+static int emit(session *s, const char *const *parts, const size_t *lens, size_t n)
+{
+    if (!s->tr)
+        return -1;
+    if (!s->is_framed || n == 0 || n > 6 || lens[0] < 2 || parts[0][0] != '<')
+        return transport_write_parts(s->tr, parts, lens, n);
+    const char *head = parts[0];
+    size_t name_end = element_name_end(head, lens[0]);
+    const char *after = head + name_end;
+    size_t after_len = lens[0] - name_end;
+    const char *decl = NULL;
+    if (!memchr(head + 1, ':', name_end - 1)) {
+        if (!starts_with(after, after_len, " xmlns="))
+            decl = " xmlns='" XML_NS_CLIENT "'";
+    } else if (starts_with(head + 1, name_end - 1, "stream:")) {
+        if (!starts_with(after, after_len, " xmlns:stream="))
+            decl = " xmlns:stream='" XML_NS_STREAM "'";
+    }
+    if (!decl)
+        return transport_write_parts(s->tr, parts, lens, n);
+    const char *p2[8] = {head, decl, after};
+    size_t l2[8] = {name_end, strlen(decl), after_len};
+    for (size_t i = 1; i < n; i++) {
+        p2[i + 2] = parts[i];
+        l2[i + 2] = lens[i];
+    }
+    return transport_write_parts(s->tr, p2, l2, n + 2);
+}
+
+/* One whole element (or, on a byte stream, any bytes). */
+static int emit_one(session *s, const char *data, size_t len)
+{
+    return emit(s, &data, &len, 1);
 }
 
 void stream_send_raw(session *s, const char *data, size_t len)
 {
-    if (s->conn && s->state != SESSION_CLOSING) {
+    if (s->tr && s->state != SESSION_CLOSING) {
         s->srv->stats.stanzas_out++;
-        conn_write(s->conn, data, len);
+        emit_one(s, data, len);
     }
 }
 
@@ -102,7 +177,7 @@ static void serialize_and_send(session *s, const xml_node *stanza)
 
 void stream_send(session *s, const xml_node *stanza)
 {
-    if (!s->conn || s->state == SESSION_CLOSING)
+    if (!s->tr || s->state == SESSION_CLOSING)
         return;
     if (s->state == SESSION_BOUND && plugins_hook_stanza_out(s->srv)) {
         /* The hooks see (and may change or drop) a copy: the caller's
@@ -110,7 +185,7 @@ void stream_send(session *s, const xml_node *stanza)
         xml_node *copy = xml_node_clone(stanza);
         if (!copy)
             return;
-        if (plugins_stanza_out(s->srv, s, copy) && s->conn && s->state == SESSION_BOUND)
+        if (plugins_stanza_out(s->srv, s, copy) && s->tr && s->state == SESSION_BOUND)
             serialize_and_send(s, copy);
         xml_node_free(copy);
         return;
@@ -120,7 +195,7 @@ void stream_send(session *s, const xml_node *stanza)
 
 void stream_send_parts(session *s, const char *const *parts, const size_t *lens, size_t n)
 {
-    if (!s->conn || s->state == SESSION_CLOSING)
+    if (!s->tr || s->state == SESSION_CLOSING)
         return;
     if (s->state == SESSION_BOUND && plugins_hook_stanza_out(s->srv)) {
         /* Stanza-out hooks see every stanza: rebuild the tree they work on. */
@@ -136,27 +211,51 @@ void stream_send_parts(session *s, const char *const *parts, const size_t *lens,
         return;
     }
     s->srv->stats.stanzas_out++;
-    for (size_t i = 0; i < n; i++)
-        if (conn_write(s->conn, parts[i], lens[i]) != 0)
-            return;
+    emit(s, parts, lens, n);
 }
 
+/* One element written by this file (not counted as a stanza). */
 static void send_str(session *s, const char *str)
 {
-    if (s->conn)
-        conn_write(s->conn, str, strlen(str));
+    emit_one(s, str, strlen(str));
 }
 
 static void send_header(session *s)
 {
     char buf[512];
     const char *from = s->stream_domain[0] ? s->stream_domain : s->srv->cfg.domain;
-    snprintf(buf, sizeof buf,
-             "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
-             "xmlns:stream='http://etherx.jabber.org/streams' id='%s' from='%s' version='1.0' xml:lang='en'>",
-             s->stream_id, from);
-    send_str(s, buf);
+    if (s->is_framed)
+        snprintf(buf, sizeof buf, "<open xmlns='" NS_FRAMING "' id='%s' from='%s' version='1.0' xml:lang='en'/>",
+                 s->stream_id, from);
+    else
+        snprintf(buf, sizeof buf,
+                 "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+                 "xmlns:stream='http://etherx.jabber.org/streams' id='%s' from='%s' version='1.0' xml:lang='en'>",
+                 s->stream_id, from);
+    if (s->tr)
+        transport_write(s->tr, buf, strlen(buf));
     s->header_sent = true;
+}
+
+/* Our end of the stream: </stream:stream>, or <close/> when framed. */
+static void send_stream_end(session *s)
+{
+    static const char tcp_end[] = "</stream:stream>";
+    static const char framed_end[] = "<close xmlns='" NS_FRAMING "'/>";
+    if (s->tr)
+        transport_write(s->tr, s->is_framed ? framed_end : tcp_end,
+                        s->is_framed ? sizeof framed_end - 1 : sizeof tcp_end - 1);
+}
+
+/* Ends the stream from our side after what was written: no more input is
+ * read, the connection closes once its output is out. */
+static void finish(session *s)
+{
+    send_stream_end(s);
+    s->state = SESSION_CLOSING;
+    xml_parser_stop(s->parser);
+    if (s->tr)
+        transport_close(s->tr);
 }
 
 static void new_stream_id(session *s)
@@ -166,7 +265,7 @@ static void new_stream_id(session *s)
 
 void stream_error(session *s, const char *condition, const char *text)
 {
-    if (s->state == SESSION_CLOSING || !s->conn)
+    if (s->state == SESSION_CLOSING || !s->tr)
         return;
     s->srv->stats.stream_errors++;
     if (!s->header_sent) {
@@ -183,22 +282,20 @@ void stream_error(session *s, const char *condition, const char *text)
         xml_buf_append_escaped(out, text, strlen(text));
         xml_buf_append_str(out, "</text>");
     }
-    xml_buf_append_str(out, "</stream:error></stream:stream>");
+    xml_buf_append_str(out, "</stream:error>");
     if (!out->failed)
-        conn_write(s->conn, out->data, out->len);
+        emit_one(s, out->data, out->len);
     if (log_enabled(&s->srv->log, LOG_INFO))
-        log_write(&s->srv->log, LOG_INFO, "stream", "%s %s: stream error %s", conn_peer(s->conn),
+        log_write(&s->srv->log, LOG_INFO, "stream", "%s %s: stream error %s", transport_peer(s->tr),
                   s->full ? s->full : "-", condition);
     if (s->state == SESSION_BOUND)
         session_unbind(s);
-    s->state = SESSION_CLOSING;
-    xml_parser_stop(s->parser);
-    conn_close(s->conn);
+    finish(s);
 }
 
 void stream_close(session *s)
 {
-    if (s->state == SESSION_CLOSING || !s->conn)
+    if (s->state == SESSION_CLOSING || !s->tr)
         return;
     if (s->state == SESSION_BOUND)
         session_unbind(s);
@@ -206,10 +303,7 @@ void stream_close(session *s)
         new_stream_id(s);
         send_header(s);
     }
-    send_str(s, "</stream:stream>");
-    s->state = SESSION_CLOSING;
-    xml_parser_stop(s->parser);
-    conn_close(s->conn);
+    finish(s);
 }
 
 static void release_idle(server *srv);
@@ -243,7 +337,7 @@ static void send_features(session *s)
         xml_buf_append_str(out, "<bind xmlns='" NS_BIND "'/>"
                                 "<session xmlns='" NS_SESSION "'><optional/></session>");
     } else {
-        if (!s->is_secure && srv->tls) {
+        if (!s->is_secure && srv->tls && s->tr && transport_can_start_tls(s->tr)) {
             xml_buf_append_str(out, "<starttls xmlns='" NS_TLS "'>");
             if (srv->cfg.require_tls)
                 xml_buf_append_str(out, "<required/>");
@@ -264,26 +358,15 @@ static void send_features(session *s)
         }
     }
     xml_buf_append_str(out, "</stream:features>");
-    if (!out->failed && s->conn)
-        conn_write(s->conn, out->data, out->len);
+    if (!out->failed)
+        emit_one(s, out->data, out->len);
 }
 
-static void on_stream_open(void *ud, const char **attrs, const char *default_ns)
+/* The client opened a stream (its header on TCP, <open/> when framed). */
+static void open_stream(session *s, const char *to, const char *version)
 {
-    session *s = ud;
     server *srv = s->srv;
-    const char *to = NULL, *version = NULL;
-    for (size_t i = 0; attrs && attrs[i]; i += 2) {
-        if (strcmp(attrs[i], "to") == 0)
-            to = attrs[i + 1];
-        else if (strcmp(attrs[i], "version") == 0)
-            version = attrs[i + 1];
-    }
     new_stream_id(s);
-    if (strcmp(default_ns, XML_NS_CLIENT) != 0) {
-        stream_error(s, "invalid-namespace", "this port serves jabber:client streams");
-        return;
-    }
     char *domain = to ? jid_nameprep(to) : strdup(srv->cfg.domain);
     if (!domain || (strcmp(domain, srv->cfg.domain) != 0 && !is_guest_domain(srv, domain))) {
         free(domain);
@@ -307,9 +390,43 @@ static void on_stream_open(void *ud, const char **attrs, const char *default_ns)
     send_features(s);
 }
 
+static void on_stream_open(void *ud, const char **attrs, const char *default_ns)
+{
+    session *s = ud;
+    const char *to = NULL, *version = NULL;
+    for (size_t i = 0; attrs && attrs[i]; i += 2) {
+        if (strcmp(attrs[i], "to") == 0)
+            to = attrs[i + 1];
+        else if (strcmp(attrs[i], "version") == 0)
+            version = attrs[i + 1];
+    }
+    if (strcmp(default_ns, XML_NS_CLIENT) != 0) {
+        new_stream_id(s);
+        stream_error(s, "invalid-namespace", "this port serves jabber:client streams");
+        return;
+    }
+    open_stream(s, to, version);
+}
+
 static void on_stream_close(void *ud)
 {
     stream_close(ud);
+}
+
+/* Framed: an element of the framing namespace (RFC 7395 section 3.3). */
+static void handle_framing(session *s, xml_node *el)
+{
+    if (strcmp(el->name, "open") == 0) {
+        if (s->header_sent) {
+            stream_error(s, "invalid-xml", "the stream is open already");
+            return;
+        }
+        open_stream(s, xml_node_attr(el, "to"), xml_node_attr(el, "version"));
+    } else if (strcmp(el->name, "close") == 0) {
+        stream_close(s);
+    } else {
+        stream_error(s, "unsupported-stanza-type", NULL);
+    }
 }
 
 /* Marks input: the session moves to the tail of the active list. */
@@ -348,8 +465,8 @@ static void release_idle(server *srv)
             break;
         if (xml_parser_release(s->parser)) {
             released++;
-            if (s->conn)
-                conn_release_idle_memory(s->conn);
+            if (s->tr)
+                transport_release_idle_memory(s->tr);
             leave_active(s);
         } else {
             touch_active(s); /* mid-stanza: try again later */
@@ -368,9 +485,37 @@ static void on_data(void *ud, const char *data, size_t len)
     if (s->state == SESSION_CLOSING)
         return;
     touch_active(s);
+    if (s->is_framed) {
+        size_t n = len;
+        while (n > 0 && is_xml_space(data[n - 1]))
+            n--;
+        if (n > 0)
+            s->frame_last = data[n - 1];
+    }
     xml_error err = xml_parser_feed(s->parser, data, len);
     if (err != XML_OK && err != XML_ERR_STOPPED)
         stream_error(s, xml_error_condition(err), NULL);
+}
+
+/* Framed: a message has ended.  It must have been exactly one complete
+ * element (RFC 7395 section 3.3.3), whose last byte is the '>' that
+ * completed it; a message of whitespace only is ignored. */
+static void on_message_end(void *ud)
+{
+    session *s = ud;
+    unsigned elements = s->frame_elements;
+    char last = s->frame_last;
+    s->frame_elements = 0;
+    s->frame_last = 0;
+    if (s->state == SESSION_CLOSING || (elements == 0 && last == 0))
+        return;
+    if (elements != 1 || last != '>' || !xml_parser_is_between_elements(s->parser))
+        stream_error(s, "not-well-formed", "a WebSocket message must hold exactly one complete element");
+}
+
+static void on_transport_error(void *ud, const char *condition, const char *text)
+{
+    stream_error(ud, condition, text);
 }
 
 static void on_conn_close(void *ud)
@@ -379,7 +524,7 @@ static void on_conn_close(void *ud)
     server *srv = s->srv;
     if (s->state == SESSION_BOUND)
         session_unbind(s);
-    s->conn = NULL;
+    s->tr = NULL;
     preauth_remove(s);
     leave_active(s);
     DL_DELETE2(srv->all_head, s, all_prev, all_next);
@@ -404,18 +549,17 @@ static void on_conn_close(void *ud)
 
 static void handle_starttls(session *s)
 {
-    if (s->is_secure || !s->srv->tls) {
-        send_str(s, "<failure xmlns='" NS_TLS "'/></stream:stream>");
-        s->state = SESSION_CLOSING;
-        xml_parser_stop(s->parser);
-        conn_close(s->conn);
+    if (s->is_secure || !s->srv->tls || !transport_can_start_tls(s->tr)) {
+        /* RFC 6120 5.4.2.2: failure, then the stream ends */
+        send_str(s, "<failure xmlns='" NS_TLS "'/>");
+        finish(s);
         return;
     }
     send_str(s, "<proceed xmlns='" NS_TLS "'/>");
-    if (conn_start_tls(s->conn) != 0) {
+    if (transport_start_tls(s->tr) != 0) {
         s->state = SESSION_CLOSING;
         xml_parser_stop(s->parser);
-        conn_abort(s->conn);
+        transport_abort(s->tr);
         return;
     }
     s->is_secure = true;
@@ -436,7 +580,7 @@ static void sasl_failure(session *s, const char *condition)
     }
     s->srv->stats.logins_failed++;
     if (log_enabled(&s->srv->log, LOG_INFO))
-        log_write(&s->srv->log, LOG_INFO, "sasl", "%s: authentication failed (%s)", conn_peer(s->conn),
+        log_write(&s->srv->log, LOG_INFO, "sasl", "%s: authentication failed (%s)", transport_peer(s->tr),
                   condition);
     if (++s->sasl_failures >= MAX_SASL_FAILURES)
         stream_error(s, "policy-violation", "too many failed authentication attempts");
@@ -454,7 +598,7 @@ static void sasl_reply(session *s, sasl_status st, char *b64, const char *condit
     xml_buf_append_str(out, b64 ? b64 : "");
     xml_buf_append_str(out, st == SASL_CONTINUE ? "</challenge>" : "</success>");
     if (!out->failed)
-        conn_write(s->conn, out->data, out->len);
+        emit_one(s, out->data, out->len);
     if (st == SASL_SUCCESS) {
         s->auth_user = s->sasl->user;
         s->sasl->user = NULL;
@@ -465,7 +609,10 @@ static void sasl_reply(session *s, sasl_status st, char *b64, const char *condit
         s->state = SESSION_AUTHENTICATED;
         s->header_sent = false;
         s->srv->stats.logins_ok++;
-        xml_parser_reset(s->parser);
+        /* RFC 6120 6.4.6: a new stream; framed, the parser stays (the
+         * client sends a new <open/>, RFC 7395 section 3.3.2) */
+        if (!s->is_framed)
+            xml_parser_reset(s->parser);
     }
 }
 
@@ -577,8 +724,9 @@ static void handle_bind(session *s, xml_node *iq)
     if (!out->failed)
         stream_send_raw(s, out->data, out->len);
     if (log_enabled(&srv->log, LOG_INFO))
-        log_write(&srv->log, LOG_INFO, "stream", "%s bound %s%s%s", conn_peer(s->conn), s->full,
-                  s->is_secure ? " (TLS)" : "", s->is_guest ? " (guest)" : "");
+        log_write(&srv->log, LOG_INFO, "stream", "%s bound %s%s%s%s", transport_peer(s->tr), s->full,
+                  s->is_secure ? " (TLS)" : "", s->is_guest ? " (guest)" : "",
+                  s->is_framed ? " (WebSocket)" : "");
 }
 
 /* ---- stanzas of a bound session ---- */
@@ -651,6 +799,23 @@ static void on_stanza(void *ud, xml_node *stanza)
 {
     session *s = ud;
     s->srv->stats.stanzas_in++;
+    if (s->is_framed) {
+        if (++s->frame_elements > 1) {
+            xml_node_free(stanza);
+            stream_error(s, "not-well-formed", "a WebSocket message must hold exactly one complete element");
+            return;
+        }
+        if (strcmp(stanza->ns, NS_FRAMING) == 0) {
+            handle_framing(s, stanza);
+            xml_node_free(stanza);
+            return;
+        }
+        if (!s->header_sent) {
+            xml_node_free(stanza);
+            stream_error(s, "invalid-namespace", "open the stream first with <open xmlns='" NS_FRAMING "'/>");
+            return;
+        }
+    }
     switch (s->state) {
     case SESSION_NEGOTIATING:
         if (strcmp(stanza->name, "starttls") == 0 && strcmp(stanza->ns, NS_TLS) == 0) {

@@ -11,9 +11,12 @@
  * the path and query); this file reads the body (bounded by
  * http.max_body_bytes, announced by Content-Length), matches the route,
  * checks the bearer token, parses the JSON body with jansson and calls the
- * handler.  While a request is handled, reading from its connection pauses
+ * handler.  A path outside /api/ that no route matches goes to the one
+ * fallback handler (web_fallback: the web pages, web_static.c) with its body
+ * unparsed.  While a request is handled, reading from its connection pauses
  * (rx flow control); the answer is written in one piece when the socket is
  * writable, then the connection waits for its next request (keep-alive).
+ * Cache-Control: no-store goes on every answer whose handler set none.
  *
  * Ownership: a connection (web_conn, the wsi's opaque user data) owns its
  * request in progress (web_response).  When the connection goes, an answered
@@ -24,11 +27,30 @@
  * Tokens: kept in memory only, keyed by the SHA-256 of the token (the token
  * itself is not stored), with a per-account list to bound how many one
  * account may hold.
+ *
+ * WebSocket: an upgrade is checked in LWS_CALLBACK_HTTP_CONFIRM_UPGRADE
+ * (path, subprotocol, the endpoint's capacity; refusals get the JSON error
+ * and the connection closes).  libwebsockets then binds the connection to
+ * the endpoint's protocol (named after its subprotocol) and does the
+ * handshake; at LWS_CALLBACK_ESTABLISHED the connection's web_conn is
+ * replaced by a web_ws (the opaque user data: both start with their kind).
+ * Output is written with lws_write at once; when libwebsockets still holds
+ * part of an earlier message (lws_partial_buffered), messages wait in the
+ * web_ws's queue for LWS_CALLBACK_SERVER_WRITEABLE.  The protocol's
+ * tx_packet_size lets one send() carry a whole message.  The web_ws is freed
+ * at LWS_CALLBACK_WSI_DESTROY, which libwebsockets always sends to the first
+ * protocol; the handler hears on_close at LWS_CALLBACK_CLOSED (or then).
+ *
+ * TLS (http.tls): libwebsockets' own OpenSSL server context with the
+ * server's certificate and key files, TLS 1.2 and later; accepted sockets
+ * are adopted with LWS_ADOPT_ALLOW_SSL.
  */
 #include "web.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <libwebsockets.h>
+#include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 #include <stdio.h>
@@ -51,6 +73,9 @@
 #define WEB_KEEPALIVE_S 10        /* idle keep-alive connections close after this */
 #define WEB_ANSWER_TIMEOUT_S 30   /* a handler's answer must come within this */
 #define WEB_SWEEP_MS 60000
+#define WEB_WS_TX_PACKET 1048576  /* bytes one send() of a WebSocket message may carry */
+
+enum { WEB_KIND_HTTP = 1, WEB_KIND_WS = 2 }; /* first byte of the wsi's opaque user data */
 
 /* -- state ------------------------------------------------------------- */
 
@@ -90,6 +115,38 @@ struct web_query {
 
 typedef struct web_conn web_conn;
 
+typedef struct web_ws_endpoint {
+    char *path;        /* owned */
+    char *subprotocol; /* owned; also the libwebsockets protocol's name */
+    size_t rx_chunk;
+    const web_ws_handler *h;
+    void *ud;
+    struct web_ws_endpoint *next;
+} web_ws_endpoint;
+
+/* A message waiting for the socket: LWS_PRE bytes of room, then the payload. */
+typedef struct ws_msg {
+    struct ws_msg *next;
+    size_t len;
+    unsigned char data[];
+} ws_msg;
+
+struct web_ws {
+    unsigned char kind;        /* WEB_KIND_WS */
+    bool closing;              /* close asked for: no more sends; close frame after the queue */
+    bool killed;               /* aborted */
+    bool is_binary;            /* the message being received */
+    bool told_closed;          /* the handler heard on_close */
+    bool close_sent;           /* our close frame is out: waiting for the peer's */
+    unsigned short close_code;
+    struct web *web;
+    struct lws *wsi;           /* NULL once closed */
+    const web_ws_endpoint *ep;
+    void *ud;                  /* the handler's connection data */
+    ws_msg *queue, *queue_tail; /* owned */
+    size_t queued;             /* payload bytes in the queue */
+};
+
 typedef enum txn_state { TXN_READING, TXN_HANDLING, TXN_ANSWERED } txn_state;
 
 struct web_response {
@@ -110,6 +167,7 @@ struct web_response {
     bool has_bearer; /* Authorization: Bearer <token> given */
     bool bad_auth;   /* an Authorization header that is not a bearer token */
     char *ctype;     /* owned Content-Type, or NULL */
+    char *if_none_match; /* owned If-None-Match header, or NULL; req.if_none_match */
     char *body;      /* owned raw body */
     size_t body_len, body_cap;
     json_t *json; /* owned; req.body */
@@ -117,9 +175,10 @@ struct web_response {
     bool body_done;  /* libwebsockets reported the end of the body */
     bool deferred, listed, in_handler;
     int status;
-    char *out; /* owned text of the answer */
-    char *out_ctype; /* owned Content-Type of the answer, NULL: JSON */
+    char *out; /* owned body of the answer (JSON unless out_ctype) */
     size_t out_len;
+    char *out_ctype; /* owned Content-Type of a body that is not JSON, or NULL */
+    char *host;      /* owned; req.host */
     char *hnames[WEB_MAX_HEADERS]; /* owned "Name:" */
     char *hvalues[WEB_MAX_HEADERS];
     size_t nheaders;
@@ -127,6 +186,8 @@ struct web_response {
 };
 
 struct web_conn {
+    unsigned char kind;  /* WEB_KIND_HTTP */
+    const web_ws_endpoint *upgrade; /* the endpoint an accepted upgrade is for */
     struct web *web;
     struct lws *wsi;     /* NULL once closed */
     web_response *txn;   /* the request in progress (owned, see conn_detach) */
@@ -143,20 +204,30 @@ struct web {
     server *srv;
     struct lws_context *ctx; /* owned; set to NULL by libwebsockets when finally destroyed */
     struct lws_vhost *vhost;
-    struct lws_protocols protocols[2];
-    struct lws_protocol_vhost_options headers[2];
+    struct lws_protocol_vhost_options headers[1];
     web_listener listeners[CONFIG_MAX_LISTEN];
     size_t nlisteners;
     web_route_entry *routes, *routes_tail; /* owned */
+    web_ws_endpoint *endpoints;            /* owned */
+    size_t nendpoints;
+    struct lws_protocols *ws_protocols;    /* owned: the HTTP protocol, one per endpoint, terminator */
+    size_t nwebsockets;                    /* open WebSocket connections */
+    unsigned char *frame;                  /* owned scratch: LWS_PRE + one outgoing message */
+    size_t frame_cap;
     web_token *tokens;                     /* owned */
     web_user *users;                       /* owned */
     web_conn *conns;                       /* live connections (owned) */
     web_response *deferred;                /* deferred, unanswered responses */
+    web_handler_fn fallback;               /* paths no route matches (web_fallback) */
+    void *fallback_ud;
     size_t nconns;
     uint64_t next_sweep_ms;
     bool stopping;
     char scratch[WEB_MAX_HEADER_BYTES + 1];
 };
+
+static int on_upgrade(web_conn *c, struct lws *wsi, const char *what);
+static void ws_detach(web_ws *ws);
 
 /* -- utilities ---------------------------------------------------------- */
 
@@ -465,12 +536,14 @@ static void txn_free(web_response *t)
     free(t->segbuf);
     free(t->user);
     free(t->ctype);
+    free(t->if_none_match);
     if (t->body)
         OPENSSL_cleanse(t->body, t->body_len); /* may hold a password */
     free(t->body);
     json_decref(t->json);
     free(t->out);
     free(t->out_ctype);
+    free(t->host);
     free(t);
 }
 
@@ -571,28 +644,22 @@ int web_reply_body(web_response *res, int status, const char *content_type, cons
 {
     if (!res || res->state == TXN_ANSWERED || (len && !body))
         return -1;
-    if (content_type) {
-        size_t n = strlen(content_type);
-        if (n == 0 || n > 128)
-            return -1;
-        for (const char *c = content_type; *c; c++)
-            if ((unsigned char)*c < 0x20 || *c == 0x7f)
-                return -1;
-    }
+    if (content_type && (content_type[0] == '\0' || strlen(content_type) > 128 || !header_value_ok(content_type)))
+        return -1;
     if (status < 200 || status > 599)
         status = 500;
     res->status = status;
-    if (status != 204) {
-        res->out = malloc(len + 1);
+    if (status != 204 && status != 304) {
+        res->out = malloc(len ? len : 1);
         res->out_ctype = content_type ? strdup(content_type) : NULL;
         if (!res->out || (content_type && !res->out_ctype)) {
             free(res->out);
-            res->out = NULL;
+            free(res->out_ctype);
+            res->out = res->out_ctype = NULL;
             res->status = 500;
         } else {
             if (len)
                 memcpy(res->out, body, len);
-            res->out[len] = '\0';
             res->out_len = len;
         }
     }
@@ -602,18 +669,34 @@ int web_reply_body(web_response *res, int status, const char *content_type, cons
     return 0;
 }
 
+int web_fallback(server *srv, web_handler_fn fn, void *ud)
+{
+    struct web *w = srv->web;
+    if (!w || !fn || w->fallback)
+        return -1;
+    w->fallback = fn;
+    w->fallback_ud = ud;
+    return 0;
+}
+
+/* {"error": {"status": ..., "field": ..., "message": ...}} (new reference), or NULL. */
+static json_t *error_body(int status, const char *field, const char *message)
+{
+    json_t *err = json_pack("{s:i}", "status", status);
+    if (err && field)
+        json_object_set_new(err, "field", json_string(field));
+    if (err)
+        json_object_set_new(err, "message", json_string(message ? message : ""));
+    return err ? json_pack("{s:o}", "error", err) : NULL;
+}
+
 void web_reply_error(web_response *res, int status, const char *field, const char *message)
 {
     if (!res || res->state == TXN_ANSWERED)
         return;
     if (status == 401 && !has_header(res, "WWW-Authenticate"))
         web_add_header(res, "WWW-Authenticate", "Bearer");
-    json_t *err = json_pack("{s:i}", "status", status);
-    if (err && field)
-        json_object_set_new(err, "field", json_string(field));
-    if (err)
-        json_object_set_new(err, "message", json_string(message ? message : ""));
-    web_reply_json(res, status, err ? json_pack("{s:o}", "error", err) : NULL);
+    web_reply_json(res, status, error_body(status, field, message));
 }
 
 web_response *web_defer(web_response *res)
@@ -674,6 +757,19 @@ static void dispatch(web_response *t)
             size_t len = strlen(allow);
             snprintf(allow + len, sizeof allow - len, "%s%s", len ? ", " : "", r->method);
         }
+    }
+    bool is_api = strncmp(t->path, "/api", 4) == 0 && (t->path[4] == '/' || t->path[4] == '\0');
+    if (!path_known && w->fallback && !is_api) {
+        t->in_handler = true;
+        w->fallback(w->fallback_ud, srv, &t->req, t);
+        t->in_handler = false;
+        if (t->state == TXN_ANSWERED) {
+            answer_ready(t);
+        } else if (!t->deferred) {
+            log_write(&srv->log, LOG_ERROR, "web", "%s %s: the page handler gave no answer", t->method, t->logpath);
+            refuse(t, 500, NULL, "the server gave no answer");
+        }
+        return;
     }
     if (!path_known) {
         refuse(t, 404, NULL, "no resource at this path");
@@ -849,6 +945,15 @@ static int on_request(web_conn *c, struct lws *wsi, const char *uri, size_t uril
     const char *ct = hdr(w, wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
     if (ct && !(t->ctype = strdup(ct)))
         return -1;
+    const char *host = hdr(w, wsi, WSI_TOKEN_HOST);
+    if (host && !(t->host = strdup(host)))
+        return -1;
+    const char *inm = hdr(w, wsi, WSI_TOKEN_HTTP_IF_NONE_MATCH);
+    if (inm && !(t->if_none_match = strdup(inm)))
+        return -1;
+    t->req.host = t->host;
+    t->req.if_none_match = t->if_none_match;
+    t->req.is_tls = lws_is_ssl(wsi) != 0;
 
     log_write(&srv->log, LOG_DEBUG, "web", "%s %s", t->method, t->logpath);
 
@@ -918,7 +1023,7 @@ static int on_writeable(web_conn *c, struct lws *wsi)
     web_response *t = c->txn;
     if (!t || t->state != TXN_ANSWERED)
         return 0;
-    bool has_body = t->status != 204 && t->out;
+    bool has_body = t->status != 204 && t->status != 304 && t->out;
     size_t body_len = has_body && !t->head ? t->out_len : 0;
     size_t extra = 0;
     for (size_t i = 0; i < t->nheaders; i++)
@@ -931,13 +1036,18 @@ static int on_writeable(web_conn *c, struct lws *wsi)
     bool closing = t->close_after || !t->keep_alive;
     char num[24];
     int fail = lws_add_http_header_status(wsi, (unsigned)t->status, &p, end);
-    if (!fail && t->status != 204) {
+    if (!fail && t->status != 204 && t->status != 304) {
         const char *ctype = t->out_ctype ? t->out_ctype : "application/json";
         snprintf(num, sizeof num, "%zu", has_body ? t->out_len : 0);
         fail = lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, (const unsigned char *)ctype,
                                             (int)strlen(ctype), &p, end) ||
                lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, (const unsigned char *)num,
                                             (int)strlen(num), &p, end);
+    }
+    if (!fail && !has_header(t, "Cache-Control")) {
+        static const char nostore[] = "no-store";
+        fail = lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL, (const unsigned char *)nostore,
+                                            (int)strlen(nostore), &p, end);
     }
     for (size_t i = 0; !fail && i < t->nheaders; i++)
         fail = lws_add_http_header_by_name(wsi, (const unsigned char *)t->hnames[i],
@@ -974,15 +1084,17 @@ static int on_writeable(web_conn *c, struct lws *wsi)
 
 static int web_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
-    web_conn *c = wsi ? lws_get_opaque_user_data(wsi) : NULL;
+    unsigned char *op = wsi ? lws_get_opaque_user_data(wsi) : NULL;
+    web_conn *c = op && *op == WEB_KIND_HTTP ? (web_conn *)op : NULL;
     switch (reason) {
     case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED: {
         struct web *w = lws_context_user(lws_get_context(wsi));
-        if (!w || c)
+        if (!w || op)
             return -1;
         c = calloc(1, sizeof *c);
         if (!c)
             return -1;
+        c->kind = WEB_KIND_HTTP;
         c->web = w;
         c->wsi = wsi;
         DL_APPEND(w->conns, c);
@@ -998,9 +1110,13 @@ static int web_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
         return c ? on_body_done(c) : -1;
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return c && c->wsi ? on_writeable(c, wsi) : -1;
-    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: /* no WebSocket or h2c on this listener */
-    case LWS_CALLBACK_RAW_ADOPT:            /* CONNECT */
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        return c && c->wsi ? on_upgrade(c, wsi, in) : -1;
+    case LWS_CALLBACK_RAW_ADOPT: /* CONNECT */
     case LWS_CALLBACK_RAW_RX:
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: /* a client naming this protocol as its subprotocol */
+    case LWS_CALLBACK_ESTABLISHED:
+    case LWS_CALLBACK_RECEIVE:
         return -1;
     case LWS_CALLBACK_CLOSED_HTTP:
         if (c)
@@ -1013,7 +1129,404 @@ static int web_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
             c->web->nconns--;
             free(c);
             lws_set_opaque_user_data(wsi, NULL);
+        } else if (op && *op == WEB_KIND_WS) {
+            web_ws *ws = (web_ws *)op;
+            ws_detach(ws);
+            ws->web->nwebsockets--;
+            free(ws);
+            lws_set_opaque_user_data(wsi, NULL);
         }
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+
+/* -- WebSocket ------------------------------------------------------------ */
+
+int web_websocket(server *srv, const char *path, const char *subprotocol, size_t rx_chunk_bytes,
+                  const web_ws_handler *h, void *ud)
+{
+    struct web *w = srv->web;
+    if (!w || w->ctx || !path || path[0] != '/' || strlen(path) > 1024 || strpbrk(path, "?# \t\r\n") ||
+        !subprotocol || !*subprotocol || strlen(subprotocol) > 63 || strpbrk(subprotocol, ", \t\r\n;") ||
+        strcmp(subprotocol, "onair-http") == 0 || !h || !h->on_open || !h->on_data || !h->on_close ||
+        rx_chunk_bytes < 64)
+        return -1;
+    for (web_ws_endpoint *e = w->endpoints; e; e = e->next)
+        if (strcmp(e->path, path) == 0 || strcmp(e->subprotocol, subprotocol) == 0)
+            return -1;
+    web_ws_endpoint *e = calloc(1, sizeof *e);
+    if (!e || !(e->path = strdup(path)) || !(e->subprotocol = strdup(subprotocol))) {
+        if (e)
+            free(e->path);
+        free(e);
+        return -1;
+    }
+    e->rx_chunk = rx_chunk_bytes;
+    e->h = h;
+    e->ud = ud;
+    e->next = w->endpoints;
+    w->endpoints = e;
+    w->nendpoints++;
+    return 0;
+}
+
+/* Whether the comma-separated token list `list` holds `token` (exactly:
+ * subprotocol names are case-sensitive, RFC 6455 section 4.1). */
+static bool token_listed(const char *list, const char *token)
+{
+    size_t tlen = strlen(token);
+    const char *p = list;
+    while (*p) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        const char *start = p;
+        while (*p && *p != ',')
+            p++;
+        const char *end = p;
+        while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+            end--;
+        if ((size_t)(end - start) == tlen && memcmp(start, token, tlen) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Answers a refused upgrade with the JSON error at once; the connection
+ * closes after it (returned to libwebsockets as -1).  The status line is
+ * written here: libwebsockets has not read the request's HTTP version yet
+ * at this point and would answer HTTP/1.0. */
+static int refuse_upgrade(web_conn *c, struct lws *wsi, int status, const char *message)
+{
+    (void)c;
+    const char *reason = status == 404 ? "Not Found" : status == 503 ? "Service Unavailable" : "Bad Request";
+    json_t *body = error_body(status, NULL, message);
+    char *json = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!json)
+        return -1;
+    size_t json_len = strlen(json);
+    size_t cap = LWS_PRE + 512 + json_len;
+    unsigned char *buf = malloc(cap);
+    if (buf) {
+        int n = snprintf((char *)buf + LWS_PRE, cap - LWS_PRE,
+                         "HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %zu\r\n"
+                         "cache-control: no-store\r\nx-content-type-options: nosniff\r\nconnection: close\r\n\r\n%s",
+                         status, reason, json_len, json);
+        if (n > 0 && (size_t)n < cap - LWS_PRE)
+            lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_HTTP_FINAL);
+        free(buf);
+    }
+    free(json);
+    return -1;
+}
+
+static int on_upgrade(web_conn *c, struct lws *wsi, const char *what)
+{
+    struct web *w = c->web;
+    if (w->stopping || c->txn || !what || strcasecmp(what, "websocket") != 0)
+        return -1; /* h2c: not on this listener */
+    const char *path = hdr(w, wsi, WSI_TOKEN_GET_URI);
+    if (!path)
+        return refuse_upgrade(c, wsi, 400, "a WebSocket handshake is a GET request");
+    const web_ws_endpoint *ep = w->endpoints;
+    while (ep && strcmp(ep->path, path) != 0)
+        ep = ep->next;
+    if (!ep)
+        return refuse_upgrade(c, wsi, 404, "no WebSocket endpoint at this path");
+    const char *protocols = hdr(w, wsi, WSI_TOKEN_PROTOCOL);
+    if (!protocols || !token_listed(protocols, ep->subprotocol)) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "this endpoint needs the WebSocket subprotocol \"%s\" (Sec-WebSocket-Protocol)",
+                 ep->subprotocol);
+        return refuse_upgrade(c, wsi, 400, msg);
+    }
+    if (ep->h->can_open && !ep->h->can_open(ep->ud))
+        return refuse_upgrade(c, wsi, 503, "the server takes no more connections now");
+    c->upgrade = ep;
+    return 0;
+}
+
+/* The handshake is done: the connection becomes a web_ws. */
+static int ws_established(struct lws *wsi, void *op)
+{
+    web_conn *c = op;
+    const struct lws_protocols *pcol = lws_get_protocol(wsi);
+    if (!c || c->kind != WEB_KIND_HTTP || !c->upgrade || !pcol || pcol->user != c->upgrade || c->web->stopping)
+        return -1;
+    struct web *w = c->web;
+    const web_ws_endpoint *ep = c->upgrade;
+    web_ws *ws = calloc(1, sizeof *ws);
+    if (!ws)
+        return -1;
+    ws->kind = WEB_KIND_WS;
+    ws->web = w;
+    ws->wsi = wsi;
+    ws->ep = ep;
+    /* the HTTP part of this connection is over */
+    conn_detach(c);
+    DL_DELETE(w->conns, c);
+    w->nconns--;
+    free(c);
+    lws_set_opaque_user_data(wsi, ws);
+    w->nwebsockets++;
+    ws->ud = ep->h->on_open(ep->ud, ws);
+    if (!ws->ud) {
+        ws->told_closed = true; /* never opened for the handler */
+        return -1;
+    }
+    return 0;
+}
+
+static void ws_queue_free(web_ws *ws)
+{
+    while (ws->queue) {
+        ws_msg *m = ws->queue;
+        ws->queue = m->next;
+        free(m);
+    }
+    ws->queue_tail = NULL;
+    ws->queued = 0;
+}
+
+/* The connection is gone: tells the handler once. */
+static void ws_detach(web_ws *ws)
+{
+    ws->wsi = NULL;
+    ws->closing = true;
+    ws_queue_free(ws);
+    if (!ws->told_closed) {
+        ws->told_closed = true;
+        ws->ep->h->on_close(ws->ud);
+    }
+}
+
+static int ws_receive(web_ws *ws, const char *in, size_t len)
+{
+    if (ws->closing || !ws->wsi)
+        return ws->killed ? -1 : 0; /* closing: what still comes is dropped */
+    struct lws *wsi = ws->wsi;
+    if (lws_is_first_fragment(wsi))
+        ws->is_binary = lws_frame_is_binary(wsi) != 0;
+    bool is_last = lws_is_final_fragment(wsi) != 0;
+    ws->ep->h->on_data(ws->ud, in, len, ws->is_binary, is_last);
+    return ws->killed ? -1 : 0;
+}
+
+/* Writes one message (payload at data + LWS_PRE, LWS_PRE bytes of room
+ * before it).  False when the connection failed. */
+static bool ws_write_now(web_ws *ws, unsigned char *data, size_t len)
+{
+    int n = lws_write(ws->wsi, data + LWS_PRE, len, LWS_WRITE_TEXT);
+    return n >= 0;
+}
+
+static void ws_kill(web_ws *ws)
+{
+    ws->killed = true;
+    ws->closing = true;
+    ws_queue_free(ws);
+    if (ws->wsi)
+        lws_set_timeout(ws->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+}
+
+int web_ws_send(web_ws *ws, const char *const *parts, const size_t *lens, size_t n)
+{
+    if (!ws || !ws->wsi || ws->closing)
+        return -1;
+    struct web *w = ws->web;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += lens[i];
+    if (!ws->queue && !lws_partial_buffered(ws->wsi)) {
+        /* the common case: straight to the socket, through the scratch
+         * buffer that gives lws_write its LWS_PRE bytes of room */
+        if (w->frame_cap < LWS_PRE + total) {
+            size_t cap = w->frame_cap ? w->frame_cap : 4096;
+            while (cap < LWS_PRE + total)
+                cap *= 2;
+            unsigned char *grown = realloc(w->frame, cap);
+            if (!grown) {
+                ws_kill(ws);
+                return -1;
+            }
+            w->frame = grown;
+            w->frame_cap = cap;
+        }
+        size_t off = LWS_PRE;
+        for (size_t i = 0; i < n; i++) {
+            memcpy(w->frame + off, parts[i], lens[i]);
+            off += lens[i];
+        }
+        if (!ws_write_now(ws, w->frame, total)) {
+            ws_kill(ws);
+            return -1;
+        }
+        return 0;
+    }
+    if (ws->queued + total > w->srv->cfg.max_write_buffer_bytes) {
+        log_write(&w->srv->log, LOG_WARN, "web", "%s: WebSocket output over %zu bytes, closing", web_ws_peer(ws),
+                  w->srv->cfg.max_write_buffer_bytes);
+        ws_kill(ws);
+        return -1;
+    }
+    ws_msg *m = malloc(sizeof *m + LWS_PRE + total);
+    if (!m) {
+        ws_kill(ws);
+        return -1;
+    }
+    m->next = NULL;
+    m->len = total;
+    size_t off = LWS_PRE;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(m->data + off, parts[i], lens[i]);
+        off += lens[i];
+    }
+    if (ws->queue_tail)
+        ws->queue_tail->next = m;
+    else
+        ws->queue = m;
+    ws->queue_tail = m;
+    ws->queued += total;
+    lws_callback_on_writable(ws->wsi);
+    return 0;
+}
+
+/* Starts libwebsockets' close handshake (RFC 6455 section 7): the close
+ * frame with our code, then the peer's answer (bounded by libwebsockets'
+ * own 5 s), then the TCP close.  It is started from a zero-second timeout
+ * rather than by returning -1 from a callback: libwebsockets 4.1 built with
+ * _DEBUG on libuv closes a connection twice in that path, and the second
+ * time drops the close frame.  The keep-alive reason is the one timeout
+ * that does not mark the socket unusable, so the close stays polite. */
+static void ws_send_close(web_ws *ws)
+{
+    ws->close_sent = true;
+    lws_close_reason(ws->wsi, (enum lws_close_status)ws->close_code, NULL, 0);
+    lws_set_timeout(ws->wsi, PENDING_TIMEOUT_HTTP_KEEPALIVE_IDLE, LWS_TO_KILL_ASYNC);
+}
+
+/* The socket can take more (libwebsockets has written what it held). */
+static int ws_writeable(web_ws *ws)
+{
+    if (ws->killed || !ws->wsi)
+        return -1;
+    while (ws->queue && !lws_partial_buffered(ws->wsi)) {
+        ws_msg *m = ws->queue;
+        ws->queue = m->next;
+        if (!ws->queue)
+            ws->queue_tail = NULL;
+        ws->queued -= m->len;
+        bool ok = ws_write_now(ws, m->data, m->len);
+        free(m);
+        if (!ok)
+            return -1;
+    }
+    if (ws->queue || lws_partial_buffered(ws->wsi)) {
+        lws_callback_on_writable(ws->wsi);
+        return 0;
+    }
+    if (ws->closing && !ws->close_sent)
+        ws_send_close(ws);
+    return 0;
+}
+
+void web_ws_close(web_ws *ws, unsigned short code)
+{
+    if (!ws || !ws->wsi || ws->closing)
+        return;
+    ws->closing = true;
+    ws->close_code = code ? code : LWS_CLOSE_STATUS_NORMAL;
+    if (!ws->queue && !lws_partial_buffered(ws->wsi)) {
+        ws_send_close(ws);
+        return;
+    }
+    lws_callback_on_writable(ws->wsi);
+}
+
+void web_ws_abort(web_ws *ws)
+{
+    if (ws && !ws->killed)
+        ws_kill(ws);
+}
+
+bool web_ws_is_tls(const web_ws *ws)
+{
+    return ws && ws->wsi && lws_is_ssl(ws->wsi);
+}
+
+static bool ws_peer_address(const web_ws *ws, struct sockaddr_storage *ss)
+{
+    socklen_t sl = sizeof *ss;
+    if (!ws || !ws->wsi)
+        return false;
+    lws_sockfd_type fd = lws_get_socket_fd(ws->wsi);
+    return fd >= 0 && getpeername(fd, (struct sockaddr *)ss, &sl) == 0;
+}
+
+bool web_ws_peer_is_loopback(const web_ws *ws)
+{
+    struct sockaddr_storage ss;
+    if (!ws_peer_address(ws, &ss))
+        return false;
+    if (ss.ss_family == AF_INET)
+        return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
+    if (ss.ss_family == AF_INET6) {
+        const struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+        if (IN6_IS_ADDR_LOOPBACK(a))
+            return true;
+        return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;
+    }
+    return false;
+}
+
+const char *web_ws_peer(const web_ws *ws)
+{
+    /* asked only when logging */
+    server *srv = ws->web->srv;
+    char *out = srv->peer_buf;
+    snprintf(out, sizeof srv->peer_buf, "?");
+    struct sockaddr_storage ss;
+    if (!ws_peer_address(ws, &ss))
+        return out;
+    char ip[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (ss.ss_family == AF_INET) {
+        uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
+        port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    } else if (ss.ss_family == AF_INET6) {
+        uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
+        port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    }
+    snprintf(out, sizeof srv->peer_buf, "%s:%d", ip, port);
+    return out;
+}
+
+/* The callback of every endpoint's protocol. */
+static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+    (void)user;
+    unsigned char *op = wsi ? lws_get_opaque_user_data(wsi) : NULL;
+    web_ws *ws = op && *op == WEB_KIND_WS ? (web_ws *)op : NULL;
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+        /* libwebsockets picked this protocol from the client's list: it
+         * must be the one the path's endpoint speaks */
+        web_conn *c = op && *op == WEB_KIND_HTTP ? (web_conn *)op : NULL;
+        const struct lws_protocols *pcol = lws_get_protocol(wsi);
+        return c && c->upgrade && pcol && pcol->user == c->upgrade ? 0 : 1;
+    }
+    case LWS_CALLBACK_ESTABLISHED:
+        return ws_established(wsi, op);
+    case LWS_CALLBACK_RECEIVE:
+        return ws ? ws_receive(ws, in, len) : -1;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return ws ? ws_writeable(ws) : 0;
+    case LWS_CALLBACK_CLOSED:
+        if (ws)
+            ws_detach(ws);
         return 0;
     default:
         return 0;
@@ -1054,8 +1567,9 @@ static void on_connection(uv_stream_t *ls, int status)
     }
     lws_sock_file_fd_type d;
     d.sockfd = fd;
-    if (!lws_adopt_descriptor_vhost(w->vhost, LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP, d, NULL, NULL))
-        log_write(&w->srv->log, LOG_WARN, "web", "could not take an HTTP connection"); /* fd closed by lws */
+    lws_adoption_type type = LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP | (w->srv->cfg.http_tls ? LWS_ADOPT_ALLOW_SSL : 0);
+    if (!lws_adopt_descriptor_vhost(w->vhost, type, d, NULL, NULL))
+        log_write(&w->srv->log, LOG_INFO, "web", "could not take an HTTP connection (gone at once, or out of memory)"); /* fd closed by lws */
 }
 
 static int listen_on(struct web *w, const char *addr, int port, char *err, size_t errlen)
@@ -1085,8 +1599,8 @@ static int listen_on(struct web *w, const char *addr, int port, char *err, size_
         snprintf(err, errlen, "cannot listen for HTTP on %s port %d: %s", addr, port, uv_strerror(rc));
         return -1;
     }
-    log_write(&srv->log, LOG_INFO, "web", "listening on %s%s%s:%d (HTTP)", is_v6 ? "[" : "", addr, is_v6 ? "]" : "",
-              port);
+    log_write(&srv->log, LOG_INFO, "web", "listening on %s%s%s:%d (%s)", is_v6 ? "[" : "", addr, is_v6 ? "]" : "",
+              port, srv->cfg.http_tls ? "HTTPS" : "HTTP");
     return 0;
 }
 
@@ -1127,16 +1641,34 @@ int web_start(server *srv, char *err, size_t errlen)
     int mask = srv->log.level >= LOG_NONE ? 0 : srv->log.level >= LOG_ERROR ? LLL_ERR : LLL_ERR | LLL_WARN;
     lws_set_log_level(mask, lws_log_line);
 
-    w->protocols[0].name = "onair-http";
-    w->protocols[0].callback = web_callback;
-    /* every answer, the library's own included */
-    w->headers[0] = (struct lws_protocol_vhost_options){NULL, NULL, "cache-control:", "no-store"};
-    w->headers[1] = (struct lws_protocol_vhost_options){&w->headers[0], NULL, "x-content-type-options:", "nosniff"};
+    /* the HTTP protocol first (libwebsockets sends it every connection's
+     * WSI_DESTROY), then one per WebSocket endpoint, named after its
+     * subprotocol, then the terminator */
+    w->ws_protocols = calloc(w->nendpoints + 2, sizeof *w->ws_protocols);
+    if (!w->ws_protocols) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    w->ws_protocols[0].name = "onair-http";
+    w->ws_protocols[0].callback = web_callback;
+    size_t np = 1;
+    for (web_ws_endpoint *e = w->endpoints; e; e = e->next, np++) {
+        w->ws_protocols[np].name = e->subprotocol;
+        w->ws_protocols[np].callback = ws_callback;
+        w->ws_protocols[np].rx_buffer_size = e->rx_chunk;
+        w->ws_protocols[np].tx_packet_size = WEB_WS_TX_PACKET;
+        w->ws_protocols[np].user = e;
+    }
+    /* every answer, the library's own included (Cache-Control is the
+     * framework's, per answer: web pages are cached, JSON is not) */
+    w->headers[0] = (struct lws_protocol_vhost_options){NULL, NULL, "x-content-type-options:", "nosniff"};
 
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
     void *loops[1] = {srv->loop};
     info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+    if (srv->cfg.http_tls)
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.foreign_loops = loops;
     info.pcontext = &w->ctx;
     info.user = w;
@@ -1154,18 +1686,91 @@ int web_start(server *srv, char *err, size_t errlen)
     memset(&vinfo, 0, sizeof vinfo);
     vinfo.vhost_name = "onair";
     vinfo.port = CONTEXT_PORT_NO_LISTEN_SERVER;
-    vinfo.protocols = w->protocols;
-    vinfo.headers = &w->headers[1];
+    vinfo.protocols = w->ws_protocols;
+    vinfo.headers = &w->headers[0];
     vinfo.keepalive_timeout = WEB_KEEPALIVE_S;
+    if (srv->cfg.http_tls) {
+        /* the server's certificate; TLS 1.2 and later, as on the XMPP ports */
+        vinfo.ssl_cert_filepath = srv->cfg.tls_certificate;
+        vinfo.ssl_private_key_filepath = srv->cfg.tls_key;
+        vinfo.ssl_options_set = SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1;
+        vinfo.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT; /* read per vhost too */
+    }
     w->vhost = lws_create_vhost(w->ctx, &vinfo);
     if (!w->vhost) {
-        snprintf(err, errlen, "cannot start the HTTP server (libwebsockets vhost)");
+        if (srv->cfg.http_tls)
+            snprintf(err, errlen, "%s:0: http.tls: cannot set up TLS for HTTP with %s and %s", srv->cfg.path,
+                     srv->cfg.tls_certificate, srv->cfg.tls_key);
+        else
+            snprintf(err, errlen, "cannot start the HTTP server (libwebsockets vhost)");
         return -1;
     }
     for (size_t i = 0; i < srv->cfg.http_nlisten; i++)
         if (listen_on(w, srv->cfg.http_listen[i], srv->cfg.http_port, err, errlen) != 0)
             return -1;
     return 0;
+}
+
+/* Reads a whole (small) file; caller frees.  NULL on failure. */
+static char *read_small_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    size_t cap = 0, n = 0;
+    for (;;) {
+        if (n == cap) {
+            if (cap >= 1 << 20) { /* no certificate chain is this large */
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            cap = cap ? cap * 2 : 8192;
+            char *grown = realloc(buf, cap + 1);
+            if (!grown) {
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            buf = grown;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    bool failed = ferror(f);
+    fclose(f);
+    if (failed) {
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+int web_reload_certificate(server *srv, char *err, size_t errlen)
+{
+    struct web *w = srv->web;
+    if (!w || !w->ctx || !srv->cfg.http_tls)
+        return 0;
+    size_t cert_len = 0, key_len = 0;
+    char *cert = read_small_file(srv->cfg.tls_certificate, &cert_len);
+    char *key = read_small_file(srv->cfg.tls_key, &key_len);
+    int rc = -1;
+    if (!cert || !key)
+        snprintf(err, errlen, "cannot read %s", !cert ? srv->cfg.tls_certificate : srv->cfg.tls_key);
+    else if (lws_tls_cert_updated(w->ctx, srv->cfg.tls_certificate, srv->cfg.tls_key, cert, cert_len, key, key_len))
+        snprintf(err, errlen, "libwebsockets refused the certificate or key");
+    else
+        rc = 0;
+    free(cert);
+    if (key)
+        OPENSSL_cleanse(key, key_len);
+    free(key);
+    return rc;
 }
 
 void web_stop(server *srv)
@@ -1219,6 +1824,15 @@ void web_free(server *srv)
         route_free(r);
         r = next;
     }
+    while (w->endpoints) {
+        web_ws_endpoint *e = w->endpoints;
+        w->endpoints = e->next;
+        free(e->path);
+        free(e->subprotocol);
+        free(e);
+    }
+    free(w->ws_protocols);
+    free(w->frame);
     free(w);
     srv->web = NULL;
 }

@@ -19,6 +19,13 @@
  * response.  They stay valid until the handler returns, or, for a deferred
  * response, until the web_reply_* call that answers it.  JSON bodies passed
  * to web_reply_json are stolen.
+ *
+ * WebSocket: modules register endpoints (a path and a subprotocol) with
+ * web_websocket before web_start; libwebsockets does the handshake and the
+ * framing (RFC 6455), this file checks the path and the subprotocol, queues
+ * output beyond what the socket takes, and hands each message's payload to
+ * the endpoint's handler.  A connection that upgrades stops being an HTTP
+ * connection (it no longer counts against http.max_connections).
  */
 #ifndef ONAIR_WEB_H
 #define ONAIR_WEB_H
@@ -41,6 +48,9 @@ typedef struct web_request {
     const char *user;          /* authenticated account's local part (bearer token valid), else NULL */
     json_t *body;              /* parsed JSON body (object) or NULL when there was none; borrowed */
     const struct web_query *query; /* the framework's; read it with web_query() */
+    const char *host;          /* the Host header, or NULL */
+    const char *if_none_match; /* the If-None-Match header, or NULL */
+    bool is_tls;               /* the request came over TLS (http.tls) */
 } web_request;
 
 /* Value of the query parameter `name` (first one if repeated; "" for a bare
@@ -77,9 +87,12 @@ bool web_has_route(struct server *srv, const char *method, const char *pattern);
  * later calls are ignored (and release their body). */
 void web_reply_json(web_response *res, int status, json_t *body);
 /* Answers with `status` and body[0..len) (copied) as content_type, e.g.
- * "text/plain; charset=utf-8" (NULL: "application/json").  Returns 0, or
- * -1 for a bad content type (control characters, over 128 bytes) or an
- * answered response (nothing sent then). */
+ * "application/xrd+xml; charset=utf-8" (NULL: "application/json").
+ * Otherwise like web_reply_json: Content-Length is the framework's, a 204 or
+ * 304 sends no body, and Cache-Control is no-store unless the handler added
+ * its own.  Returns 0, or -1 for a bad content type (empty, control
+ * characters, over 128 bytes), a NULL body with a length, or an answered
+ * response (nothing sent then). */
 int web_reply_body(web_response *res, int status, const char *content_type, const char *body, size_t len);
 /* Answers with the error format of every error:
  *   {"error": {"status": 400, "field": "start", "message": "..."}}
@@ -91,6 +104,13 @@ void web_reply_error(web_response *res, int status, const char *field, const cha
  * framework's.  Returns 0, or -1 for a refused name or value (CR, LF, NUL, or
  * a header the framework sets). */
 int web_add_header(web_response *res, const char *name, const char *value);
+
+/* The handler of requests whose path no route matches, outside /api/: the
+ * web pages (web_static.c).  It gets any method (the body, if any, is not
+ * parsed: req->body is NULL) and answers like a route handler.  One at most;
+ * ud is borrowed until web_free.  Returns 0, or -1 if one is set already or
+ * there is no web state.  Without it such paths get the JSON 404. */
+int web_fallback(struct server *srv, web_handler_fn fn, void *ud);
 
 /* Keeps the response open after the handler returns, for an answer that
  * comes later from the loop.  Returns res, which stays valid until it is
@@ -123,6 +143,54 @@ uint64_t web_token_expires(struct server *srv, const web_request *req);
  * ms; out needs 21 bytes or more. */
 void web_format_time(uint64_t ms, char *out, size_t cap);
 
+/* ---- WebSocket endpoints ---- */
+
+typedef struct web_ws web_ws; /* one WebSocket connection (web.c's) */
+
+typedef struct web_ws_handler {
+    /* Before the handshake is answered: may one more connection be taken?
+     * NULL means always; false answers 503. */
+    bool (*can_open)(void *ud);
+    /* The handshake is done: returns the connection's own data (conn_ud
+     * below), or NULL to close it at once.  ws stays valid until on_close
+     * returns. */
+    void *(*on_open)(void *ud, web_ws *ws);
+    /* A piece of the current message (borrowed for the call); is_binary for
+     * a binary message, is_last on its final piece (len may be 0).  Pieces
+     * are at most the endpoint's rx_chunk_bytes. */
+    void (*on_data)(void *conn_ud, const char *data, size_t len, bool is_binary, bool is_last);
+    /* The connection is gone (either side closed it, or the server stops). */
+    void (*on_close)(void *conn_ud);
+} web_ws_handler;
+
+/* Offers WebSocket on `path` (exact match) for clients that name
+ * `subprotocol` among theirs (Sec-WebSocket-Protocol); a handshake without
+ * it is answered 400, one on another path 404.  rx_chunk_bytes (64 or more)
+ * is the size of the connection's receive buffer, kept for its lifetime:
+ * larger messages arrive in pieces.  h and ud are borrowed until web_free.
+ * Before web_start only.  Returns 0, or -1 for a bad path or subprotocol, a
+ * duplicate, or no web state. */
+int web_websocket(struct server *srv, const char *path, const char *subprotocol, size_t rx_chunk_bytes,
+                  const web_ws_handler *h, void *ud);
+/* Sends one text message made of n pieces (borrowed).  Written at once when
+ * the socket takes it; otherwise copied into the connection's queue, which
+ * may hold at most limits.max_write_buffer_bytes (beyond, the connection is
+ * aborted).  Returns 0, or -1 when the connection is closing or was
+ * aborted. */
+int web_ws_send(web_ws *ws, const char *const *parts, const size_t *lens, size_t n);
+/* Closes once the queue is out, with a close frame carrying code (RFC 6455
+ * section 7.4: 1000 normal, 1003 unacceptable data, 1009 too big); later
+ * sends are refused.  on_close follows when the connection is gone. */
+void web_ws_close(web_ws *ws, unsigned short code);
+/* Closes now, dropping the queue; on_close follows from the loop. */
+void web_ws_abort(web_ws *ws);
+bool web_ws_is_tls(const web_ws *ws);
+/* Whether the peer's address is a loopback one (127.0.0.0/8, ::1). */
+bool web_ws_peer_is_loopback(const web_ws *ws);
+/* "ip:port" of the peer, for logs: a buffer of the server's, valid until the
+ * next call. */
+const char *web_ws_peer(const web_ws *ws);
+
 /* Creates the web state in srv->web (routes, tokens; no sockets yet).
  * Returns 0 or -1 (out of memory). */
 int web_init(struct server *srv);
@@ -133,6 +201,10 @@ int web_start(struct server *srv, char *err, size_t errlen);
 /* Once a second from the server's sweep timer: drops expired tokens (every
  * minute or so). */
 void web_sweep(struct server *srv);
+/* After a reload (SIGHUP) with http.tls: the HTTP listener takes the
+ * certificate and key files as they are now for new handshakes.  Returns 0,
+ * or -1 with a message in err (the old ones stay). */
+int web_reload_certificate(struct server *srv, char *err, size_t errlen);
 /* Stops accepting, closes every HTTP connection and begins taking the
  * libwebsockets context down; the loop ends by itself afterwards.  Deferred
  * responses still pending are answered into the void. */

@@ -33,6 +33,11 @@
  * 2 KiB with 1 KiB chunks, 8 KiB with 4 KiB chunks (it never shrinks). */
 #define FEED_CHUNK 1024
 
+/* The implicit stream root of a framed parser: each message then parses as
+ * a child of a jabber:client stream, so a stanza without xmlns is in
+ * jabber:client and the stream prefix is bound, as on a TCP stream. */
+#define FRAMED_ROOT "<stream:stream xmlns='" XML_NS_CLIENT "' xmlns:stream='" XML_NS_STREAM "'>"
+
 /* ---- small helpers ---- */
 
 static char *xml_mem_dup(const char *s, size_t len)
@@ -547,6 +552,10 @@ struct xml_parser {
      * synthetic root has been parsed (the handlers ignore events till then) */
     bool released;
     bool in_cdata;       /* inside a CDATA section */
+    /* RFC 7395 framing: the stream root is implicit (FRAMED_ROOT, fed at
+     * creation), text between elements must be whitespace, and closing the
+     * root is not well-formed */
+    bool is_framed;
     /* Byte offsets in expat's input since it was created: consumed is what
      * expat has been given; mark is where the current unit began (the stream
      * header, a stanza, or the unreported bytes after the last one).  A unit
@@ -809,7 +818,7 @@ static void xml_parser_open_stream(xml_parser *p, const XML_Char *name, const XM
     p->mark = xml_parser_event_end(p);
     if (i < nattrs) {
         xml_parser_fail(p, XML_ERR_NO_MEMORY);
-    } else if (p->cb.stream_open) {
+    } else if (p->cb.stream_open && !p->is_framed) {
         char *default_ns = p->default_ns; /* freed here, after the call */
         p->default_ns = NULL;
         p->cb.stream_open(p->ud, list, default_ns ? default_ns : "");
@@ -877,6 +886,10 @@ static void XMLCALL xml_on_end(void *ud, const XML_Char *name)
     if (xml_parser_halted(p))
         return;
     if (p->depth == 1) { /* </stream:stream> */
+        if (p->is_framed) { /* the root is implicit: nothing to close */
+            xml_parser_fail(p, XML_ERR_NOT_WELL_FORMED);
+            return;
+        }
         p->depth = 0;
         p->mark = xml_parser_event_end(p);
         if (p->cb.stream_close)
@@ -905,7 +918,14 @@ static void XMLCALL xml_on_text(void *ud, const XML_Char *s, int len)
     if (xml_parser_halted(p))
         return;
     if (p->depth < 2) {
-        /* between stanzas: whitespace keepalives (or stray text), ignored */
+        /* between stanzas: whitespace keepalives (or stray text), ignored;
+         * framed, only whitespace may stand beside the element */
+        for (int i = 0; p->is_framed && i < len; i++) {
+            if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n') {
+                xml_parser_fail(p, XML_ERR_NOT_WELL_FORMED);
+                return;
+            }
+        }
         p->mark = xml_parser_event_end(p);
         return;
     }
@@ -1008,6 +1028,38 @@ xml_parser *xml_parser_new(const xml_limits *limits, const xml_parser_callbacks 
     return p;
 }
 
+/* Feeds a framed parser its implicit root, as if the peer had sent it;
+ * false (err set) when out of memory. */
+static bool xml_parser_prime(xml_parser *p)
+{
+    static const char root[] = FRAMED_ROOT;
+    p->parsing = true;
+    enum XML_Status st = XML_Parse(p->xp, root, (int)sizeof root - 1, XML_FALSE);
+    p->parsing = false;
+    if (p->err == XML_OK && (st != XML_STATUS_OK || p->depth != 1))
+        p->err = XML_ERR_NO_MEMORY; /* expat refusing our own root: out of memory */
+    p->consumed = sizeof root - 1;
+    return p->err == XML_OK;
+}
+
+xml_parser *xml_parser_new_framed(const xml_limits *limits, const xml_parser_callbacks *cb, void *ud)
+{
+    xml_parser *p = xml_parser_new(limits, cb, ud);
+    if (!p)
+        return NULL;
+    p->is_framed = true;
+    if (!xml_parser_prime(p)) {
+        xml_parser_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+bool xml_parser_is_between_elements(const xml_parser *p)
+{
+    return p->err == XML_OK && !p->reset_pending && (p->released || (p->depth == 1 && !p->stanza));
+}
+
 /* Must not be called from a callback. */
 void xml_parser_free(xml_parser *p)
 {
@@ -1039,6 +1091,8 @@ static void xml_parser_restart(xml_parser *p)
     p->reset_pending = false;
     p->consumed = 0;
     p->mark = 0;
+    if (p->is_framed && p->xp)
+        xml_parser_prime(p);
 }
 
 /* Recreates expat after a release and, inside a stream, feeds it root_tag

@@ -150,6 +150,22 @@ typedef struct xml_parser_callbacks {
 xml_parser *xml_parser_new(const xml_limits *limits, const xml_parser_callbacks *cb, void *ud);
 void xml_parser_free(xml_parser *p);
 
+/* A parser for a framed stream (XMPP over WebSocket, RFC 7395), where every
+ * message is one element and the stream has no root element of its own:
+ * the parser stands inside an implicit jabber:client stream root (with the
+ * stream prefix bound), so the stream_open and stream_close callbacks never
+ * fire; each top-level element is reported through the stanza callback
+ * (<open/> and <close/> included).  Text other than whitespace between
+ * elements, and an end tag closing the implicit root, are
+ * XML_ERR_NOT_WELL_FORMED.  Limits, refusals, release and reset (which
+ * restores the implicit root) work as for xml_parser_new. */
+xml_parser *xml_parser_new_framed(const xml_limits *limits, const xml_parser_callbacks *cb, void *ud);
+/* Whether the parser stands between top-level elements: no error, and no
+ * element begun and not finished.  (A start tag whose bytes have not all
+ * arrived has not begun yet: a framed stream checks the message's last byte
+ * as well.) */
+bool xml_parser_is_between_elements(const xml_parser *p);
+
 /* Feeds bytes.  Returns XML_OK or the first error; once failed, every later
  * call returns the same error without calling back.  Callbacks may call
  * xml_parser_stop() or xml_parser_reset() (the latter takes effect after the

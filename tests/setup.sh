@@ -1,13 +1,19 @@
 #!/bin/sh
 # Installs every Debian package onair needs to build, run and test (as root,
-# on Debian 12).  Safe to run again: it installs only what is missing.
+# on Debian 12), and the project's npm packages (tests/js, `npm ci`).  Safe
+# to run again: it installs only what is missing.
 set -eu
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
+# nodejs: npm installs the XMPP library whose browser bundle the web pages load.
 PACKAGES="build-essential cmake pkg-config git ca-certificates openssl
 libuv1-dev libexpat1-dev libssl-dev liblmdb-dev lmdb-utils libmsgpack-dev
 libgsasl-dev libidn-dev libconfig-dev libcmocka-dev libstrophe-dev uthash-dev
-libjemalloc-dev libwebsockets-dev libwebsockets-evlib-uv libjansson-dev libcurl4-openssl-dev tzdata"
-TEST_PACKAGES="python3 python3-slixmpp python3-pytest python3-pytest-timeout python3-aiosmtpd procps"
+libjemalloc-dev libwebsockets-dev libwebsockets-evlib-uv libjansson-dev libcurl4-openssl-dev tzdata
+nodejs"
+# chromium: the browser tests (tests/browser) drive Debian's chromium.
+TEST_PACKAGES="python3 python3-slixmpp python3-pytest python3-pytest-timeout python3-aiosmtpd procps
+python3-websockets chromium"
 
 want="$PACKAGES"
 [ "${1:-}" = "--test" ] && want="$PACKAGES $TEST_PACKAGES"
@@ -16,6 +22,8 @@ missing=""
 for p in $want; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
+# npm: Debian's, unless the installed nodejs brings its own (NodeSource's does).
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 # expat without the CVE-2023-52425 fix (Debian's 2.5.0-1+deb12u1 and older):
 # take the security update.
 if [ -f /usr/include/expat.h ] && ! grep -q XML_SetReparseDeferralEnabled /usr/include/expat.h; then
@@ -27,6 +35,24 @@ if [ -n "$missing" ]; then
     [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+# The project's JavaScript (tests/js/package.json): exactly the locked
+# versions, into tests/js/node_modules (never globally).  @xmpp/client, whose
+# browser bundle the build copies into the web pages, always; the tests'
+# packages (ws, playwright-core) with --test.  Again only when the lock file
+# changed, or the tests need their packages too.
+js="$ROOT/tests/js"
+kind=prod
+[ "${1:-}" = "--test" ] && kind=all
+lock=$(sha256sum "$js/package-lock.json" | cut -d' ' -f1)
+stamp="$js/node_modules/.onair-installed"
+have=$(cat "$stamp" 2>/dev/null || true)
+if [ "$have" != "all $lock" ] && [ "$have" != "$kind $lock" ]; then
+    echo "onair setup: npm ci in tests/js ($kind)"
+    omit=""
+    [ "$kind" = prod ] && omit="--omit=dev"
+    (cd "$js" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error $omit >/dev/null)
+    echo "$kind $lock" > "$stamp"
 fi
 # Debian starts prosody as a service on install; the tests start their own.
 if command -v prosodyctl >/dev/null 2>&1 && pgrep -x prosody >/dev/null 2>&1; then

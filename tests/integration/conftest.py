@@ -7,8 +7,9 @@ server_factory  starts private servers: server_factory({"limits": {...}});
                 each is stopped (SIGTERM, exit 0 required) and checked at
                 teardown.
 
-`async def` tests run in a fresh event loop, bounded by ASYNC_TEST_TIMEOUT,
-and every slixmpp client they opened is disconnected afterwards.
+`async def` tests run in a fresh event loop, bounded by ASYNC_TEST_TIMEOUT
+(a module may set its own), and every slixmpp client they opened is
+disconnected afterwards.
 """
 import asyncio
 import inspect
@@ -28,9 +29,11 @@ def pytest_pyfunc_call(pyfuncitem):
         return None
     kwargs = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
 
+    bound = getattr(pyfuncitem.module, "ASYNC_TEST_TIMEOUT", ASYNC_TEST_TIMEOUT)
+
     async def run():
         try:
-            await asyncio.wait_for(pyfuncitem.obj(**kwargs), ASYNC_TEST_TIMEOUT)
+            await asyncio.wait_for(pyfuncitem.obj(**kwargs), bound)
         finally:
             await clients.close_all()
 

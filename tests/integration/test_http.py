@@ -172,9 +172,13 @@ def test_tokens_end_with_a_new_password_or_the_account(server):
 # -- the framework's own answers --------------------------------------------
 
 def test_unknown_path_is_404(server):
-    for method, path in [("GET", "/"), ("GET", "/nope"), ("GET", SESSION + "/"), ("GET", SESSION + "/x"),
-                         ("POST", "/api/v2/session"), ("DELETE", "/API/v1/session"), ("GET", "/a/" * 40)]:
+    for method, path in [("GET", "/api"), ("GET", "/api/nope"), ("GET", SESSION + "/"), ("GET", SESSION + "/x"),
+                         ("POST", "/api/v2/session"), ("GET", "/api/" + "a/" * 40)]:
         assert_error(request(server, method, path), 404)
+    # Outside /api/ are the web pages (test_web_pages.py): their 404 is a page.
+    for method, path in [("GET", "/nope"), ("DELETE", "/API/v1/session"), ("GET", "/a/" * 40)]:
+        r = request(server, method, path)
+        assert r.status == 404 and r.header("content-type").startswith("text/"), r
 
 
 def test_other_method_is_405_with_allow(server):
@@ -235,7 +239,7 @@ def test_bodies_need_content_length(server):
 
 
 def test_http10_closes_unless_kept_alive(server):
-    out = raw_exchange(server, b"GET /nope HTTP/1.0\r\n\r\n")
+    out = raw_exchange(server, b"GET /api/nope HTTP/1.0\r\n\r\n")
     assert out.startswith(b"HTTP/1.0 404 ") and out.endswith(b"}"), out
 
 
@@ -416,9 +420,9 @@ def test_secrets_never_reach_the_log(server_factory):
     assert request(srv, "GET", SESSION, token=token).status == 200
     assert_error(request(srv, "POST", SESSION, {"user": "dora", "password": "Wrong-http-secret"}), 401)
     assert request(srv, "DELETE", SESSION, token=token).status == 204
-    assert_error(request(srv, "GET", "/x%1B%07forged%20line"), 404)  # decoded control bytes stay off the log
+    assert_error(request(srv, "GET", "/api/x%1B%07forged%20line"), 404)  # decoded control bytes stay off the log
     log = srv.stderr_text()
-    assert "GET /x??forged line" in log and "\x1b" not in log and "\x07" not in log
+    assert "GET /api/x??forged line" in log and "\x1b" not in log and "\x07" not in log
     assert "dora" in log  # the log does name the account
     for s in (secret, "Wrong-http-secret", token):
         assert s not in log

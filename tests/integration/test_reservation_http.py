@@ -6,6 +6,7 @@ connections (exactly one wins, many times), the deadline through the real
 timers, and the same reservations seen over XMPP."""
 import threading
 import time
+from datetime import datetime, timezone
 
 from booking import FAST_CONFIG, RECONFIRM, SLOT, Days, day_of, iso, slot_after
 from booking import SERVER_CONFIG  # noqa: F401 (the module server's configuration)
@@ -228,3 +229,40 @@ def test_deadline_cancels_and_late_reconfirm_is_410(server_factory):
     assert "book again" in msg
     assert request(srv, "GET", f"/api/v1/reservations/{rid}", token=tok).json["reservation"]["cancelled_by"] == \
         "deadline"
+
+
+def test_live_shows_its_chat_room_state(server_factory):
+    """A live's chat object: not open (with the opening time the offsets
+    give) until its room opens, open with the room's own times, closed once
+    the room has closed (followed through the real timers)."""
+    cfg = {"channels": FAST_CONFIG["channels"], "reservation": {"slot_s": 5},
+           "schedule": {"reconfirm_before_s": 3, "room_open_before_s": 600, "room_close_after_s": 1,
+                        "notice_before_s": 0, "close_warning_before_s": 0}}
+    srv = server_factory(cfg)
+    _, tok = account(srv)
+    start = slot_after(10, slot=5)
+    rid = book(srv, tok, start, start + 5, level="public", shared_password=None)["id"]
+
+    chat = request(srv, "GET", f"/api/v1/lives/{rid}").json["live"]["chat"]
+    assert chat == {"state": "not_open", "opens": iso(start - 600), "closes": iso(start + 5 + 1)}
+
+    assert request(srv, "POST", f"/api/v1/reservations/{rid}/reconfirm", token=tok).status == 200
+    t_end = time.monotonic() + 10
+    while time.monotonic() < t_end:
+        chat = request(srv, "GET", f"/api/v1/lives/{rid}").json["live"]["chat"]
+        if chat["state"] != "not_open":
+            break
+        time.sleep(0.1)
+    assert chat["state"] == "open" and chat["closes"] == iso(start + 5 + 1), chat
+    assert abs(datetime.strptime(chat["opens"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+               - time.time()) < 15
+    listed = next(x for x in request(srv, "GET", "/api/v1/schedule").json["lives"] if x["id"] == rid)
+    assert listed["chat"] == chat
+
+    t_end = time.monotonic() + 40
+    while time.monotonic() < t_end:
+        chat = request(srv, "GET", f"/api/v1/lives/{rid}").json["live"]["chat"]
+        if chat["state"] == "closed":
+            break
+        time.sleep(0.2)
+    assert chat["state"] == "closed" and time.time() >= start + 5 + 1 - 0.5, chat

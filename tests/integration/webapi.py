@@ -10,6 +10,7 @@ A request opens its own connection unless conn= is given (keep-alive).
 import http.client
 import json
 import re
+import ssl
 
 TIMEOUT = 10.0
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{32}")
@@ -23,9 +24,8 @@ class Response:
         for k, v in headers:
             self.headers.setdefault(k.lower(), v)
         self.raw = raw
-        # a JSON body is parsed (any other, e.g. text/plain, stays in raw)
-        ctype = self.headers.get("content-type", "application/json")
-        self.json = json.loads(raw) if raw and ctype.startswith("application/json") else None
+        is_json = (self.headers.get("content-type") or "").startswith("application/json")
+        self.json = json.loads(raw) if raw and is_json else None
 
     def header(self, name):
         return self.headers.get(name.lower())
@@ -35,6 +35,13 @@ class Response:
 
 
 def connect(srv, timeout=TIMEOUT):
+    """HTTP, or HTTPS when the server runs with http.tls (its certificate is
+    self-signed: not verified)."""
+    if srv.groups.get("http", {}).get("tls"):
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return http.client.HTTPSConnection(srv.host, srv.http_port, timeout=timeout, context=ctx)
     return http.client.HTTPConnection(srv.host, srv.http_port, timeout=timeout)
 
 

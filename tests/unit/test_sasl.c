@@ -208,6 +208,26 @@ static void test_anonymous_only_on_guest_host(void **state)
     sasl_exchange_clear(&x);
 }
 
+/* RFC 4505: the ANONYMOUS message is optional.  An absent initial response
+ * (a bare <auth/>), an empty one ("=") and an empty response after a
+ * challenge all log a guest in. */
+static void test_anonymous_empty_message(void **state)
+{
+    fixture *f = *state;
+    const char *inputs[] = {NULL, "=", ""};
+    for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++) {
+        sasl_exchange x = {0};
+        const char *cond = NULL;
+        char *out = NULL;
+        assert_int_equal(sasl_start(&x, f->server_ctx, f->sf.s, &guest_policy, "ANONYMOUS", inputs[i], &out, &cond),
+                         SASL_SUCCESS);
+        assert_true(x.is_guest);
+        assert_non_null(x.user);
+        free(out);
+        sasl_exchange_clear(&x);
+    }
+}
+
 static void test_guest_host_refuses_scram(void **state)
 {
     fixture *f = *state;
@@ -248,6 +268,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_plain_refused_without_tls, setup, teardown),
         cmocka_unit_test(test_mechanism_lists),
         cmocka_unit_test_setup_teardown(test_anonymous_only_on_guest_host, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_anonymous_empty_message, setup, teardown),
         cmocka_unit_test_setup_teardown(test_guest_host_refuses_scram, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_scram_message, setup, teardown),
     };

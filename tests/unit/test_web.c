@@ -69,6 +69,21 @@ static void on_none(void *ud, server *srv, const web_request *req, web_response 
 {
 }
 
+/* The fallback: paths no route matches, outside /api/, answered as text. */
+static void on_page(void *ud, server *srv, const web_request *req, web_response *res)
+{
+    char text[256];
+    snprintf(text, sizeof text, "%s %s body=%s host=%s", req->method, req->path, req->body ? "json" : "none",
+             req->host ? req->host : "-");
+    web_add_header(res, "Cache-Control", "max-age=60");
+    if (req->if_none_match && strcmp(req->if_none_match, "\"v1\"") == 0) {
+        web_reply_body(res, 304, NULL, NULL, 0);
+        return;
+    }
+    web_reply_body(res, strcmp(req->path, "/missing") == 0 ? 404 : 200, "text/plain; charset=utf-8", text,
+                    strlen(text));
+}
+
 static void on_twice(void *ud, server *srv, const web_request *req, web_response *res)
 {
     fixture *f = ud;
@@ -125,7 +140,8 @@ static void on_watchdog(uv_timer_t *t)
 typedef struct reply {
     int status;
     char head[4096];
-    json_t *json;
+    char body[8192]; /* as received */
+    json_t *json;    /* the body parsed, when it is JSON */
 } reply;
 
 static void note_failure(fixture *f, const char *fmt, ...)
@@ -186,6 +202,7 @@ static int http(fixture *f, const char *method, const char *path, const char *ex
     if (!end || sscanf(buf, "HTTP/1.1 %d", &out->status) != 1)
         return -1;
     snprintf(out->head, sizeof out->head, "%.*s", (int)(end - buf), buf);
+    snprintf(out->body, sizeof out->body, "%s", end + 4);
     if (end[4])
         out->json = json_loads(end + 4, 0, NULL);
     return 0;
@@ -231,8 +248,9 @@ static void *client(void *arg)
     CHECK(jstr(r.json, "user") && strcmp(jstr(r.json, "user"), "alice") == 0);
     json_decref(r.json);
 
-    /* an empty capture does not match; a body reaches the handler */
-    CHECK(http(f, "GET", "/t//x/two", NULL, NULL, &r) == 0 && r.status == 404);
+    /* an empty capture does not match (the path goes to the fallback); a body reaches the handler */
+    CHECK(http(f, "GET", "/t//x/two", NULL, NULL, &r) == 0 && r.status == 200);
+    CHECK(!r.json && strncmp(r.body, "GET /t/", 7) == 0);
     json_decref(r.json);
     CHECK(http(f, "POST", "/t/a/x/b", NULL, "{\"k\": [1, 2]}", &r) == 0 && r.status == 200);
     CHECK(json_integer_value(json_array_get(json_object_get(json_object_get(r.json, "body"), "k"), 1)) == 2);
@@ -260,6 +278,29 @@ static void *client(void *arg)
     CHECK(strstr(r.head, "\r\nLocation: /t/new") != NULL && !strstr(r.head, "Set-Cookie"));
     CHECK(strstr(r.head, "\r\ncache-control: no-store") != NULL);
     CHECK(strstr(r.head, "\r\ncontent-type: application/json") != NULL);
+    json_decref(r.json);
+
+    /* the fallback: any method on paths no route matches, never under /api/ */
+    CHECK(http(f, "GET", "/page/a", NULL, NULL, &r) == 0 && r.status == 200);
+    CHECK(strcmp(r.body, "GET /page/a body=none host=t") == 0);
+    CHECK(strstr(r.head, "\r\ncontent-type: text/plain; charset=utf-8") != NULL);
+    CHECK(strstr(r.head, "\r\nCache-Control: max-age=60") != NULL && !strstr(r.head, "no-store"));
+    CHECK(strstr(r.head, "\r\ncontent-length: 28") != NULL);
+    CHECK(strstr(r.head, "\r\nx-content-type-options: nosniff") != NULL);
+    json_decref(r.json);
+    CHECK(http(f, "HEAD", "/page/a", NULL, NULL, &r) == 0 && r.status == 200);
+    CHECK(strstr(r.head, "\r\ncontent-length: 29") != NULL && r.body[0] == '\0');
+    CHECK(http(f, "POST", "/page/b", NULL, "{\"a\": 1}", &r) == 0 && r.status == 200);
+    CHECK(strcmp(r.body, "POST /page/b body=none host=t") == 0);
+    CHECK(http(f, "GET", "/missing", NULL, NULL, &r) == 0 && r.status == 404);
+    CHECK(strncmp(r.body, "GET /missing", 12) == 0);
+    CHECK(http(f, "GET", "/page/c", "If-None-Match: \"v1\"\r\n", NULL, &r) == 0 && r.status == 304);
+    CHECK(r.body[0] == '\0' && !strstr(r.head, "\r\ncontent-type") && strstr(r.head, "max-age=60"));
+    CHECK(http(f, "GET", "/api/v1/nothing", NULL, NULL, &r) == 0 && r.status == 404);
+    CHECK(r.json && json_integer_value(json_object_get(json_object_get(r.json, "error"), "status")) == 404);
+    CHECK(strstr(r.head, "\r\ncache-control: no-store") != NULL);
+    json_decref(r.json);
+    CHECK(http(f, "GET", "/api", NULL, NULL, &r) == 0 && r.status == 404 && r.json);
     json_decref(r.json);
 
     /* a deferred answer */
@@ -355,6 +396,8 @@ static void test_requests(void **state)
     assert_int_equal(web_route(srv, "GET", "/twice", 0, on_twice, f), 0);
     assert_int_equal(web_route(srv, "GET", "/later", 0, on_later, f), 0);
     assert_int_equal(web_route(srv, "GET", "/orphan", 0, on_orphan, f), 0);
+    assert_int_equal(web_fallback(srv, on_page, f), 0);
+    assert_int_equal(web_fallback(srv, on_page, f), -1); /* one at most */
     uint64_t expires;
     assert_int_equal(web_token_issue(srv, "alice", f->token, &expires), 0);
     assert_int_equal(strlen(f->token), WEB_TOKEN_LEN);

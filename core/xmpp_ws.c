@@ -1,0 +1,262 @@
+/* xmpp_ws.c - the WebSocket transport of client streams (RFC 7395) and
+ * XEP-0156 discovery.
+ *
+ * web.c does the HTTP upgrade and the WebSocket framing (libwebsockets);
+ * this file turns one WebSocket connection into a transport (transport.h)
+ * for stream.c, which knows the XMPP framing (<open/>, <close/>, one element
+ * per message).  What is checked here, below the XML: messages are text
+ * (a binary one ends the stream with bad-format and close code 1003), and a
+ * message may not be larger than limits.max_stanza_bytes (policy-violation,
+ * close code 1009), counted before any of it reaches the parser.
+ *
+ * Memory: per connection this object (about 56 bytes), web.c's web_ws and
+ * libwebsockets' own connection with its receive buffer of
+ * XMPP_WS_RX_CHUNK bytes; nothing else is kept between messages (the
+ * stream's parser is released when idle, as on TCP).
+ */
+#include "xmpp_ws.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server.h"
+#include "session.h"
+#include "transport.h"
+#include "web.h"
+
+/* libwebsockets' receive buffer per connection: messages arrive in pieces
+ * of at most this size (most stanzas fit in one). */
+#define XMPP_WS_RX_CHUNK 1024
+#define XMPP_WS_SUBPROTOCOL "xmpp"
+
+/* RFC 6455 section 7.4.1 */
+#define CLOSE_NORMAL 1000
+#define CLOSE_UNSUPPORTED_DATA 1003
+#define CLOSE_TOO_BIG 1009
+
+typedef struct xmpp_ws {
+    transport tr;
+    server *srv;
+    web_ws *ws; /* web.c's; valid until our on_close */
+    const transport_callbacks *cb;
+    void *ud;
+    size_t msg_bytes;          /* of the message being received */
+    unsigned short close_code; /* for the close frame; 0 = normal */
+    bool is_secure;
+} xmpp_ws;
+
+static const transport_ops ws_ops;
+
+static xmpp_ws *ws_of(const transport *t)
+{
+    return (xmpp_ws *)((char *)t - offsetof(xmpp_ws, tr));
+}
+
+/* ---- web.c's handler ---- */
+
+static bool on_can_open(void *ud)
+{
+    server *srv = ud;
+    return !srv->stopping && srv->nconnections < srv->cfg.max_connections;
+}
+
+static void *on_open(void *ud, web_ws *ws)
+{
+    server *srv = ud;
+    xmpp_ws *x = calloc(1, sizeof *x);
+    if (!x)
+        return NULL;
+    x->tr.ops = &ws_ops;
+    x->srv = srv;
+    x->ws = ws;
+    x->is_secure = web_ws_is_tls(ws) || (srv->cfg.http_proxy_tls && web_ws_peer_is_loopback(ws));
+    srv->nconnections++;
+    srv->stats.connections_accepted++;
+    if (!stream_accept(srv, &x->tr)) {
+        srv->nconnections--;
+        free(x);
+        return NULL; /* web.c closes the connection */
+    }
+    return x;
+}
+
+static void on_ws_data(void *conn_ud, const char *data, size_t len, bool is_binary, bool is_last)
+{
+    xmpp_ws *x = conn_ud;
+    if (!x->cb)
+        return;
+    if (is_binary) {
+        /* RFC 7395 section 3.2: text messages only */
+        x->close_code = CLOSE_UNSUPPORTED_DATA;
+        x->cb->on_error(x->ud, "bad-format", "XMPP over WebSocket uses text messages only");
+        return;
+    }
+    if (len > x->srv->cfg.max_stanza_bytes - x->msg_bytes) {
+        x->close_code = CLOSE_TOO_BIG;
+        x->cb->on_error(x->ud, "policy-violation", "a WebSocket message larger than the server accepts");
+        return;
+    }
+    x->msg_bytes += len;
+    if (len > 0)
+        x->cb->on_data(x->ud, data, len);
+    if (is_last) {
+        x->msg_bytes = 0;
+        x->cb->on_message_end(x->ud);
+    }
+}
+
+static void on_ws_close(void *conn_ud)
+{
+    xmpp_ws *x = conn_ud;
+    x->ws = NULL;
+    x->srv->nconnections--;
+    if (x->cb && x->cb->on_close)
+        x->cb->on_close(x->ud);
+    free(x);
+}
+
+static const web_ws_handler handler = {on_can_open, on_open, on_ws_data, on_ws_close};
+
+/* ---- the transport (transport.h) ---- */
+
+static void tr_set_callbacks(transport *t, const transport_callbacks *cb, void *ud)
+{
+    xmpp_ws *x = ws_of(t);
+    x->cb = cb;
+    x->ud = ud;
+}
+
+static int tr_write(transport *t, const char *const *parts, const size_t *lens, size_t n)
+{
+    xmpp_ws *x = ws_of(t);
+    return x->ws ? web_ws_send(x->ws, parts, lens, n) : -1;
+}
+
+static bool tr_is_secure(const transport *t)
+{
+    return ws_of(t)->is_secure;
+}
+
+static void tr_close(transport *t)
+{
+    xmpp_ws *x = ws_of(t);
+    if (x->ws)
+        web_ws_close(x->ws, x->close_code ? x->close_code : CLOSE_NORMAL);
+}
+
+static void tr_abort(transport *t)
+{
+    xmpp_ws *x = ws_of(t);
+    if (x->ws)
+        web_ws_abort(x->ws);
+}
+
+static const char *tr_peer(const transport *t)
+{
+    xmpp_ws *x = ws_of(t);
+    if (x->ws)
+        return web_ws_peer(x->ws);
+    snprintf(x->srv->peer_buf, sizeof x->srv->peer_buf, "?");
+    return x->srv->peer_buf;
+}
+
+static const transport_ops ws_ops = {
+    .name = "websocket",
+    .is_framed = true,
+    .set_callbacks = tr_set_callbacks,
+    .write = tr_write,
+    .start_tls = NULL, /* RFC 7395 section 3.8: TLS is the WebSocket's (wss://) */
+    .is_secure = tr_is_secure,
+    .release_idle_memory = NULL,
+    .close = tr_close,
+    .abort = tr_abort,
+    .peer = tr_peer,
+};
+
+/* ---- XEP-0156 discovery ---- */
+
+#define NS_XRD "http://docs.oasis-open.org/ns/xri/xrd-1.0"
+#define REL_WEBSOCKET "urn:xmpp:alt-connections:websocket"
+
+/* A Host header value we are willing to put into a URL: a name or an
+ * address, optionally with a port. */
+static bool host_usable(const char *host)
+{
+    size_t n = host ? strlen(host) : 0;
+    if (n == 0 || n > 255)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]", host[i]))
+            return false;
+    return true;
+}
+
+bool xmpp_ws_url(const server *srv, const web_request *req, char *out, size_t cap)
+{
+    const char *path = srv->cfg.http_xmpp_websocket_path;
+    const char *base = srv->cfg.http_public_url;
+    if (!path || cap == 0)
+        return false;
+    int n;
+    if (base) {
+        bool https = strncmp(base, "https://", 8) == 0;
+        const char *rest = base + (https ? 8 : 7);
+        size_t len = strlen(rest);
+        while (len > 0 && rest[len - 1] == '/')
+            len--;
+        n = snprintf(out, cap, "%s://%.*s%s", https ? "wss" : "ws", (int)len, rest, path);
+    } else {
+        if (!req || !host_usable(req->host))
+            return false;
+        n = snprintf(out, cap, "%s://%s%s", req->is_tls ? "wss" : "ws", req->host, path);
+    }
+    return n > 0 && (size_t)n < cap;
+}
+
+static void host_meta(void *ud, server *srv, const web_request *req, web_response *res)
+{
+    bool as_json = ud != NULL;
+    char url[1024];
+    if (!xmpp_ws_url(srv, req, url, sizeof url)) {
+        web_reply_error(res, 400, NULL, "the request has no usable Host header (or set http.public_url)");
+        return;
+    }
+    /* XEP-0156 section 3: browsers on other origins read this too */
+    web_add_header(res, "Access-Control-Allow-Origin", "*");
+    if (as_json) {
+        web_reply_json(res, 200, json_pack("{s:[{s:s,s:s}]}", "links", "rel", REL_WEBSOCKET, "href", url));
+        return;
+    }
+    char *href = xml_escape(url, strlen(url));
+    if (!href) {
+        web_reply_error(res, 500, NULL, "out of memory");
+        return;
+    }
+    char body[2048];
+    int n = snprintf(body, sizeof body,
+                     "<?xml version='1.0' encoding='utf-8'?>\n"
+                     "<XRD xmlns='" NS_XRD "'>\n"
+                     "  <Link rel='" REL_WEBSOCKET "' href='%s'/>\n"
+                     "</XRD>\n",
+                     href);
+    free(href);
+    if (n <= 0 || (size_t)n >= sizeof body) {
+        web_reply_error(res, 500, NULL, "the answer does not fit");
+        return;
+    }
+    web_reply_body(res, 200, "application/xrd+xml; charset=utf-8", body, (size_t)n);
+}
+
+int xmpp_ws_register(server *srv)
+{
+    const char *path = srv->cfg.http_xmpp_websocket_path;
+    if (!path)
+        return 0;
+    static const char as_json = 1;
+    if (web_websocket(srv, path, XMPP_WS_SUBPROTOCOL, XMPP_WS_RX_CHUNK, &handler, srv) != 0 ||
+        web_route(srv, "GET", "/.well-known/host-meta", 0, host_meta, NULL) != 0 ||
+        web_route(srv, "GET", "/.well-known/host-meta.json", 0, host_meta, (void *)&as_json) != 0)
+        return -1;
+    return 0;
+}
