@@ -434,23 +434,7 @@ note "onair chat room benchmark ($([ "$QUICK" = 1 ] && echo quick || echo full):
 note "machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1); kernel $(uname -r)"
 note "server pinned to core 1, tool to core 0; work folder $WORK"
 
-# Prosody
-PROSODY_VERSION=$(dpkg-query -W -f='${Version}' prosody 2>/dev/null || echo '?')
-note ""
-note "== Prosody $PROSODY_VERSION on 127.0.0.1:$PROSODY_PORT, room $PROSODY_ROOM (bounded: $PROSODY_N occupants)"
-PORT=$PROSODY_PORT
-port_free "$PORT" || die "port $PORT is in use"
-check_quiet
-write_prosody_config
-start_prosody || die "prosody did not start"
-P_USERS=$PROSODY_N
-[ "$FAN_N" -gt "$P_USERS" ] && P_USERS=$FAN_N
-create_prosody_users "$P_USERS"
-stop_server
-suite prosody "$PROSODY_N" "$PROSODY_N"
-[ -n "$NO_ROOM" ] && note "  Prosody: $NO_ROOM"
-
-# onaird
+# onaird first: its part takes a minute or two, Prosody's most of the budget
 ONAIRD_NOTE=""
 note ""
 if [ ! -x "$ONAIRD" ] || [ ! -x "$ONAIRCTL" ]; then
@@ -485,6 +469,23 @@ else
     fi
     [ -n "$ONAIRD_NOTE" ] && note "  $ONAIRD_NOTE"
 fi
+
+# Prosody
+PROSODY_VERSION=$(dpkg-query -W -f='${Version}' prosody 2>/dev/null || echo '?')
+note ""
+note "== Prosody $PROSODY_VERSION on 127.0.0.1:$PROSODY_PORT, room $PROSODY_ROOM (bounded: $PROSODY_N occupants)"
+PORT=$PROSODY_PORT
+port_free "$PORT" || die "port $PORT is in use"
+check_quiet
+write_prosody_config
+start_prosody || die "prosody did not start"
+P_USERS=$PROSODY_N
+[ "$FAN_N" -gt "$P_USERS" ] && P_USERS=$FAN_N
+create_prosody_users "$P_USERS"
+stop_server
+NO_ROOM=""
+suite prosody "$PROSODY_N" "$PROSODY_N"
+[ -n "$NO_ROOM" ] && note "  Prosody: $NO_ROOM"
 
 # ---- the table ------------------------------------------------------------------------------
 
