@@ -82,6 +82,10 @@ const char *event_name(event_type type)
         return "room message";
     case EVENT_ROOM_CLOSED:
         return "room closed";
+    case EVENT_LIVE_STARTED:
+        return "live started";
+    case EVENT_LIVE_ENDED:
+        return "live ended";
     case EVENT_COUNT:
         break;
     }

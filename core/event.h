@@ -22,6 +22,8 @@ typedef enum event_type {
     EVENT_ROOM_OPENED,             /* const muc_room_opened * (muc.h) */
     EVENT_ROOM_MESSAGE,            /* const muc_room_message * (muc.h): after the log commit */
     EVENT_ROOM_CLOSED,             /* const muc_room_closed * (muc.h): with the room's whole log */
+    EVENT_LIVE_STARTED,            /* const event_live * (below) */
+    EVENT_LIVE_ENDED,              /* const event_live * */
     EVENT_COUNT
 } event_type;
 
@@ -67,6 +69,8 @@ typedef struct event_room {
     int64_t time_ms;
 } event_room;
 
+/* The live events are raised by the media service with a
+ * media_live_event (media.h), which begins with this struct. */
 typedef struct event_live {
     const char *reservation_id;
     const char *channel;

@@ -176,8 +176,8 @@ static const struct event_map {
     {ONAIR_EVENT_ROOM_OPENED, -1 /* EVENT_ROOM_OPENED */, PAYLOAD_ROOM, "room opened"},
     {ONAIR_EVENT_ROOM_MESSAGE, -1 /* EVENT_ROOM_MESSAGE */, PAYLOAD_ROOM, "room message"},
     {ONAIR_EVENT_ROOM_CLOSED, -1 /* EVENT_ROOM_CLOSED */, PAYLOAD_ROOM, "room closed"},
-    {ONAIR_EVENT_LIVE_STARTED, -1 /* EVENT_LIVE_STARTED */, PAYLOAD_LIVE, "live started"},
-    {ONAIR_EVENT_LIVE_ENDED, -1 /* EVENT_LIVE_ENDED */, PAYLOAD_LIVE, "live ended"},
+    {ONAIR_EVENT_LIVE_STARTED, EVENT_LIVE_STARTED, PAYLOAD_LIVE, "live started"},
+    {ONAIR_EVENT_LIVE_ENDED, EVENT_LIVE_ENDED, PAYLOAD_LIVE, "live ended"},
     /* raised by stream.c and session.c through plugins_stanza_in / _out */
     {ONAIR_EVENT_STANZA_IN, -1, PAYLOAD_STANZA, "stanza in"},
     {ONAIR_EVENT_STANZA_OUT, -1, PAYLOAD_STANZA, "stanza out"},
