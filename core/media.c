@@ -1685,3 +1685,29 @@ size_t media_viewers_total(const server *srv)
         n += l->nviewers;
     return n;
 }
+
+void media_broadcast_of(const server *srv, const char *id, media_broadcast *out)
+{
+    memset(out, 0, sizeof *out);
+    store_txn *t;
+    if (store_txn_begin(srv->store, false, &t) == STORE_OK) {
+        media_live_record rec;
+        if (media_live_get(t, id, &rec) == STORE_OK) {
+            out->has_aired = true;
+            out->aired_ms = rec.first_aired_ms;
+            out->ended_ms = rec.state == MEDIA_LIVE_ON_AIR ? 0 : rec.ended_ms;
+            out->viewers_peak = rec.viewers_peak;
+            out->viewers_total = rec.viewers_total;
+            snprintf(out->reason, sizeof out->reason, "%s", rec.reason);
+        }
+        store_txn_abort(t);
+    }
+    media_live *l = live_find(srv->media, id);
+    if (l && l->ingest) {
+        out->is_on_air = true;
+        out->ended_ms = 0;
+        out->reason[0] = '\0';
+        out->viewers_peak = l->peak;
+        out->viewers_total = l->total;
+    }
+}

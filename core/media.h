@@ -74,6 +74,18 @@ void media_peer_gone(struct server *srv, const char *full_jid);
  * viewer sessions now (waiting or watching). */
 bool media_is_on_air(const struct server *srv, const char *id);
 size_t media_viewer_count(const struct server *srv, const char *id);
+/* What "my channel" shows of a live's broadcast: from its record in the
+ * store and, while it is on air, the counts in memory. */
+typedef struct media_broadcast {
+    bool has_aired;          /* it has been on air */
+    bool is_on_air;
+    int64_t aired_ms;        /* the first time it went on air */
+    int64_t ended_ms;        /* 0 while on air or never */
+    uint32_t viewers_peak, viewers_total;
+    char reason[16];         /* why it ended ("" while on air) */
+} media_broadcast;
+/* Fills out (zeroed when the live never went on air). */
+void media_broadcast_of(const struct server *srv, const char *id, media_broadcast *out);
 /* The UDP address announced to clients ("" / 0 before start). */
 const char *media_public_ip(const struct server *srv);
 int media_port(const struct server *srv);

@@ -27,6 +27,7 @@
 
 #include "adhoc.h"
 #include "datetime.h"
+#include "media.h"
 #include "reservation.h"
 #include "server.h"
 
@@ -130,15 +131,18 @@ static void view_row(server *srv, const reservation *r, int64_t now, bool owner_
 {
     char a[DATETIME_MAX], b[DATETIME_MAX];
     if (owner_view) {
+        /* the broadcast's state and peak of viewers (specs/media.md) */
+        media_broadcast bc;
+        media_broadcast_of(srv, r->id, &bc);
         view_add(v, "id", "ID", "%s", r->id);
         view_add(v, "title", "Title", "%s", r->title);
         view_add(v, "channel", "Channel", "%s", r->channel);
         view_add(v, "start", "Start", "%s", datetime_format(r->start, a));
         view_add(v, "end", "End", "%s", datetime_format(r->end, b));
-        view_add(v, "state", "State", "%s", res_state_name(reservation_state_at(r, now)));
+        view_add(v, "state", "State", "%s", bc.is_on_air ? "live" : res_state_name(reservation_state_at(r, now)));
         view_add(v, "level", "Level", "%s", res_level_name(r->level));
         view_add(v, "fee", "Fee", "%llu", (unsigned long long)r->fee);
-        view_add(v, "viewers", "Viewers", "%llu", (unsigned long long)r->viewers);
+        view_add(v, "viewers", "Viewers", "%u", bc.viewers_peak);
         return;
     }
     view_add(v, "id", "ID", "%s", r->id);

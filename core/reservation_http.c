@@ -27,6 +27,7 @@
 #include <time.h>
 
 #include "datetime.h"
+#include "media.h"
 #include "reservation.h"
 #include "server.h"
 #include "web.h"
@@ -105,6 +106,19 @@ static json_t *owner_json(server *srv, const reservation *r, int64_t now)
                           "reconfirm_by", time_json(r->deadline), "viewers", (json_int_t)r->viewers);
     if (o && r->cancel_reason[0])
         json_object_set_new(o, "cancelled_by", json_string(r->cancel_reason));
+    if (o && r->id[0]) {
+        /* The broadcast (specs/media.md): on air, viewers at once at most
+         * ("viewers") and viewer sessions in all, when it aired and ended. */
+        media_broadcast b;
+        media_broadcast_of(srv, r->id, &b);
+        json_object_set_new(o, "on_air", json_boolean(b.is_on_air));
+        json_object_set_new(o, "viewers", json_integer(b.viewers_peak));
+        json_object_set_new(o, "viewers_total", json_integer(b.viewers_total));
+        json_object_set_new(o, "aired_at", b.has_aired ? time_json(b.aired_ms / 1000) : json_null());
+        json_object_set_new(o, "ended_at", b.ended_ms ? time_json(b.ended_ms / 1000) : json_null());
+        if (b.is_on_air)
+            json_object_set_new(o, "state", json_string("live"));
+    }
     return o;
 }
 
