@@ -669,6 +669,8 @@ static void send_cache(media_service *m, media_live *l, media_session *s)
             vc = &s->contents[i];
     if (!vc || batch_grow(m, BATCH_MAX) != 0)
         return;
+    log_write(&m->srv->log, LOG_DEBUG, "media", "%s: keyframe group of %zu packets (%zu bytes) to %s", l->id, c->n,
+              c->len, s->peer);
     size_t off = 0, n = 0;
     for (size_t i = 0; i < c->n; i++) {
         if (batch_put(m, n, vc, c->buf + off, c->lens[i], false) == 0 && ++n == m->nbatch) {

@@ -165,9 +165,9 @@ def b64(key):
     return base64.b64encode(key).decode()
 
 
-def ffmpeg_cast(server, video=None, audio=None, seconds=6, size="320x240", pattern="testsrc2"):
+def ffmpeg_cast(server, video=None, audio=None, seconds=6, size="320x240", pattern="testsrc2", gop=25):
     """ffmpeg encoding a test pattern (H.264, 25 fps, one keyframe a second)
-    and a 440 Hz tone (Opus) live, each sent as SRTP to the server's
+    and a 440 Hz tone (Opus) live (a keyframe every `gop` frames), each sent as SRTP to the server's
     media address from a fixed local port: video=(local_port, key),
     audio=(local_port, key).  Returns the Popen."""
     host, port = server
@@ -179,7 +179,7 @@ def ffmpeg_cast(server, video=None, audio=None, seconds=6, size="320x240", patte
     cmd += ["-t", str(seconds)]
     i = 0
     if video:
-        cmd += ["-map", f"{i}:v", "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "25",
+        cmd += ["-map", f"{i}:v", "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", str(gop), "-keyint_min", str(gop),
                 "-pix_fmt", "yuv420p", "-b:v", "600k", "-payload_type", "96", "-f", "rtp",
                 "-srtp_out_suite", "AES_CM_128_HMAC_SHA1_80", "-srtp_out_params", b64(video[1]),
                 f"srtp://{host}:{port}?rtcpport={port}&localrtpport={video[0]}&pkt_size=1200"]
@@ -208,8 +208,8 @@ def ffmpeg_view(sdp, outdir, frames, video=True, audio=False, timeout_s=20):
     """ffmpeg receiving and decoding: video frames to outdir/frame%04d.png
     (at most `frames`), audio to outdir/audio.wav.  Returns the Popen."""
     outdir.mkdir(parents=True, exist_ok=True)
-    cmd = [FFMPEG, "-hide_banner", "-loglevel", "error", "-nostdin", "-protocol_whitelist", "file,udp,rtp",
-           "-analyzeduration", "300000", "-probesize", "65536", "-fflags", "nobuffer",
+    cmd = [FFMPEG, "-hide_banner", "-loglevel", os.environ.get("ONAIR_FFMPEG_LOGLEVEL", "warning"), "-nostdin", "-protocol_whitelist", "file,udp,rtp",
+           "-analyzeduration", "300000", "-probesize", "65536",
            "-rw_timeout", str(timeout_s * 1000000), "-i", str(sdp)]
     if video:
         cmd += ["-map", "0:v:0", "-frames:v", str(frames), "-f", "image2", str(outdir / "frame%04d.png")]
@@ -259,3 +259,70 @@ def pngs(outdir):
 
 def random_key():
     return os.urandom(30)
+
+
+class Forwarder:
+    """A player's front: UDP sockets bound on a port pair before the session
+    is negotiated (as a player listens before it asks), keeping what arrives
+    until the decoder behind it (ffmpeg, started once the key is known) has
+    bound its own pair, then passing everything on in order."""
+
+    def __init__(self):
+        self.port = free_udp_pair()
+        self.socks = []
+        for p in (self.port, self.port + 1):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind(("127.0.0.1", p))
+            s.setblocking(False)
+            self.socks.append(s)
+        self.target = None
+        self.kept = [[], []]
+        self.tasks = []
+
+    def start(self):
+        loop = asyncio.get_running_loop()
+        for i in range(2):
+            self.tasks.append(loop.create_task(self._pump(i)))
+
+    async def _pump(self, i):
+        loop = asyncio.get_running_loop()
+        s = self.socks[i]
+        while True:
+            data, _ = await loop.sock_recvfrom(s, 65536)
+            if self.target is None or self.kept[i]:
+                self.kept[i].append(data)
+            else:
+                self._send(i, data)
+
+    def _send(self, i, data):
+        try:
+            self.socks[i].sendto(data, ("127.0.0.1", self.target + i))
+        except OSError:
+            pass
+
+    async def deliver_to(self, port, timeout=5.0):
+        """Once something is bound on port (the decoder), pass on what was
+        kept and everything after."""
+        deadline = time.monotonic() + timeout
+        while True:
+            probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                break  # taken: the decoder is listening
+            finally:
+                probe.close()
+            if time.monotonic() > deadline:
+                raise AssertionError(f"nothing listens on {port}")
+            await asyncio.sleep(0.01)
+        self.target = port
+        for i in range(2):
+            kept, self.kept[i] = self.kept[i], []
+            for data in kept:
+                self._send(i, data)
+
+    def close(self):
+        for t in self.tasks:
+            t.cancel()
+        for s in self.socks:
+            s.close()
