@@ -541,7 +541,9 @@ static int apply(load_ctx *lc, config *cfg, const key_spec *spec, config_setting
         else if (strcmp(k, "count_interval_s") == 0)
             cfg->muc_count_interval_s = (unsigned)num;
     } else if (strcmp(g, "media") == 0 && strcmp(k, "domain") != 0) {
-        if (strcmp(k, "listen") == 0 || strcmp(k, "public_ip") == 0) {
+        if (strcmp(k, "public_ip") == 0 && str[0] == '\0') {
+            set_str(&cfg->media_public_ip, NULL);
+        } else if (strcmp(k, "listen") == 0 || strcmp(k, "public_ip") == 0) {
             unsigned char a[16];
             if (inet_pton(AF_INET, str, a) != 1 && inet_pton(AF_INET6, str, a) != 1)
                 return fail(lc, s, key, "not an IP address: \"%s\"", str);

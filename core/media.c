@@ -1475,6 +1475,11 @@ static int open_socket(media_service *m, char *err, size_t errlen)
 {
     server *srv = m->srv;
     const config *cfg = &srv->cfg;
+    if (!cfg->media_public_ip && (strcmp(cfg->media_listen, "0.0.0.0") == 0 || strcmp(cfg->media_listen, "::") == 0)) {
+        snprintf(err, errlen, "%s:0: media.public_ip: needed when media.listen is %s (clients must be told an address)",
+                 cfg->path, cfg->media_listen);
+        return -1;
+    }
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
     bool v6 = strchr(cfg->media_listen, ':') != NULL;

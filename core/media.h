@@ -86,6 +86,12 @@ typedef struct media_broadcast {
 } media_broadcast;
 /* Fills out (zeroed when the live never went on air). */
 void media_broadcast_of(const struct server *srv, const char *id, media_broadcast *out);
+/* The ingest parameters a live's settings carry (specs/media.md,
+ * "Settings"): the server's media address and what it takes.  Strings are
+ * static or owned by the media service (valid while it runs). */
+#define MEDIA_INGEST_SRTP "AES_CM_128_HMAC_SHA1_80, AES_CM_128_HMAC_SHA1_32"
+#define MEDIA_INGEST_VIDEO "H264/90000 packetization-mode=1, VP8/90000"
+#define MEDIA_INGEST_AUDIO "opus/48000/2, PCMU/8000, PCMA/8000, G722/8000"
 /* The UDP address announced to clients ("" / 0 before start). */
 const char *media_public_ip(const struct server *srv);
 int media_port(const struct server *srv);

@@ -106,7 +106,7 @@ static void view_booking(server *srv, const reservation *d, view *v)
     view_add(v, "reconfirm_by", "Reconfirm by", "%s", datetime_format(d->deadline, c));
 }
 
-static void view_settings(const res_settings *st, view *v)
+static void view_settings(server *srv, const res_settings *st, view *v)
 {
     char a[DATETIME_MAX], b[DATETIME_MAX], c[DATETIME_MAX], d[DATETIME_MAX];
     view_add(v, "id", "Reservation ID", "%s", st->id);
@@ -115,6 +115,11 @@ static void view_settings(const res_settings *st, view *v)
     view_add(v, "ingest_open", "Broadcast from", "%s", datetime_format(st->ingest_open, c));
     view_add(v, "ingest_close", "Broadcast until", "%s", datetime_format(st->ingest_close, d));
     view_add(v, "ingest_jid", "Broadcast to (Jingle)", "%s", st->ingest_jid);
+    view_add(v, "ingest_host", "Media address (UDP)", "%s", media_public_ip(srv));
+    view_add(v, "ingest_port", "Media port (UDP)", "%d", media_port(srv));
+    view_add(v, "ingest_srtp", "SRTP suites", "%s", MEDIA_INGEST_SRTP);
+    view_add(v, "ingest_video", "Video codecs", "%s", MEDIA_INGEST_VIDEO);
+    view_add(v, "ingest_audio", "Audio codecs", "%s", MEDIA_INGEST_AUDIO);
     view_add(v, "room_jid", "Chat room", "%s", st->room_jid);
     view_add(v, "page_url", "Web page", "%s", st->page_url);
     view_add(v, "bandwidth_kbps", "Bandwidth (kbps)", "%u", st->bandwidth_kbps);
@@ -465,11 +470,10 @@ static dataform *settings_form(server *srv, const res_settings *st)
     dataform *f = dataform_new(DATAFORM_RESULT, "Reservation settings", NULL);
     if (!f)
         return NULL;
-    (void)srv;
     view *v = calloc(1, sizeof *v);
     bool ok = v && dataform_add_form_type(f, FORM_TYPE_SETTINGS) != NULL;
     if (ok)
-        view_settings(st, v);
+        view_settings(srv, st, v);
     for (size_t i = 0; ok && i < v->n; i++) {
         dataform_field_type type = strchr(v->value[i], '\n') ? DATAFORM_TEXT_MULTI : DATAFORM_TEXT_SINGLE;
         dataform_field *fl = dataform_add_field(f, type, v->var[i], v->label[i]);

@@ -73,6 +73,12 @@ async def test_relay_reprotects_and_drops_what_is_not_authentic(server_factory):
     tx.set_key(key, inbound=False)
     to = server_addr(acc)
     assert acc.contents["video"].rtcp_mux and to[1] == health(srv)["media_port"]
+    # The live's settings name the same endpoint and address.
+    r = request(srv, "GET", f"/api/v1/reservations/{live.id}/settings", token=live.token)
+    st = r.json["settings"]
+    assert (st["ingest_jid"], st["ingest_host"], st["ingest_port"]) == (media_jid(live), to[0], to[1])
+    assert "AES_CM_128_HMAC_SHA1_80" in st["ingest_srtp"] and "H264/90000" in st["ingest_video"]
+    assert "opus/48000/2" in st["ingest_audio"]
     viewer = await guest(srv)
     rx = SrtpPeer(b"\x00" * 30, inbound=True)
     await watch_live(viewer, live, rx.port)
