@@ -105,6 +105,7 @@ typedef struct keyframe_cache {
     uint32_t *lens; /* each packet's length; packets are back to back in buf */
     size_t n, ncap;
     uint32_t ts;    /* the group's RTP timestamp */
+    size_t max_len; /* the longest packet kept */
     bool is_valid;
 } keyframe_cache;
 
@@ -146,7 +147,9 @@ typedef struct media_service {
     bool stopping;
     uint8_t rbuf[SLOT_MAX];
     /* send batch */
-    uint8_t *slots;
+    uint8_t *slots;     /* nbatch slots of `stride` bytes, back to back */
+    size_t slots_bytes;
+    size_t stride;      /* the current packet's slot size (length and trailer, 64-byte aligned) */
     struct mmsghdr *msgs;
     struct iovec *iov;
     size_t nbatch;
@@ -329,6 +332,7 @@ static void cache_clear(keyframe_cache *c)
 {
     c->len = 0;
     c->n = 0;
+    c->max_len = 0;
     c->is_valid = false;
 }
 
@@ -540,6 +544,8 @@ static void cache_add(media_service *m, keyframe_cache *c, const uint8_t *p, siz
     }
     memcpy(c->buf + c->len, p, len);
     c->len += len;
+    if (len > c->max_len)
+        c->max_len = len;
     c->lens[c->n++] = (uint32_t)len;
 }
 
@@ -561,17 +567,24 @@ static void cache_packet(media_service *m, media_live *l, media_codec codec, con
 
 /* ---- sending ---- */
 
-static int batch_grow(media_service *m, size_t n)
+/* Room for a batch of min(n, BATCH_MAX) packets of len bytes: slots are
+ * only as large as the packet, so a batch stays in a few hundred KiB of
+ * contiguous memory however large a datagram could be. */
+static int batch_grow(media_service *m, size_t n, size_t len)
 {
-    if (n <= m->nbatch)
-        return 0;
+    m->stride = (len + MEDIA_SRTP_TRAILER_MAX + 63) & ~(size_t)63;
     size_t want = n < BATCH_MAX ? n : BATCH_MAX;
+    if (want < m->nbatch)
+        want = m->nbatch;
+    if (want * m->stride > m->slots_bytes) {
+        uint8_t *slots = realloc(m->slots, want * m->stride);
+        if (!slots)
+            return -1;
+        m->slots = slots;
+        m->slots_bytes = want * m->stride;
+    }
     if (want <= m->nbatch)
         return 0;
-    uint8_t *slots = realloc(m->slots, want * SLOT_MAX);
-    if (!slots)
-        return -1;
-    m->slots = slots;
     struct mmsghdr *msgs = realloc(m->msgs, want * sizeof *msgs);
     if (!msgs)
         return -1;
@@ -607,7 +620,7 @@ static void batch_flush(media_service *m, size_t n)
  * Returns 0, or -1 when protect failed (nothing to send). */
 static int batch_put(media_service *m, size_t i, media_content *vc, const uint8_t *pkt, size_t len, bool rtcp)
 {
-    uint8_t *slot = m->slots + i * SLOT_MAX;
+    uint8_t *slot = m->slots + i * m->stride;
     memcpy(slot, pkt, len);
     size_t out = len;
     int rc;
@@ -635,7 +648,7 @@ static int batch_put(media_service *m, size_t i, media_content *vc, const uint8_
 /* A packet of the live's media to every viewer accepted for it. */
 static void relay(media_service *m, media_live *l, mj_media media, const uint8_t *pkt, size_t len, bool rtcp)
 {
-    if (!l->viewers || len > PACKET_MAX || batch_grow(m, l->nviewers) != 0)
+    if (!l->viewers || len > PACKET_MAX || batch_grow(m, l->nviewers, len) != 0)
         return;
     size_t n = 0;
     media_session *s;
@@ -667,7 +680,7 @@ static void send_cache(media_service *m, media_live *l, media_session *s)
     for (size_t i = 0; i < s->ncontents; i++)
         if (s->contents[i].media == MJ_VIDEO && s->contents[i].is_active)
             vc = &s->contents[i];
-    if (!vc || batch_grow(m, BATCH_MAX) != 0)
+    if (!vc || batch_grow(m, c->n, c->max_len) != 0)
         return;
     log_write(&m->srv->log, LOG_DEBUG, "media", "%s: keyframe group of %zu packets (%zu bytes) to %s", l->id, c->n,
               c->len, s->peer);
@@ -686,7 +699,7 @@ static void send_cache(media_service *m, media_live *l, media_session *s)
 /* One RTCP packet (already unprotected) to the broadcaster's content. */
 static void send_to_broadcaster(media_service *m, media_content *ic, const uint8_t *pkt, size_t len)
 {
-    if (batch_grow(m, 1) != 0 || len > PACKET_MAX)
+    if (len > PACKET_MAX || batch_grow(m, 1, len) != 0)
         return;
     uint8_t *slot = m->slots;
     memcpy(slot, pkt, len);

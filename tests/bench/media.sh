@@ -91,9 +91,10 @@ done
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 print(f"{'viewers':>8} {'sent':>6} {'lost':>6} {'p50 us':>7} {'p99 us':>7} {'max us':>7} {'srv cpu s':>9} "
-      f"{'relayed pps':>11} {'pps/core':>9} {'bare sendmsg':>12} {'bare sendmmsg':>13}")
+      f"{'relayed pps':>11} {'pps/core':>9} {'bare 1 key':>10} {'1 key mmsg':>10} {'bare N keys':>11} {'N keys mmsg':>11}")
 for r in rows:
     print(f"{r['viewers']:>8} {r['sent']:>6} {r['lost']:>6} {r['lat_p50_us']:>7.0f} {r['lat_p99_us']:>7.0f} "
           f"{r['lat_max_us']:>7} {r['server_cpu_s']:>9.2f} {r['server_pps']:>11} {r['server_pps_per_core'] or 0:>9} "
-          f"{r['bare_protect_sendmsg_pps']:>12.0f} {r['bare_protect_sendmmsg_pps']:>13.0f}")
+          f"{r['bare_protect_sendmsg_pps']:>10.0f} {r['bare_protect_sendmmsg_pps']:>10.0f} "
+          f"{r['bare_n_keys_sendmsg_pps']:>11.0f} {r['bare_n_keys_sendmmsg_pps']:>11.0f}")
 PY

@@ -155,13 +155,19 @@ static double lat_pct(const lat_hist *h, double p)
     return (double)h->max_us;
 }
 
-/* Phase 1: the bare cost of copy + protect + send, per datagram. */
-static void bare(double seconds, size_t pkt, double *pps_sendmsg, double *pps_sendmmsg)
+/* Phase 1: the bare cost of copy + protect + send, per datagram, with
+ * nctx contexts used in turn (1: one key; N: one key per viewer, as the
+ * relay does). */
+static void bare(double seconds, size_t pkt, size_t nctx, double *pps_sendmsg, double *pps_sendmmsg)
 {
     uint8_t key[KEY_LEN];
-    for (int i = 0; i < KEY_LEN; i++)
-        key[i] = (uint8_t)(i * 7 + 1);
-    srtp_t tx = srtp_ctx(key, true);
+    srtp_t *ctxs = calloc(nctx, sizeof *ctxs);
+    for (size_t c = 0; c < nctx; c++) {
+        for (int i = 0; i < KEY_LEN; i++)
+            key[i] = (uint8_t)(i * 7 + 1 + c);
+        ctxs[c] = srtp_ctx(key, true);
+    }
+    size_t turn = 0;
     int sink = udp_socket(0, 64 << 20);
     struct sockaddr_in to;
     socklen_t tl = sizeof to;
@@ -176,23 +182,24 @@ static void bare(double seconds, size_t pkt, double *pps_sendmsg, double *pps_se
         uint16_t seq = 0;
         while (now_ns() < end) {
             if (mode == 0) {
-                for (int k = 0; k < 256; k++) {
-                    make_rtp(src, pkt, seq, seq, seq, 0);
+                for (int k = 0; k < 256; k++, turn++) {
+                    /* context turn % nctx, its next index turn / nctx */
+                    make_rtp(src, pkt, (uint16_t)(turn / nctx), seq, seq, 0);
                     memcpy(buf, src, pkt);
                     int len = (int)pkt;
-                    srtp_protect(tx, buf, &len);
+                    srtp_protect(ctxs[turn % nctx], buf, &len);
                     if (sendto(out, buf, (size_t)len, 0, (struct sockaddr *)&to, sizeof to) > 0)
                         n++;
                     seq++;
                 }
             } else {
                 make_rtp(src, pkt, seq, seq, seq, 0);
-                for (int k = 0; k < BATCH; k++) {
+                for (int k = 0; k < BATCH; k++, turn++) {
                     memcpy(slots[k], src, pkt);
-                    slots[k][3] = (uint8_t)(seq + k); /* distinct indexes for the context */
-                    slots[k][2] = (uint8_t)((seq + k) >> 8);
+                    slots[k][3] = (uint8_t)(turn / nctx); /* the next index of its context */
+                    slots[k][2] = (uint8_t)((turn / nctx) >> 8);
                     int len = (int)pkt;
-                    srtp_protect(tx, slots[k], &len);
+                    srtp_protect(ctxs[turn % nctx], slots[k], &len);
                     iov[k] = (struct iovec){slots[k], (size_t)len};
                     memset(&msgs[k], 0, sizeof msgs[k]);
                     msgs[k].msg_hdr.msg_name = &to;
@@ -200,7 +207,7 @@ static void bare(double seconds, size_t pkt, double *pps_sendmsg, double *pps_se
                     msgs[k].msg_hdr.msg_iov = &iov[k];
                     msgs[k].msg_hdr.msg_iovlen = 1;
                 }
-                seq += BATCH;
+                seq++;
                 int done = 0;
                 while (done < BATCH) {
                     int r = sendmmsg(out, msgs + done, (unsigned)(BATCH - done), 0);
@@ -221,7 +228,9 @@ static void bare(double seconds, size_t pkt, double *pps_sendmsg, double *pps_se
     }
     close(out);
     close(sink);
-    srtp_dealloc(tx);
+    for (size_t c = 0; c < nctx; c++)
+        srtp_dealloc(ctxs[c]);
+    free(ctxs);
 }
 
 int main(int argc, char **argv)
@@ -268,10 +277,6 @@ int main(int argc, char **argv)
     struct rlimit rl = {65536, 65536};
     setrlimit(RLIMIT_NOFILE, &rl);
 
-    double bare_pps = 0, bare_mmsg_pps = 0;
-    if (bare_seconds > 0)
-        bare(bare_seconds, pkt, &bare_pps, &bare_mmsg_pps);
-
     /* viewers */
     FILE *f = fopen(sessions, "r");
     if (!f)
@@ -297,6 +302,11 @@ int main(int argc, char **argv)
         nv++;
     }
     fclose(f);
+    double bare_pps = 0, bare_mmsg_pps = 0, bare_n_pps = 0, bare_n_mmsg_pps = 0;
+    if (bare_seconds > 0) {
+        bare(bare_seconds, pkt, 1, &bare_pps, &bare_mmsg_pps);
+        bare(bare_seconds, pkt, nv ? nv : 1, &bare_n_pps, &bare_n_mmsg_pps);
+    }
     int ep = epoll_create1(0);
     for (size_t i = 0; i < nv; i++) {
         struct epoll_event ev = {.events = EPOLLIN, .data.u64 = i};
@@ -397,12 +407,12 @@ int main(int argc, char **argv)
            "\"received\": %llu, \"lost\": %lld, \"gaps\": %llu, \"out_of_order\": %llu, \"unauthentic\": %llu, "
            "\"rtcp\": %llu, \"min_per_viewer\": %llu, \"lat_p50_us\": %.0f, \"lat_p99_us\": %.0f, "
            "\"lat_p999_us\": %.0f, \"lat_max_us\": %llu, \"tool_cpu_s\": %.2f, \"bare_protect_sendmsg_pps\": %.0f, "
-           "\"bare_protect_sendmmsg_pps\": %.0f}\n",
+           "\"bare_protect_sendmmsg_pps\": %.0f, \"bare_n_keys_sendmsg_pps\": %.0f, \"bare_n_keys_sendmmsg_pps\": %.0f}\n",
            nv, kbps, pkt, seconds, (unsigned long long)sent, (unsigned long long)expected,
            (unsigned long long)received, (long long)expected - (long long)received, (unsigned long long)gaps,
            (unsigned long long)old, (unsigned long long)bad, (unsigned long long)rtcp_seen,
            (unsigned long long)(nv ? min_rx : 0), lat_pct(&lat, 0.5), lat_pct(&lat, 0.99), lat_pct(&lat, 0.999),
-           (unsigned long long)lat.max_us, cpu, bare_pps, bare_mmsg_pps);
+           (unsigned long long)lat.max_us, cpu, bare_pps, bare_mmsg_pps, bare_n_pps, bare_n_mmsg_pps);
     for (size_t i = 0; i < nv; i++) {
         close(vs[i].fd);
         srtp_dealloc(vs[i].rx);
