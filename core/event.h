@@ -55,16 +55,15 @@ void event_fire(struct server *srv, events *ev, event_type type, const void *pay
 /* "reservation booked", ... */
 const char *event_name(event_type type);
 
-/* The payload of the live events.  Until the media service raises them
- * from the real stream, the chat rooms raise them at the reservation's
- * scheduled start and end (muc.c, with the room's notices; source
- * "schedule").  Borrowed for the call; room may be NULL. */
+/* The payload of the live events, raised by the media service from the
+ * real stream (media.c) with a media_live_event (media.h), which begins with
+ * this struct.  Borrowed for the call; room may be NULL. */
 typedef struct event_live {
     const char *reservation_id;
     const char *channel;
     const char *room;   /* the live's room JID, or NULL */
     const char *owner;  /* the owner's account (local part) */
-    const char *source; /* "schedule" (or "stream", from the media service) */
+    const char *source; /* "stream": the broadcaster's stream (media.c) */
     int64_t time_ms;    /* when it happened */
     int64_t start, end; /* the reservation's slot, seconds since the epoch */
     int64_t started_ms; /* when the live started (ms since the epoch) */

@@ -27,6 +27,7 @@
 
 #include "adhoc.h"
 #include "datetime.h"
+#include "media.h"
 #include "reservation.h"
 #include "server.h"
 
@@ -108,7 +109,7 @@ static void view_booking(server *srv, const reservation *d, view *v)
     view_add(v, "reconfirm_by", "Reconfirm by", "%s", datetime_format(d->deadline, c));
 }
 
-static void view_settings(const res_settings *st, view *v)
+static void view_settings(server *srv, const res_settings *st, view *v)
 {
     char a[DATETIME_MAX], b[DATETIME_MAX], c[DATETIME_MAX], d[DATETIME_MAX];
     view_add(v, "id", "Reservation ID", "%s", st->id);
@@ -117,6 +118,11 @@ static void view_settings(const res_settings *st, view *v)
     view_add(v, "ingest_open", "Broadcast from", "%s", datetime_format(st->ingest_open, c));
     view_add(v, "ingest_close", "Broadcast until", "%s", datetime_format(st->ingest_close, d));
     view_add(v, "ingest_jid", "Broadcast to (Jingle)", "%s", st->ingest_jid);
+    view_add(v, "ingest_host", "Media address (UDP)", "%s", media_public_ip(srv));
+    view_add(v, "ingest_port", "Media port (UDP)", "%d", media_port(srv));
+    view_add(v, "ingest_srtp", "SRTP suites", "%s", MEDIA_INGEST_SRTP);
+    view_add(v, "ingest_video", "Video codecs", "%s", MEDIA_INGEST_VIDEO);
+    view_add(v, "ingest_audio", "Audio codecs", "%s", MEDIA_INGEST_AUDIO);
     view_add(v, "room_jid", "Chat room", "%s", st->room_jid);
     view_add(v, "page_url", "Web page", "%s", st->page_url);
     view_add(v, "bandwidth_kbps", "Bandwidth (kbps)", "%u", st->bandwidth_kbps);
@@ -133,15 +139,18 @@ static void view_row(server *srv, const reservation *r, int64_t now, bool owner_
 {
     char a[DATETIME_MAX], b[DATETIME_MAX];
     if (owner_view) {
+        /* the broadcast's state and peak of viewers (specs/media.md) */
+        media_broadcast bc;
+        media_broadcast_of(srv, r->id, &bc);
         view_add(v, "id", "ID", "%s", r->id);
         view_add(v, "title", "Title", "%s", r->title);
         view_add(v, "channel", "Channel", "%s", r->channel);
         view_add(v, "start", "Start", "%s", datetime_format(r->start, a));
         view_add(v, "end", "End", "%s", datetime_format(r->end, b));
-        view_add(v, "state", "State", "%s", res_state_name(reservation_state_at(r, now)));
+        view_add(v, "state", "State", "%s", bc.is_on_air ? "live" : res_state_name(reservation_state_at(r, now)));
         view_add(v, "level", "Level", "%s", res_level_name(r->level));
         view_add(v, "fee", "Fee", "%llu", (unsigned long long)r->fee);
-        view_add(v, "viewers", "Viewers", "%llu", (unsigned long long)r->viewers);
+        view_add(v, "viewers", "Viewers", "%u", bc.viewers_peak);
         return;
     }
     view_add(v, "id", "ID", "%s", r->id);
@@ -482,11 +491,10 @@ static dataform *settings_form(server *srv, const res_settings *st)
     dataform *f = dataform_new(DATAFORM_RESULT, "Reservation settings", NULL);
     if (!f)
         return NULL;
-    (void)srv;
     view *v = calloc(1, sizeof *v);
     bool ok = v && dataform_add_form_type(f, FORM_TYPE_SETTINGS) != NULL;
     if (ok)
-        view_settings(st, v);
+        view_settings(srv, st, v);
     for (size_t i = 0; ok && i < v->n; i++) {
         dataform_field_type type = strchr(v->value[i], '\n') ? DATAFORM_TEXT_MULTI : DATAFORM_TEXT_SINGLE;
         dataform_field *fl = dataform_add_field(f, type, v->var[i], v->label[i]);

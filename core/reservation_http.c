@@ -28,6 +28,7 @@
 
 #include "datetime.h"
 #include "muc.h"
+#include "media.h"
 #include "reservation.h"
 #include "server.h"
 #include "web.h"
@@ -112,6 +113,19 @@ static json_t *owner_json(server *srv, const reservation *r, int64_t now)
                             r->transcript_notices[0] ? json_boolean(strcmp(r->transcript_notices, "true") == 0)
                                                      : json_null());
     }
+    if (o && r->id[0]) {
+        /* The broadcast (specs/media.md): on air, viewers at once at most
+         * ("viewers") and viewer sessions in all, when it aired and ended. */
+        media_broadcast b;
+        media_broadcast_of(srv, r->id, &b);
+        json_object_set_new(o, "on_air", json_boolean(b.is_on_air));
+        json_object_set_new(o, "viewers", json_integer(b.viewers_peak));
+        json_object_set_new(o, "viewers_total", json_integer(b.viewers_total));
+        json_object_set_new(o, "aired_at", b.has_aired ? time_json(b.aired_ms / 1000) : json_null());
+        json_object_set_new(o, "ended_at", b.ended_ms ? time_json(b.ended_ms / 1000) : json_null());
+        if (b.is_on_air)
+            json_object_set_new(o, "state", json_string("live"));
+    }
     return o;
 }
 
@@ -142,9 +156,9 @@ static json_t *public_json(server *srv, const reservation *r, int64_t now)
     return o;
 }
 
-static json_t *settings_json(const res_settings *st)
+static json_t *settings_json(server *srv, const res_settings *st)
 {
-    return json_pack("{s:s, s:o, s:o, s:o, s:o, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:o, s:s, s:o}", "id", st->id,
+    json_t *o = json_pack("{s:s, s:o, s:o, s:o, s:o, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:o, s:s, s:o}", "id", st->id,
                      "start", time_json(st->start), "end", time_json(st->end), "ingest_open",
                      time_json(st->ingest_open), "ingest_close", time_json(st->ingest_close), "ingest_jid",
                      st->ingest_jid, "room_jid", st->room_jid, "page_url", st->page_url, "bandwidth_kbps",
@@ -152,6 +166,15 @@ static json_t *settings_json(const res_settings *st)
                      "summary", st->summary, "level", res_level_name(st->level), "friends",
                      friends_json(st->friends), "shared_password", st->shared_password, "issued",
                      time_json(st->issued));
+    /* the media endpoint's address and parameters (specs/media.md, "Settings") */
+    if (o && json_object_update_new(o, json_pack("{s:s, s:i, s:s, s:s, s:s}", "ingest_host", media_public_ip(srv),
+                                                 "ingest_port", media_port(srv), "ingest_srtp", MEDIA_INGEST_SRTP,
+                                                 "ingest_video", MEDIA_INGEST_VIDEO, "ingest_audio",
+                                                 MEDIA_INGEST_AUDIO)) != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
 }
 
 static void reply_or_500(web_response *res, int status, json_t *body)
@@ -378,7 +401,7 @@ static void reply_settings(server *srv, const web_request *req, web_response *re
         reply_res_error(res, rc, &e);
         return;
     }
-    json_t *o = settings_json(&st);
+    json_t *o = settings_json(srv, &st);
     res_settings_clear(&st);
     reply_or_500(res, status, o ? json_pack("{s:o}", "settings", o) : NULL);
 }

@@ -9,11 +9,12 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PACKAGES="build-essential cmake pkg-config git ca-certificates openssl
 libuv1-dev libexpat1-dev libssl-dev liblmdb-dev lmdb-utils libmsgpack-dev
 libgsasl-dev libidn-dev libconfig-dev libcmocka-dev libstrophe-dev uthash-dev
-libjemalloc-dev libwebsockets-dev libwebsockets-evlib-uv libjansson-dev libcurl4-openssl-dev tzdata
+libjemalloc-dev libwebsockets-dev libwebsockets-evlib-uv libjansson-dev libcurl4-openssl-dev libsrtp2-dev tzdata
 nodejs"
-# chromium: the browser tests (tests/browser) drive Debian's chromium.
+# chromium: the browser tests (tests/browser) drive Debian's chromium; ffmpeg
+# and pylibsrtp are the media tests' real SRTP peers.
 TEST_PACKAGES="python3 python3-slixmpp python3-pytest python3-pytest-timeout python3-aiosmtpd procps
-python3-websockets chromium"
+python3-websockets chromium ffmpeg python3-pylibsrtp"
 
 want="$PACKAGES"
 [ "${1:-}" = "--test" ] && want="$PACKAGES $TEST_PACKAGES"

@@ -396,6 +396,9 @@ static int on_live_started(void *ud, onair_event event, const void *payload)
         return ONAIR_HOOK_CONTINUE;
     char key[64], val[32];
     size_t klen = key_of(key, sizeof key, "s", e->reservation_id, NULL);
+    size_t have = 0;
+    if (st->api->store_get(st->h, NULL, key, klen, NULL, 0, &have) == ONAIR_OK)
+        return ONAIR_HOOK_CONTINUE; /* back on air: times count from the first start */
     snprintf(val, sizeof val, "%lld", (long long)e->started_ms);
     st->api->store_put(st->h, NULL, key, klen, val, strlen(val));
     return ONAIR_HOOK_CONTINUE;
