@@ -437,6 +437,11 @@ static int book_run(const cast_command *self, int argc, char **argv, client_opti
         return EXIT_USAGE;
     int first;
     int rc = cast_parse(argc, argv, extra, sizeof extra / sizeof extra[0], "y", o, self, book_option, &b, &first);
+    if (rc < 0) {
+        form_free(b.f);
+        free(b.friends);
+        return EXIT_OK;
+    }
     if (rc == EXIT_OK && argc - first > 0) {
         fprintf(stderr, PROG " book: unexpected argument '%s'\n", argv[first]);
         rc = EXIT_USAGE;

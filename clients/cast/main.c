@@ -63,9 +63,9 @@ int cast_parse(int argc, char **argv, const struct option *extra, size_t nextra,
         memcpy(all, extra, nextra * sizeof *all);
     memcpy(all + nextra, common, sizeof common);
     char opts[64];
-    snprintf(opts, sizeof opts, "+hv%s", shortopts ? shortopts : "");
+    snprintf(opts, sizeof opts, "hv%s", shortopts ? shortopts : "");
     int rc = EXIT_OK, opt;
-    optind = 1;
+    optind = 0; /* glibc: a full restart, permutation included */
     opterr = 1;
     while (rc == EXIT_OK && (opt = getopt_long(argc, argv, opts, all, NULL)) != -1) {
         int r;

@@ -53,6 +53,7 @@ typedef struct watch {
     char *room_password;
     int history;
     bool no_input;
+    bool wait_open;
     /* from disco#info */
     char title[256];
     bool password_protected;
@@ -350,9 +351,61 @@ static int message_handler(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
 
 /* ---- requests ---- */
 
+/* The opening time in "this room opens at <time>" (specs/muc.md), or 0. */
+static int64_t opening_time(const char *text)
+{
+    const char *at = strstr(text, "opens at ");
+    char buf[DATETIME_MAX];
+    int64_t t;
+    if (!at || sscanf(at + 9, "%31[^ ,;]", buf) != 1 || datetime_parse(buf, &t, NULL) != 0)
+        return 0;
+    return t;
+}
+
+static long monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Runs the loop for ms (or until a signal or the end of the connection). */
+static void pause_ms(watch *w, long ms)
+{
+    long until = monotonic_ms() + ms;
+    while (!stop_signal && client_is_connected(w->c) && monotonic_ms() < until)
+        client_run_once(w->c, 50);
+}
+
 /* disco#info of the room: title, password, times.  EXIT_OK, or the exit code
- * after printing why the room cannot be entered. */
+ * after printing why the room cannot be entered.  With --wait, a room that
+ * is not open yet is asked again at its opening time (every 5 s when the
+ * time is not known yet), for as long as it takes. */
+static int ask_room_once(watch *w, bool *not_open);
+
 static int ask_room(watch *w)
+{
+    bool told = false;
+    for (;;) {
+        bool not_open = false;
+        int rc = ask_room_once(w, &not_open);
+        if (!not_open || !w->wait_open || stop_signal || !client_is_connected(w->c))
+            return rc;
+        int64_t opens = opening_time(w->join_error.text);
+        int64_t now = time(NULL);
+        if (!told) {
+            char when[64];
+            if (opens)
+                say_at(now, "*** The room opens at %s: waiting", format_local(opens, when));
+            else
+                say_at(now, "*** %s: waiting", w->join_error.text[0] ? w->join_error.text : "The room is not open");
+            told = true;
+        }
+        pause_ms(w, opens > now ? (long)(opens - now) * 1000 : opens ? 250 : 5000);
+    }
+}
+
+static int ask_room_once(watch *w, bool *not_open)
 {
     char id[64];
     xmpp_stanza_t *iq = xmpp_iq_new(w->ctx, "get", client_next_id(w->c, "info", id));
@@ -371,10 +424,12 @@ static int ask_room(watch *w)
     }
     const char *type = xmpp_stanza_get_type(res);
     if (type && strcmp(type, "error") == 0) {
-        stanza_error e;
-        stanza_error_read(res, &e);
+        stanza_error *e = &w->join_error;
+        stanza_error_read(res, e);
         xmpp_stanza_release(res);
-        describe_refusal(w, &e);
+        *not_open = strcmp(e->condition, "item-not-found") == 0 && strstr(e->text, "opens at");
+        if (!*not_open || !w->wait_open)
+            describe_refusal(w, e);
         return EXIT_REFUSED;
     }
     xmpp_stanza_t *query = xmpp_stanza_get_child_by_name_and_ns(res, "query", NS_DISCO_INFO);
@@ -450,12 +505,9 @@ static int join_once(watch *w)
 {
     w->join_failed = false;
     send_join(w);
-    long waited = 0;
-    while (!w->joined && !w->join_failed && client_is_connected(w->c) && waited < client_timeout_ms(w->c) &&
-           !stop_signal) {
+    long deadline = monotonic_ms() + client_timeout_ms(w->c);
+    while (!w->joined && !w->join_failed && client_is_connected(w->c) && monotonic_ms() < deadline && !stop_signal)
         client_run_once(w->c, 50);
-        waited += 50;
-    }
     if (w->joined)
         return EXIT_OK;
     if (w->join_failed)
@@ -643,11 +695,9 @@ static void leave(watch *w)
     xmpp_stanza_set_type(p, "unavailable");
     client_send(w->c, p);
     xmpp_stanza_release(p);
-    long waited = 0;
-    while (!w->done && client_is_connected(w->c) && waited < 3000) {
+    long deadline = monotonic_ms() + 3000;
+    while (!w->done && client_is_connected(w->c) && monotonic_ms() < deadline)
         client_run_once(w->c, 50);
-        waited += 50;
-    }
 }
 
 /* ---- command line ---- */
@@ -670,6 +720,7 @@ static void usage(FILE *out)
           "  --history N                 messages said before you came to show (default: the\n"
           "                              room's, up to 20)\n"
           "  --no-input                  only watch: do not read stdin\n"
+          "  --wait                      if the room is not open yet, wait for its opening\n"
           "  -h, --help                  this help\n"
           "\n",
           out);
@@ -692,7 +743,7 @@ static void usage(FILE *out)
           out);
 }
 
-enum { OPT_NICK = 300, OPT_INTRO, OPT_ROOM_PW, OPT_ROOM_HOST, OPT_HISTORY, OPT_NO_INPUT };
+enum { OPT_NICK = 300, OPT_INTRO, OPT_ROOM_PW, OPT_ROOM_HOST, OPT_HISTORY, OPT_NO_INPUT, OPT_WAIT };
 
 static int parse(watch *w, int argc, char **argv, const char **room_host)
 {
@@ -703,6 +754,7 @@ static int parse(watch *w, int argc, char **argv, const char **room_host)
         {"room-host", required_argument, NULL, OPT_ROOM_HOST},
         {"history", required_argument, NULL, OPT_HISTORY},
         {"no-input", no_argument, NULL, OPT_NO_INPUT},
+        {"wait", no_argument, NULL, OPT_WAIT},
         {"help", no_argument, NULL, 'h'},
         CLIENT_LONG_OPTIONS,
         {0},
@@ -738,6 +790,9 @@ static int parse(watch *w, int argc, char **argv, const char **room_host)
         }
         case OPT_NO_INPUT:
             w->no_input = true;
+            break;
+        case OPT_WAIT:
+            w->wait_open = true;
             break;
         case '?':
             fputs("'" PROG " --help' lists the options\n", stderr);
