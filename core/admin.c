@@ -16,6 +16,7 @@
 #include "account.h"
 #include "adhoc.h"
 #include "jid.h"
+#include "media.h"
 #include "plugin.h"
 #include "server.h"
 #include "session.h"
@@ -132,7 +133,7 @@ static void handle_line(admin_client *c, char *line)
     if (strcmp(cmd, "health") == 0) {
         size_t heap_used = 0, heap_free = 0;
         server_heap_figures(&heap_used, &heap_free);
-        char buf[2048];
+        char buf[4096];
         snprintf(buf, sizeof buf,
                  "data\tstatus\trunning\ndata\tversion\t%s\ndata\tuptime_s\t%llu\ndata\tconnections\t%zu\n"
                  "data\tsessions\t%zu\ndata\tlogins_ok\t%llu\ndata\tlogins_failed\t%llu\ndata\tstanzas_in\t%llu\n"
@@ -144,8 +145,22 @@ static void handle_line(admin_client *c, char *line)
                  (unsigned long long)srv->stats.stanzas_out, (unsigned long long)srv->stats.stream_errors,
                  (unsigned long long)srv->stats.offline_stored, (unsigned long long)srv->stats.parsers_released,
                  adhoc_session_count(srv), rss_kb(), heap_used / 1024, heap_free / 1024);
-        /* before the final "ok": the loaded plugins, comma-separated */
+        /* before the final "ok": the media figures and the loaded plugins */
         size_t len = strlen(buf) - 3;
+        const media_stats *ms = media_get_stats(srv);
+        len += (size_t)snprintf(
+            buf + len, sizeof buf - len,
+            "data\tmedia_port\t%d\ndata\tmedia_lives_on_air\t%zu\ndata\tmedia_viewers\t%zu\n"
+            "data\tmedia_packets_in\t%llu\ndata\tmedia_bytes_in\t%llu\ndata\tmedia_auth_failed\t%llu\n"
+            "data\tmedia_replayed\t%llu\ndata\tmedia_unknown_source\t%llu\ndata\tmedia_policed\t%llu\n"
+            "data\tmedia_packets_out\t%llu\ndata\tmedia_send_errors\t%llu\ndata\tmedia_feedback_forwarded\t%llu\n"
+            "data\tmedia_feedback_limited\t%llu\ndata\tmedia_feedback_rejected\t%llu\n",
+            media_port(srv), media_lives_on_air(srv), media_viewers_total(srv), (unsigned long long)ms->packets_in,
+            (unsigned long long)ms->bytes_in, (unsigned long long)ms->auth_failed, (unsigned long long)ms->replayed,
+            (unsigned long long)ms->unknown_source, (unsigned long long)ms->policed,
+            (unsigned long long)ms->packets_out, (unsigned long long)ms->send_errors,
+            (unsigned long long)ms->feedback_forwarded, (unsigned long long)ms->feedback_limited,
+            (unsigned long long)ms->feedback_rejected);
         const char *names[CONFIG_MAX_PLUGINS];
         size_t nplugins = plugins_loaded(srv, names, CONFIG_MAX_PLUGINS);
         len += (size_t)snprintf(buf + len, sizeof buf - len, "data\tplugins\t");

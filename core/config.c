@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <libconfig.h>
@@ -72,6 +73,15 @@ static const key_spec schema[] = {
     {"muc", "max_message_bytes", KEY_INT, 16, 64 * 1024 * 1024},
     {"muc", "count_interval_s", KEY_INT, 1, 3600},
     {"media", "domain", KEY_STRING, 0, 0},
+    {"media", "listen", KEY_STRING, 0, 0},
+    {"media", "port", KEY_INT, 0, 65535},
+    {"media", "public_ip", KEY_STRING, 0, 0},
+    {"media", "bandwidth_headroom_percent", KEY_INT, 0, 1000},
+    {"media", "ingest_timeout_s", KEY_INT, 1, 3600},
+    {"media", "feedback_per_s", KEY_INT, 1, 10000},
+    {"media", "keyframe_request_interval_ms", KEY_INT, 0, 60000},
+    {"media", "keyframe_cache_bytes", KEY_INT, 0, 256LL * 1024 * 1024},
+    {"media", "socket_buffer_bytes", KEY_INT, 65536, 1024LL * 1024 * 1024},
     {"adhoc", "session_timeout_s", KEY_INT, 1, 86400},
     {"http", "listen", KEY_STRING_LIST, 0, 0},
     {"http", "port", KEY_INT, 0, 65535},
@@ -135,6 +145,14 @@ void config_defaults(config *cfg)
     cfg->muc_rate_burst = 10;
     cfg->muc_max_message_bytes = 4096;
     cfg->muc_count_interval_s = 5;
+    cfg->media_listen = strdup("127.0.0.1");
+    cfg->media_port = 5004;
+    cfg->media_bandwidth_headroom_percent = 25;
+    cfg->media_ingest_timeout_s = 10;
+    cfg->media_feedback_per_s = 10;
+    cfg->media_keyframe_request_interval_ms = 1000;
+    cfg->media_keyframe_cache_bytes = 4 * 1024 * 1024;
+    cfg->media_socket_buffer_bytes = 4 * 1024 * 1024;
     cfg->adhoc_session_timeout_s = 600;
     cfg->http_listen[0] = strdup("127.0.0.1");
     cfg->http_listen[1] = strdup("::1");
@@ -163,6 +181,8 @@ void config_free(config *cfg)
     free(cfg->page_url);
     free(cfg->muc_domain);
     free(cfg->media_domain);
+    free(cfg->media_listen);
+    free(cfg->media_public_ip);
     for (size_t i = 0; i < cfg->nchannels; i++) {
         free(cfg->channels[i].id);
         free(cfg->channels[i].name);
@@ -520,6 +540,27 @@ static int apply(load_ctx *lc, config *cfg, const key_spec *spec, config_setting
             cfg->muc_max_message_bytes = (size_t)num;
         else if (strcmp(k, "count_interval_s") == 0)
             cfg->muc_count_interval_s = (unsigned)num;
+    } else if (strcmp(g, "media") == 0 && strcmp(k, "domain") != 0) {
+        if (strcmp(k, "listen") == 0 || strcmp(k, "public_ip") == 0) {
+            unsigned char a[16];
+            if (inet_pton(AF_INET, str, a) != 1 && inet_pton(AF_INET6, str, a) != 1)
+                return fail(lc, s, key, "not an IP address: \"%s\"", str);
+            set_str(k[0] == 'l' ? &cfg->media_listen : &cfg->media_public_ip, str);
+        } else if (strcmp(k, "port") == 0) {
+            cfg->media_port = (int)num;
+        } else if (strcmp(k, "bandwidth_headroom_percent") == 0) {
+            cfg->media_bandwidth_headroom_percent = (unsigned)num;
+        } else if (strcmp(k, "ingest_timeout_s") == 0) {
+            cfg->media_ingest_timeout_s = (unsigned)num;
+        } else if (strcmp(k, "feedback_per_s") == 0) {
+            cfg->media_feedback_per_s = (unsigned)num;
+        } else if (strcmp(k, "keyframe_request_interval_ms") == 0) {
+            cfg->media_keyframe_request_interval_ms = (unsigned)num;
+        } else if (strcmp(k, "keyframe_cache_bytes") == 0) {
+            cfg->media_keyframe_cache_bytes = (size_t)num;
+        } else if (strcmp(k, "socket_buffer_bytes") == 0) {
+            cfg->media_socket_buffer_bytes = (size_t)num;
+        }
     } else if (strcmp(g, "muc") == 0 || strcmp(g, "media") == 0) {
         char *norm = jid_nameprep(str);
         if (!norm || strchr(norm, '@') || strchr(norm, '/') || !*norm) {

@@ -119,6 +119,16 @@ typedef struct config {
     unsigned muc_rate_burst;             /* ... with this burst */
     size_t muc_max_message_bytes;        /* bytes of one message body */
     unsigned muc_count_interval_s;       /* restricted rooms: occupant count at most this often */
+    /* media: the live stream (specs/media.md) */
+    char *media_listen;                  /* owned: address of the UDP socket */
+    int media_port;                      /* its port; 0 = any free one */
+    char *media_public_ip;               /* owned: address announced to clients; NULL = media_listen */
+    unsigned media_bandwidth_headroom_percent; /* ingest policed above the channel's bandwidth plus this */
+    unsigned media_ingest_timeout_s;     /* a live with no authenticated packet this long ends */
+    unsigned media_feedback_per_s;       /* NACKs forwarded to a broadcaster per second per content */
+    unsigned media_keyframe_request_interval_ms; /* PLI/FIR forwarded at most this often per content */
+    size_t media_keyframe_cache_bytes;   /* the kept keyframe group, at most */
+    size_t media_socket_buffer_bytes;    /* SO_RCVBUF / SO_SNDBUF of the UDP socket */
 
     config_channel *channels; /* owned array */
     size_t nchannels;

@@ -14,6 +14,7 @@
 
 #include "datetime.h"
 #include "event.h"
+#include "media.h"
 #include "muc_room.h"
 #include "schedule.h"
 #include "server.h"
@@ -327,7 +328,7 @@ static int pending_add(muc_service *m, muc_room *r, const char *nick, const char
 
 /* A notice from the room, logged with its bit in the room's record in one
  * transaction (so it is sent once, even across a crash). */
-static void room_notice(muc_service *m, muc_room *r, const char *text, uint32_t bit)
+static void room_notice_bits(muc_service *m, muc_room *r, const char *text, uint32_t bit, uint32_t clear)
 {
     muc_flush(m); /* keep the log in order */
     server *srv = m->srv;
@@ -338,7 +339,7 @@ static void room_notice(muc_service *m, muc_room *r, const char *text, uint32_t 
     int rc = store_txn_begin(srv->store, true, &t);
     if (rc == STORE_OK) {
         muc_room_record rec = r->rec;
-        rec.notices |= bit;
+        rec.notices = (rec.notices & ~clear) | bit;
         rc = muc_log_append(t, r->id, &e);
         if (rc == STORE_OK)
             rc = muc_room_record_put(t, &rec);
@@ -352,9 +353,14 @@ static void room_notice(muc_service *m, muc_room *r, const char *text, uint32_t 
         return;
     }
     r->next_seq++;
-    r->rec.notices |= bit;
+    r->rec.notices = (r->rec.notices & ~clear) | bit;
     deliver_logged(m, r, &e);
     muc_remove_ghosts(m, r);
+}
+
+static void room_notice(muc_service *m, muc_room *r, const char *text, uint32_t bit)
+{
+    room_notice_bits(m, r, text, bit, 0);
 }
 
 void muc_send_count(muc_service *m, muc_room *r, const char *to)
@@ -533,15 +539,16 @@ static void schedule_room_timers(server *srv, store_txn *t, const muc_room *r, i
         bool on;
         int64_t at;
         schedule_kind kind;
-    } timers[5] = {
+    } timers[4] = {
         {cfg->notice_before_s > 0, r->start - cfg->notice_before_s, SCHEDULE_ROOM_NOTICE},
         {true, r->start, SCHEDULE_LIVE_START},
-        {true, r->end, SCHEDULE_LIVE_END},
         {cfg->close_warning_before_s > 0, r->rec.close_at - cfg->close_warning_before_s, SCHEDULE_ROOM_CLOSE_WARNING},
         {true, r->rec.close_at, SCHEDULE_ROOM_CLOSE},
     };
+    /* The live's end has no timer of the room's: the stream's end is
+     * noticed from the media service's "live ended". */
     *earliest = -1;
-    for (size_t i = 0; i < 5 && *rc == STORE_OK; i++) {
+    for (size_t i = 0; i < 4 && *rc == STORE_OK; i++) {
         if (!timers[i].on)
             continue;
         *rc = schedule_put_txn(t, timers[i].at * 1000, timers[i].kind, r->id);
@@ -674,17 +681,13 @@ static void on_notice(void *ud, server *srv, schedule_kind kind, const char *id,
         break;
     }
     case SCHEDULE_LIVE_START:
-        bit = MUC_NOTICE_START;
-        if (now >= r->end)
+        /* The stream's start is noticed from "live started"; at the
+         * scheduled start the room says only when nobody is on air. */
+        bit = MUC_NOTICE_DUE;
+        if (now >= r->end || media_is_on_air(srv, r->id) || (r->rec.notices & MUC_NOTICE_START))
             return;
-        snprintf(text, sizeof text, "The live \"%s\" has started.", r->title);
-        break;
-    case SCHEDULE_LIVE_END:
-        bit = MUC_NOTICE_END;
-        if (now >= r->rec.close_at)
-            return;
-        snprintf(text, sizeof text, "The live \"%s\" has ended. This room closes at %s.", r->title,
-                 datetime_format(r->rec.close_at, at));
+        snprintf(text, sizeof text, "The live \"%s\" is due to start now; the broadcaster is not on air yet.",
+                 r->title);
         break;
     case SCHEDULE_ROOM_CLOSE_WARNING: {
         bit = MUC_NOTICE_WARNING;
@@ -704,6 +707,47 @@ static void on_notice(void *ud, server *srv, schedule_kind kind, const char *id,
     /* raised once, with the notice (whose bit is set only when it was logged) */
     if ((r->rec.notices & bit) && (kind == SCHEDULE_LIVE_START || kind == SCHEDULE_LIVE_END))
         fire_live(m, r, kind == SCHEDULE_LIVE_START ? EVENT_LIVE_STARTED : EVENT_LIVE_ENDED);
+}
+
+/* "live started" / "live ended" from the media service: the room's
+ * notices.  The bits in the room's record make each said once per start and
+ * end, even when an event comes again after a restart (a broadcaster going
+ * back on air after a crash does not make the room say "started" twice). */
+static int on_live(void *ud, server *srv, event_type type, const void *payload)
+{
+    muc_service *m = ud;
+    const event_live *ev = payload;
+    if (!m || m->stopping || !ev->reservation_id)
+        return EVENT_CONTINUE;
+    muc_room *r = muc_room_find(m, ev->reservation_id);
+    if (!r)
+        return EVENT_CONTINUE;
+    char text[512], at[DATETIME_MAX];
+    uint32_t n = r->rec.notices;
+    if (type == EVENT_LIVE_STARTED) {
+        if ((n & MUC_NOTICE_START) && !(n & MUC_NOTICE_END))
+            return EVENT_CONTINUE;
+        snprintf(text, sizeof text, (n & MUC_NOTICE_END) ? "The live \"%s\" is back on air." : "The live \"%s\" has started.",
+                 r->title);
+        room_notice_bits(m, r, text, MUC_NOTICE_START, MUC_NOTICE_END);
+    } else if (type == EVENT_LIVE_ENDED) {
+        if (n & MUC_NOTICE_END)
+            return EVENT_CONTINUE;
+        snprintf(text, sizeof text, "The live \"%s\" has ended. This room closes at %s.", r->title,
+                 datetime_format(r->rec.close_at, at));
+        room_notice(m, r, text, MUC_NOTICE_END);
+    }
+    (void)srv;
+    return EVENT_CONTINUE;
+}
+
+bool muc_has_occupant(const server *srv, const char *room_id, const char *full_jid)
+{
+    muc_service *m = srv->muc;
+    if (!m || m->stopping)
+        return false;
+    muc_room *r = muc_room_find(m, room_id);
+    return r && muc_occupant_by_jid(r, full_jid) != NULL;
 }
 
 static int on_reservation_cancelled(void *ud, server *srv, event_type type, const void *payload)
@@ -1378,7 +1422,9 @@ int muc_start(server *srv, char *err, size_t errlen)
     schedule_handle(&srv->schedule, SCHEDULE_LIVE_END, on_notice, m);
     schedule_handle(&srv->schedule, SCHEDULE_ROOM_CLOSE_WARNING, on_notice, m);
     schedule_handle(&srv->schedule, SCHEDULE_ROOM_CLOSE, on_room_close, m);
-    if (event_hook_add(&srv->events, EVENT_RESERVATION_CANCELLED, 0, on_reservation_cancelled, m) != 0) {
+    if (event_hook_add(&srv->events, EVENT_RESERVATION_CANCELLED, 0, on_reservation_cancelled, m) != 0 ||
+        event_hook_add(&srv->events, EVENT_LIVE_STARTED, 0, on_live, m) != 0 ||
+        event_hook_add(&srv->events, EVENT_LIVE_ENDED, 0, on_live, m) != 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }

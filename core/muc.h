@@ -94,6 +94,9 @@ void muc_stop(struct server *srv);
 void muc_free(struct server *srv);
 /* Once a second (the server's sweep): occupant counts of restricted rooms. */
 void muc_sweep(struct server *srv);
+/* Whether full_jid is an occupant of the open room of reservation room_id
+ * (the media service lets room occupants watch without the password). */
+bool muc_has_occupant(const struct server *srv, const char *room_id, const char *full_jid);
 /* SIGHUP: the muc.* keys of next apply at once (history_max to rooms opened later). */
 void muc_reload(struct server *srv, const struct config *next);
 

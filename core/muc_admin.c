@@ -12,6 +12,7 @@
 
 #include "dataform.h"
 #include "datetime.h"
+#include "media.h"
 #include "muc_room.h"
 #include "server.h"
 
@@ -172,6 +173,9 @@ static void room_info(muc_service *m, muc_room *r, xml_node *iq)
         form_time(f, "x-onair#start", "The live starts", r->start);
         form_time(f, "x-onair#end", "The live ends", r->end);
         form_time(f, "x-onair#close", "The room closes", r->rec.close_at);
+        dataform_add_bool(f, "x-onair#on_air", "The live is on air", media_is_on_air(m->srv, r->id));
+        snprintf(n, sizeof n, "%zu", media_viewer_count(m->srv, r->id));
+        form_text(f, "x-onair#viewers", "Viewers of the stream now", n);
         xml_node_append(q, dataform_to_xml(f));
         dataform_free(f);
     }

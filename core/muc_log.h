@@ -26,7 +26,8 @@ enum {
     MUC_NOTICE_SOON = 1u << 0,
     MUC_NOTICE_START = 1u << 1,
     MUC_NOTICE_END = 1u << 2,
-    MUC_NOTICE_WARNING = 1u << 3
+    MUC_NOTICE_WARNING = 1u << 3,
+    MUC_NOTICE_DUE = 1u << 4 /* the scheduled start passed with nobody on air */
 };
 
 typedef enum muc_room_state { MUC_ROOM_OPEN = 0, MUC_ROOM_CLOSED = 1 } muc_room_state;

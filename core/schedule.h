@@ -31,6 +31,7 @@ typedef enum schedule_kind {
     SCHEDULE_LIVE_END = 5,           /* notice: the live has ended */
     SCHEDULE_ROOM_CLOSE_WARNING = 6, /* notice: the room closes soon */
     SCHEDULE_ROOM_CLOSE = 7,         /* destroy the room */
+    SCHEDULE_INGEST_CLOSE = 8,       /* media.c, when a live goes on air: its ingest window closes */
     SCHEDULE_KIND_MAX = 32
 } schedule_kind;
 

@@ -24,6 +24,7 @@
 #include "conn.h"
 #include "disco.h"
 #include "plugin.h"
+#include "media.h"
 #include "muc.h"
 #include "reservation_adhoc.h"
 #include "reservation_http.h"
@@ -167,6 +168,7 @@ static void on_sweep(uv_timer_t *t)
     adhoc_sweep(t->data);
     web_sweep(t->data);
     muc_sweep(t->data);
+    media_sweep(t->data);
 }
 
 int server_init(server *srv, uv_loop_t *loop, config *cfg, char *err, size_t errlen)
@@ -205,6 +207,8 @@ int server_init(server *srv, uv_loop_t *loop, config *cfg, char *err, size_t err
     if (reservation_service_start(srv, err, errlen) != 0)
         return -1;
     if (muc_start(srv, err, errlen) != 0)
+        return -1;
+    if (media_start(srv, err, errlen) != 0)
         return -1;
     if (adhoc_init(srv) != 0 || account_commands_register(srv) != 0 || reservation_adhoc_register(srv) != 0) {
         snprintf(err, errlen, "cannot set up the ad-hoc commands");
@@ -290,6 +294,7 @@ void server_stop(server *srv)
     }
     admin_stop(srv);
     plugins_stop(srv); /* first among the modules: plugins use them until their shutdown */
+    media_stop(srv);   /* before the rooms: the live's end is noticed in its room */
     muc_stop(srv);
     reservation_service_stop(srv);
     web_stop(srv);
@@ -352,6 +357,7 @@ void server_reload(server *srv)
     reservation_service_reload(srv, &next);
     plugins_reload(srv, &next);
     muc_reload(srv, &next);
+    media_reload(srv, &next);
     if (tls_ensure_certificate(&next, err, sizeof err) == 0) {
         SSL_CTX *ctx = tls_context_new(&next, err, sizeof err);
         if (ctx) {
@@ -370,6 +376,7 @@ void server_reload(server *srv)
 void server_free(server *srv)
 {
     plugins_free(srv);
+    media_free(srv);
     muc_free(srv);
     adhoc_free(srv);
     web_free(srv);

@@ -28,6 +28,7 @@ struct adhoc_registry;
 struct web;
 struct plugins;
 struct muc_service;
+struct media_service;
 
 #define SERVER_MAX_LISTENERS (CONFIG_MAX_LISTEN * 2)
 
@@ -91,6 +92,7 @@ typedef struct server {
     struct web *web;                /* owned by web.c: HTTP server, routes, login tokens */
     struct plugins *plugins;        /* owned by plugin.c: loaded plugins and what they registered */
     struct muc_service *muc;        /* owned by muc.c: the chat rooms */
+    struct media_service *media;    /* owned by media.c: the live stream */
 
     char read_buf[65536];           /* one read buffer for every socket: reads are handled synchronously */
     char tls_buf[65536];            /* decrypted plaintext, likewise shared */

@@ -17,6 +17,7 @@
 
 #include "account.h"
 #include "adhoc.h"
+#include "media.h"
 #include "datetime.h"
 #include "offline.h"
 #include "plugin.h"
@@ -100,6 +101,7 @@ void session_unbind(session *s)
     }
     HASH_DELETE(hh, srv->sessions_by_full, s);
     adhoc_requester_gone(srv, s->full);
+    media_peer_gone(srv, s->full);
     user_sessions *u = session_find_user(srv, s->bare);
     if (u) {
         for (session **pp = &u->head; *pp; pp = &(*pp)->next_resource) {

@@ -6,8 +6,8 @@ set -eu
 PACKAGES="build-essential cmake pkg-config git ca-certificates openssl
 libuv1-dev libexpat1-dev libssl-dev liblmdb-dev lmdb-utils libmsgpack-dev
 libgsasl-dev libidn-dev libconfig-dev libcmocka-dev libstrophe-dev uthash-dev
-libjemalloc-dev libwebsockets-dev libwebsockets-evlib-uv libjansson-dev libcurl4-openssl-dev tzdata"
-TEST_PACKAGES="python3 python3-slixmpp python3-pytest python3-pytest-timeout python3-aiosmtpd procps"
+libjemalloc-dev libwebsockets-dev libwebsockets-evlib-uv libjansson-dev libcurl4-openssl-dev libsrtp2-dev tzdata"
+TEST_PACKAGES="python3 python3-slixmpp python3-pytest python3-pytest-timeout python3-aiosmtpd procps ffmpeg python3-pylibsrtp"
 
 want="$PACKAGES"
 [ "${1:-}" = "--test" ] && want="$PACKAGES $TEST_PACKAGES"

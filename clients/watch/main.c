@@ -276,7 +276,10 @@ static int presence_handler(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
                 return 1; /* a nickname change */
             room_closed(w, st);
         } else if (!w->joined) {
+            char when[64];
             w->joined = true;
+            say_at(time(NULL), "*** Entered \"%s\" as %s%s%s", w->title[0] ? w->title : w->room, w->nick,
+                   w->close ? "; the room closes at " : "", w->close ? format_local(w->close, when) : "");
             print_present(w);
         }
         return 1;
@@ -869,9 +872,6 @@ static int login(watch *w)
 
 static void run(watch *w)
 {
-    char when[64];
-    say_at(time(NULL), "*** Entered \"%s\" as %s%s%s", w->title[0] ? w->title : w->room, w->nick,
-           w->close ? "; the room closes at " : "", w->close ? format_local(w->close, when) : "");
     while (!w->done && !stop_signal && client_is_connected(w->c)) {
         if (w->input_open)
             read_input(w);

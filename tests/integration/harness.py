@@ -88,6 +88,15 @@ def render_config(groups):
     return "\n".join(lines) + "\n"
 
 
+def sanitizer_env():
+    """The environment for onaird: LeakSanitizer also reads the project's
+    suppressions (tests/lsan.supp: what libraries leave behind at exit)."""
+    env = dict(os.environ)
+    supp = f"suppressions={REPO / 'tests' / 'lsan.supp'}"
+    env["LSAN_OPTIONS"] = f"{env['LSAN_OPTIONS']}:{supp}" if env.get("LSAN_OPTIONS") else supp
+    return env
+
+
 def binary_or_fail(path, what):
     if not path.is_file() or not os.access(path, os.X_OK):
         raise ServerError(f"{what} binary not found at {path}: build the server "
@@ -132,6 +141,9 @@ class OnairServer:
                 "listen": ["127.0.0.1"],
                 "port": self.http_port,
             },
+            # the live stream's UDP socket: any free port (onairctl health
+            # and the session-accepts tell which)
+            "media": {"port": 0},
         }
         if len(str(self.admin_socket)) > 100:  # sun_path is 108 bytes
             short = pathlib.Path(tempfile.mkdtemp(prefix="onair-"))
@@ -163,7 +175,7 @@ class OnairServer:
         try:
             self.proc = subprocess.Popen(
                 [binary_or_fail(ONAIRD, "onaird"), "-c", str(self.config_path)],
-                stdin=subprocess.DEVNULL, stdout=err, stderr=err, cwd=self.cwd)
+                stdin=subprocess.DEVNULL, stdout=err, stderr=err, cwd=self.cwd, env=sanitizer_env())
         finally:
             err.close()
         self.runs.append((self.proc, err_path))

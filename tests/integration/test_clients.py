@@ -370,8 +370,8 @@ async def test_watch_as_guest_chats_and_leaves_at_the_close(server_factory):
     await w.say("/who")
     await w.expect(r"^    viewer \(you\) - first time here$")
     # the room's notices, then the destroy at the close
-    await w.expect(r'\*\*\* The live "Night talk" has started\.')
-    await w.expect(r'\*\*\* The live "Night talk" has ended\.')
+    await w.expect(r'\*\*\* The live "Night talk" starts in 1 minute')
+    await w.expect(r"\*\*\* This room closes in 1 minute")
     await w.expect(r"\*\*\* The room is closed: The live is over", timeout=20)
     assert await w.exit() == 0
     assert time.time() >= start + SLOT + 2 - 0.5

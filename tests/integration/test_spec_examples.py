@@ -16,7 +16,10 @@ specs/reservation.md relies on.
 A start state may end with ", alice's room open" (or "alice's password room
 open"): alice has then booked and reconfirmed a public (or password, shared
 password 'view-secret') live titled "Evening talk", an hour ahead, whose room
-is open; $room is bound to its JID and $rid to its ID (specs/muc.md)."""
+is open and whose ingest window is open (broadcast password 'cast-secret');
+$room is bound to its JID, $rid to its ID and $media to its media endpoint
+(specs/muc.md, specs/media.md).  ", alice's live tomorrow" is such a live a
+day ahead: no room yet, outside its ingest window."""
 import pathlib
 import re
 import xml.etree.ElementTree as ET
@@ -34,24 +37,25 @@ SPEC_CONFIG = {
                   "price_per_hour": 3000}],
     "reservation": {"max_advance_days": 3660},
 }
-# With a room: one-minute slots, rooms open two hours ahead, no timed notices
-# during an example.
+# With a room: one-minute slots, rooms and ingest windows open two hours
+# ahead, no timed notices during an example.
 ROOM_CONFIG = {
     **SPEC_CONFIG,
     "reservation": {"max_advance_days": 3660, "slot_s": 60},
     "schedule": {"reconfirm_before_s": 0, "room_open_before_s": 7200, "notice_before_s": 0,
-                 "close_warning_before_s": 0},
+                 "close_warning_before_s": 0, "ingest_open_before_s": 7200},
 }
 
 
-def open_room(srv, owner, level):
-    """Books and reconfirms a live of owner's an hour ahead; its room opens at once."""
+def open_room(srv, owner, level, ahead=3600):
+    """Books and reconfirms a live of owner's `ahead` seconds ahead (its room
+    opens at once when that is within two hours)."""
     import time
     from muc_client import book_live
-    start = (int(time.time()) // 60 + 1) * 60 + 3600
+    start = (int(time.time()) // 60 + 1) * 60 + ahead
     live = book_live(srv, level=level, start=start, owner=(f"{owner}@{srv.domain}", PASSWORD),
                      password="view-secret")
-    return {"room": str(live.room), "rid": live.id}
+    return {"room": str(live.room), "rid": live.id, "media": f"{live.id}@media.{srv.domain}"}
 
 
 def examples():
@@ -121,7 +125,7 @@ def test_specs_have_examples():
 async def test_spec_example(server_factory, block):
     lines = [ln for ln in block.strip().splitlines() if ln.strip()]
     state = lines[0].lstrip("#").strip()
-    room = re.search(r",\s*(\w+)'s (password )?room open$", state)
+    room = re.search(r",\s*(\w+)'s (?:(password )?room open|(live tomorrow))$", state)
     if room:
         state = state[:room.start()].strip()
     srv = server_factory(ROOM_CONFIG if room else SPEC_CONFIG)
@@ -146,7 +150,8 @@ async def test_spec_example(server_factory, block):
 
     env = {}
     if room:
-        env.update(open_room(srv, room.group(1), "password" if room.group(2) else "public"))
+        env.update(open_room(srv, room.group(1), "password" if room.group(2) else "public",
+                             ahead=86400 if room.group(3) else 3600))
     for line in lines[1:]:
         m = re.match(r"([CS])(?:\((\w+)\))?:\s*(.*)$", line)
         assert m, f"bad example line: {line}"
