@@ -2,7 +2,7 @@
 #ifndef ONAIR_CAST_H
 #define ONAIR_CAST_H
 
-#include "adhoc.h"
+#include "commands.h"
 #include "client.h"
 
 #define PROG "onair-cast"
@@ -18,6 +18,7 @@ typedef struct cast_command {
 
 extern const cast_command cast_booking_commands[];
 extern const size_t cast_booking_ncommands;
+extern const cast_command cast_live_command;
 
 /* Logs in with o (the account password from its sources); EXIT_OK and *c,
  * or the exit code after printing why. */

@@ -19,7 +19,7 @@ static const cast_command *find_command(const char *name)
     for (size_t i = 0; i < cast_booking_ncommands; i++)
         if (strcmp(cast_booking_commands[i].name, name) == 0)
             return &cast_booking_commands[i];
-    return NULL;
+    return strcmp(name, cast_live_command.name) == 0 ? &cast_live_command : NULL;
 }
 
 static void exit_codes_help(FILE *out)
@@ -45,6 +45,7 @@ static void usage(FILE *out)
           out);
     for (size_t i = 0; i < cast_booking_ncommands; i++)
         fprintf(out, "  %-13s %s\n", cast_booking_commands[i].name, cast_booking_commands[i].summary);
+    fprintf(out, "  %-13s %s\n", cast_live_command.name, cast_live_command.summary);
     fputs("\n'" PROG " COMMAND --help' tells more about each.\n\n", out);
     client_options_help(out, false);
     fputs("  -h, --help            this help\n\n", out);

@@ -41,6 +41,7 @@ struct client {
     char stream_error_text[256];
     char last_error[256]; /* libstrophe's last error-level log line */
     char domain[256];
+    char host[256]; /* where the connection went */
     char bound_jid[512];
     unsigned long next_id;
 };
@@ -305,6 +306,7 @@ int client_connect(client **out, const client_options *o, const char *password, 
         xmpp_conn_set_pass(c->conn, password);
 
     const char *where = host[0] ? host : c->domain;
+    snprintf(c->host, sizeof c->host, "%s", where);
     char portbuf[16] = "";
     if (port)
         snprintf(portbuf, sizeof portbuf, ":%u", port);
@@ -453,6 +455,11 @@ const char *client_bound_jid(const client *c)
 const char *client_domain(const client *c)
 {
     return c->domain;
+}
+
+const char *client_server_host(const client *c)
+{
+    return c->host;
 }
 
 int client_timeout_ms(const client *c)

@@ -101,6 +101,8 @@ const char *client_bound_jid(const client *c);
 /* The server's domain (the JID's, or the guest domain's parent). */
 const char *client_domain(const client *c);
 int client_timeout_ms(const client *c);
+/* The host the connection went to (from --server, or the domain). */
+const char *client_server_host(const client *c);
 
 /* A stanza error, read from a stanza of type error. */
 typedef struct stanza_error {

@@ -11,6 +11,7 @@
  * yet is reported with its opening time before anything is entered.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <signal.h>
@@ -23,6 +24,7 @@
 #include "datetime.h"
 #include "form.h"
 #include "prompt.h"
+#include "stream.h"
 
 #define PROG "onair-watch"
 #define NS_MUC "http://jabber.org/protocol/muc"
@@ -54,6 +56,9 @@ typedef struct watch {
     int history;
     bool no_input;
     bool wait_open;
+    const char *media_host;
+    watch_stream stream;
+    bool want_stream;
     /* from disco#info */
     char title[256];
     bool password_protected;
@@ -93,6 +98,11 @@ static void say_at(int64_t t, const char *fmt, ...)
     va_end(ap);
     putchar('\n');
     fflush(stdout);
+}
+
+static void say_line(const char *line)
+{
+    say_at(time(NULL), "%s", line);
 }
 
 static char *format_local(int64_t t, char out[64])
@@ -722,6 +732,13 @@ static void usage(FILE *out)
           "  --room-host HOST            the chat service (default live.<domain>)\n"
           "  --history N                 messages said before you came to show (default: the\n"
           "                              room's, up to 20)\n"
+          "  -o, --output FILE|-         also receive the live stream and write it to FILE (the\n"
+          "                              container by its extension: .ts or .mkv) or, '-', to\n"
+          "                              stdout as MPEG-TS (the chat then goes to stderr)\n"
+          "  --player COMMAND            also receive the stream and pipe it (MPEG-TS) into\n"
+          "                              COMMAND, e.g. 'ffplay -' or 'mpv -'\n"
+          "  --media-host HOST           the media service (default media.<domain>)\n"
+          "  --ffmpeg PATH               the ffmpeg that receives the stream (default: from PATH)\n"
           "  --no-input                  only watch: do not read stdin\n"
           "  --wait                      if the room is not open yet, wait for its opening\n"
           "  -h, --help                  this help\n"
@@ -742,11 +759,15 @@ static void usage(FILE *out)
           "  2  usage: a bad option or argument, or a required input is missing\n"
           "  3  cannot connect, the server's certificate is not trusted, the login was refused, or\n"
           "     the connection was lost\n"
-          "  4  no answer from the server in time\n",
+          "  4  no answer from the server in time\n"
+          "  5  the stream failed (its receiver ffmpeg or player failed)\n",
           out);
 }
 
-enum { OPT_NICK = 300, OPT_INTRO, OPT_ROOM_PW, OPT_ROOM_HOST, OPT_HISTORY, OPT_NO_INPUT, OPT_WAIT };
+enum {
+    OPT_NICK = 300, OPT_INTRO, OPT_ROOM_PW, OPT_ROOM_HOST, OPT_HISTORY, OPT_NO_INPUT, OPT_WAIT, OPT_OUTPUT, OPT_PLAYER,
+    OPT_MEDIA_HOST, OPT_FFMPEG
+};
 
 static int parse(watch *w, int argc, char **argv, const char **room_host)
 {
@@ -758,12 +779,16 @@ static int parse(watch *w, int argc, char **argv, const char **room_host)
         {"history", required_argument, NULL, OPT_HISTORY},
         {"no-input", no_argument, NULL, OPT_NO_INPUT},
         {"wait", no_argument, NULL, OPT_WAIT},
+        {"output", required_argument, NULL, OPT_OUTPUT},
+        {"player", required_argument, NULL, OPT_PLAYER},
+        {"media-host", required_argument, NULL, OPT_MEDIA_HOST},
+        {"ffmpeg", required_argument, NULL, OPT_FFMPEG},
         {"help", no_argument, NULL, 'h'},
         CLIENT_LONG_OPTIONS,
         {0},
     };
     int opt;
-    while ((opt = getopt_long(argc, argv, "hv", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "hvo:", opts, NULL)) != -1) {
         int r;
         switch (opt) {
         case 'h':
@@ -797,6 +822,19 @@ static int parse(watch *w, int argc, char **argv, const char **room_host)
         case OPT_WAIT:
             w->wait_open = true;
             break;
+        case 'o':
+        case OPT_OUTPUT:
+            w->stream.output = optarg;
+            break;
+        case OPT_PLAYER:
+            w->stream.player = optarg;
+            break;
+        case OPT_MEDIA_HOST:
+            w->media_host = optarg;
+            break;
+        case OPT_FFMPEG:
+            w->stream.ffmpeg = optarg;
+            break;
         case '?':
             fputs("'" PROG " --help' lists the options\n", stderr);
             return EXIT_USAGE;
@@ -810,6 +848,11 @@ static int parse(watch *w, int argc, char **argv, const char **room_host)
         fputs(PROG ": give one ROOM ('" PROG " --help')\n", stderr);
         return EXIT_USAGE;
     }
+    if (w->stream.output && w->stream.player) {
+        fputs(PROG ": --output and --player exclude each other\n", stderr);
+        return EXIT_USAGE;
+    }
+    w->want_stream = w->stream.output || w->stream.player;
     w->room_arg = argv[optind];
     return EXIT_OK;
 }
@@ -876,6 +919,8 @@ static void run(watch *w)
         if (w->input_open)
             read_input(w);
         client_run_once(w->c, 50);
+        if (w->want_stream)
+            watch_stream_poll(&w->stream, say_line);
     }
     if (w->done)
         return;
@@ -899,6 +944,8 @@ int main(int argc, char **argv)
 
     watch w = {0};
     w.history = -1;
+    w.stream.ffmpeg = "ffmpeg";
+    w.stream.stdout_fd = -1;
     client_options_init(&w.o);
     const char *room_host = NULL;
     int rc = parse(&w, argc, argv, &room_host);
@@ -906,6 +953,12 @@ int main(int argc, char **argv)
         return rc < 0 ? EXIT_OK : rc;
     if ((rc = resolve_names(&w, room_host)) != EXIT_OK)
         return rc;
+    w.stream.verbose = w.o.verbose > 0;
+    if (w.stream.output && strcmp(w.stream.output, "-") == 0) {
+        /* the stream takes stdout; the chat goes to stderr */
+        w.stream.stdout_fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+        dup2(STDERR_FILENO, STDOUT_FILENO);
+    }
     if (w.room_password_file || getenv("ONAIR_SHARED_PASSWORD")) {
         w.room_password = secret_read(w.room_password_file, "ONAIR_SHARED_PASSWORD", "the live's shared password",
                                       false, "--room-password-file");
@@ -921,11 +974,29 @@ int main(int argc, char **argv)
     rc = ask_room(&w);
     if (rc == EXIT_OK)
         rc = join(&w);
+    if (rc == EXIT_OK && !stop_signal && w.want_stream) {
+        char endpoint[600], local[256];
+        snprintf(local, sizeof local, "%.*s", (int)(strchr(w.room, '@') - w.room), w.room);
+        if (w.media_host)
+            snprintf(endpoint, sizeof endpoint, "%s@%s", local, w.media_host);
+        else
+            snprintf(endpoint, sizeof endpoint, "%s@media.%s", local, client_domain(w.c));
+        rc = watch_stream_start(&w.stream, w.c, endpoint, client_server_host(w.c), w.room_password, PROG);
+        if (rc != EXIT_OK)
+            leave(&w);
+    }
     if (rc == EXIT_OK && !stop_signal) {
         w.input_open = !w.no_input;
         run(&w);
         rc = w.exit_code;
     }
+    if (w.want_stream) {
+        watch_stream_stop(&w.stream);
+        if (w.stream.failed && rc == EXIT_OK)
+            rc = EXIT_MEDIA;
+    }
+    if (w.stream.stdout_fd >= 0)
+        close(w.stream.stdout_fd);
     client_disconnect(w.c);
     client_free(w.c);
     secret_free(w.room_password);

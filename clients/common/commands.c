@@ -1,5 +1,5 @@
-/* adhoc.c - XEP-0050 requests for the command-line clients (adhoc.h). */
-#include "adhoc.h"
+/* commands.c - XEP-0050 requests for the command-line clients (commands.h). */
+#include "commands.h"
 
 #include <stdlib.h>
 #include <string.h>

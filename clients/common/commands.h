@@ -1,8 +1,8 @@
-/* adhoc.h - running XEP-0050 ad-hoc commands on the server's JID
+/* commands.h - running XEP-0050 ad-hoc commands on the server's JID
  * (specs/adhoc.md) from the command-line clients.
  */
-#ifndef ONAIR_ADHOC_CLIENT_H
-#define ONAIR_ADHOC_CLIENT_H
+#ifndef ONAIR_COMMANDS_H
+#define ONAIR_COMMANDS_H
 
 #include "client.h"
 #include "form.h"
