@@ -388,8 +388,8 @@ static int live_run(const cast_command *self, int argc, char **argv, client_opti
         if (audio_in)
             s.content[s.ncontent++] = (jingle_content){.media = "audio", .offer = {opus}, .noffer = 1};
         rc = jingle_prepare(&s, c, endpoint, true, client_server_host(c), PROG);
-        if (rc == EXIT_OK)
-            rc = jingle_initiate(&s, "broadcast", bpw, PROG);
+        if (rc == EXIT_OK && (rc = jingle_initiate(&s, "broadcast", bpw, PROG)) == EXIT_REFUSED)
+            jingle_print_refusal(&s, PROG);
     }
     secret_free(bpw);
     bpw = NULL;

@@ -343,19 +343,23 @@ int jingle_initiate(jingle_session *s, const char *credential, const char *passw
         fprintf(stderr, "%s: %s: no answer to the stream request: %s\n", progname, s->endpoint, why);
         return EXIT_PROTOCOL;
     }
-    stanza_error e;
     const char *type = xmpp_stanza_get_type(res);
     if (type && strcmp(type, "error") == 0) {
-        stanza_error_read(res, &e);
+        stanza_error_read(res, &s->error);
         xmpp_stanza_release(res);
-        fprintf(stderr, "%s: the stream was refused: %s%s%s (%s)\n", progname, e.text[0] ? e.text : e.condition,
-                e.app[0] ? ", " : "", e.app, e.condition);
         xmpp_handler_delete(client_conn(s->c), jingle_handler);
         return EXIT_REFUSED;
     }
     xmpp_stanza_release(res);
     s->acknowledged = true;
     return EXIT_OK;
+}
+
+void jingle_print_refusal(const jingle_session *s, const char *progname)
+{
+    const stanza_error *e = &s->error;
+    fprintf(stderr, "%s: the stream was refused: %s%s%s (%s)\n", progname, e->text[0] ? e->text : e->condition,
+            e->app[0] ? ", " : "", e->app, e->condition);
 }
 
 void jingle_terminate(jingle_session *s, const char *reason, const char *text)

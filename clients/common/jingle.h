@@ -51,6 +51,7 @@ typedef struct jingle_session {
     bool acknowledged, accepted, terminated;
     char reason[32];     /* of a session-terminate from the server: success, expired, ... */
     char reason_text[256];
+    stanza_error error;  /* the refusal of the session-initiate */
 } jingle_session;
 
 /* Prepares a session to endpoint: a random sid, each content's key and a
@@ -64,9 +65,13 @@ int jingle_prepare(jingle_session *s, client *c, const char *endpoint, bool is_i
  * or "watch", password NULL for none) and waits for its acknowledgement.
  * Installs the handler that answers the server's session-accept and
  * session-terminate (the session must outlive the connection's loop).
- * Returns EXIT_OK; EXIT_REFUSED after printing the server's error;
- * EXIT_PROTOCOL when no answer came. */
+ * Returns EXIT_OK; EXIT_REFUSED with the server's error in s->error (not
+ * printed: jingle_print_refusal); EXIT_PROTOCOL after printing that no
+ * answer came. */
 int jingle_initiate(jingle_session *s, const char *credential, const char *password, const char *progname);
+
+/* Prints s->error as "<progname>: the stream was refused: <text> (<condition>)". */
+void jingle_print_refusal(const jingle_session *s, const char *progname);
 
 /* Ends the session (session-terminate with reason, e.g. "success") unless
  * the server did; waits briefly for the acknowledgement.  Removes the handler. */

@@ -981,7 +981,7 @@ int main(int argc, char **argv)
             snprintf(endpoint, sizeof endpoint, "%s@%s", local, w.media_host);
         else
             snprintf(endpoint, sizeof endpoint, "%s@media.%s", local, client_domain(w.c));
-        rc = watch_stream_start(&w.stream, w.c, endpoint, client_server_host(w.c), w.room_password, PROG);
+        rc = watch_stream_start(&w.stream, w.c, endpoint, client_server_host(w.c), w.room_password, say_line, PROG);
         if (rc != EXIT_OK)
             leave(&w);
     }

@@ -16,21 +16,58 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
-int watch_stream_start(watch_stream *w, client *c, const char *endpoint, const char *toward_host,
-                       const char *password, const char *progname)
+#include "datetime.h"
+
+/* The start of "this live can be watched from <time> to <time>", or 0. */
+static int64_t window_opens(const stanza_error *e)
+{
+    const char *at = strstr(e->text, "watched from ");
+    char buf[DATETIME_MAX];
+    int64_t t;
+    if (strcmp(e->condition, "not-allowed") != 0 || !at || sscanf(at + 13, "%31s", buf) != 1 ||
+        datetime_parse(buf, &t, NULL) != 0)
+        return 0;
+    return t;
+}
+
+static int initiate(watch_stream *w, const char *progname)
 {
     static const jingle_codec h264 = {96, "H264", 90000, 0, "packetization-mode=1"};
     static const jingle_codec vp8 = {97, "VP8", 90000, 0, NULL};
     static const jingle_codec opus = {111, "opus", 48000, 2, NULL};
     jingle_session *s = &w->s;
+    memset(s, 0, sizeof *s);
     s->content[0] = (jingle_content){.media = "video", .offer = {h264, vp8}, .noffer = 2};
     s->content[1] = (jingle_content){.media = "audio", .offer = {opus}, .noffer = 1};
     s->ncontent = 2;
-    int rc = jingle_prepare(s, c, endpoint, false, toward_host, progname);
+    int rc = jingle_prepare(s, w->c, w->endpoint, false, w->toward, progname);
     if (rc == EXIT_OK)
-        rc = jingle_initiate(s, "watch", password, progname);
+        rc = jingle_initiate(s, "watch", w->password, progname);
+    return rc;
+}
+
+int watch_stream_start(watch_stream *w, client *c, const char *endpoint, const char *toward_host,
+                       const char *password, void (*say)(const char *line), const char *progname)
+{
+    w->c = c;
+    snprintf(w->endpoint, sizeof w->endpoint, "%s", endpoint);
+    snprintf(w->toward, sizeof w->toward, "%s", toward_host);
+    w->password = password;
+    int rc = initiate(w, progname);
+    if (rc == EXIT_REFUSED && (w->retry_at = window_opens(&w->s.error)) > time(NULL)) {
+        char when[DATETIME_MAX], line[128];
+        snprintf(line, sizeof line, "*** The stream can be watched from %s: asking again then",
+                 datetime_format(w->retry_at, when));
+        say(line);
+        w->s.c = NULL;
+        return EXIT_OK;
+    }
+    w->retry_at = 0;
+    if (rc == EXIT_REFUSED)
+        jingle_print_refusal(&w->s, progname);
     return rc;
 }
 
@@ -116,6 +153,20 @@ void watch_stream_poll(watch_stream *w, void (*say)(const char *line))
     char line[512], d[64];
     if (w->over || w->failed)
         return;
+    if (w->retry_at) {
+        if (time(NULL) < w->retry_at)
+            return;
+        w->retry_at = 0;
+        int rc = initiate(w, "onair-watch");
+        if (rc != EXIT_OK) {
+            snprintf(line, sizeof line, "!!! the stream was refused: %.400s (%s)",
+                     w->s.error.text[0] ? w->s.error.text : w->s.error.condition, w->s.error.condition);
+            say(line);
+            w->failed = true;
+            w->s.c = NULL;
+            return;
+        }
+    }
     if (w->s.accepted && !w->receiving && !w->s.terminated) {
         bool any = false;
         for (int i = 0; i < w->s.ncontent; i++)

@@ -19,13 +19,19 @@ typedef struct watch_stream {
     bool receiving;         /* ffmpeg started */
     bool over;              /* the session ended (either side) */
     bool failed;            /* ffmpeg or the negotiation failed */
+    /* before the live's watching window opens: asked again then */
+    client *c;
+    char endpoint[512], toward[256];
+    const char *password;
+    int64_t retry_at;
 } watch_stream;
 
 /* Asks for the stream of the live whose endpoint is given (as a viewer;
- * password for <watch/> or NULL).  EXIT_OK, or the exit code after
- * printing why. */
+ * password for <watch/> or NULL, borrowed for the stream's life).  A live
+ * whose watching window is not open yet is asked again when it opens.
+ * EXIT_OK, or the exit code after printing why. */
 int watch_stream_start(watch_stream *w, client *c, const char *endpoint, const char *toward_host,
-                       const char *password, const char *progname);
+                       const char *password, void (*say)(const char *line), const char *progname);
 
 /* One turn of the client's loop: starts ffmpeg when the server accepted,
  * stops it when the session ended, notices when it failed.  say prints a

@@ -470,3 +470,106 @@ async def test_transcripts_after_the_live(server_factory, tmp_path):
     b = Account(srv, tmp_path)
     r = b.cast("transcript", live.id)
     assert r.returncode == 1 and "forbidden" in r.stderr and "question" not in r.stdout, r
+
+
+# ---- the live stream (specs/media.md): onair-cast live, onair-watch --output ----
+
+STREAM_SLOT = 4
+# The room opens 3 s before the start, ingest from 2 s before the start to 2 s
+# after the end, the room closes 4 s after the end.
+STREAM = {
+    "channels": CHANNELS,
+    "reservation": {"slot_s": STREAM_SLOT},
+    "schedule": {"reconfirm_before_s": 0, "room_open_before_s": 3, "notice_before_s": 1,
+                 "ingest_open_before_s": 2, "ingest_close_after_s": 2,
+                 "room_close_after_s": 4, "close_warning_before_s": 1},
+}
+TEST_PATTERN = "lavfi:testsrc2=size=320x240:rate=30"
+
+
+def probe_frames(path):
+    """{codec: frames decoded} of a media file, by ffprobe decoding every frame."""
+    import subprocess
+    r = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-show_entries",
+                        "stream=codec_type,codec_name,nb_read_frames", "-of", "json", str(path)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return {s["codec_name"]: int(s.get("nb_read_frames", 0)) for s in json.loads(r.stdout)["streams"]}
+
+
+async def cast_live(account, rid, *args, env=None):
+    proc = await asyncio.create_subprocess_exec(
+        binary(CAST), *account.conn_args(), "live", rid, *args, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env=client_env(**{"ONAIR_BROADCAST_PASSWORD": "cast-secret", **(env or {})}), start_new_session=True)
+    _started.append(proc)
+    return proc
+
+
+async def test_whole_scheduled_broadcast(server_factory, tmp_path):
+    srv = server_factory(STREAM)
+    start = int((time.time() + 8 + STREAM_SLOT - 1) // STREAM_SLOT * STREAM_SLOT)
+    live = book_live(srv, start=start, slot=STREAM_SLOT, seconds=STREAM_SLOT, level="password",
+                     password="view-secret", title="Pattern live")
+    host = Account(srv, tmp_path, live.owner, live.owner_pw)
+    (tmp_path / "shared").write_text("view-secret\n")
+    out = tmp_path / "received.ts"
+    # the viewer waits for the room, enters with the shared password, which
+    # also opens the stream (one credential), and writes it to a file
+    viewer = await Watch.start(srv, live.room, "--nick", "fan", "--wait", "--no-input", "--output", str(out),
+                               "--room-password-file", str(tmp_path / "shared"))
+    # the broadcaster waits for the ingest window and goes on air from a test pattern
+    cast = await cast_live(host, live.id, "--wait", "--input", TEST_PATTERN)
+    await viewer.expect(r"\*\*\* The room opens at .*: waiting")
+    await viewer.expect(r'Entered "Pattern live" as fan', timeout=20)
+    await viewer.expect(r"\*\*\* Receiving the stream \(H264, opus\) into ", timeout=20)
+    on_air_at = time.time()
+    assert on_air_at >= start - 2 - 0.5
+    await viewer.expect(r'\*\*\* The live "Pattern live" has started\.')
+    # the server ends the live at the window's close: the broadcaster is told why
+    out_c, err_c = await asyncio.wait_for(cast.communicate(), 30)
+    out_c, err_c = out_c.decode(), err_c.decode()
+    assert cast.returncode == 0, (out_c, err_c)
+    assert "On air:" in out_c and "the ingest window closed" in out_c, out_c
+    assert time.time() >= start + STREAM_SLOT + 2 - 0.5
+    assert "cast-secret" not in out_c + err_c and "inline:" not in out_c + err_c
+    await viewer.expect(r"\*\*\* The stream ended: the live has ended")
+    await viewer.expect(r"\*\*\* The room is closed: The live is over", timeout=20)
+    assert await viewer.exit() == 0, viewer.err
+    # what the viewer wrote decodes: the pattern's frames and the tone
+    frames = probe_frames(out)
+    assert frames.get("h264", 0) >= 30 * 3, frames  # on air for about 8 s at 30 frames a second
+    assert frames.get("opus", 0) >= 50 * 3, frames
+    # ... to its last seconds: a picture comes out of the end of the file
+    import subprocess
+    grab = tmp_path / "frame.png"
+    r = subprocess.run(["ffmpeg", "-v", "error", "-sseof", "-2", "-i", str(out), "-frames:v", "1", "-y", str(grab)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and grab.stat().st_size > 1000, r.stderr
+    # the server counted one viewer, and nothing unauthenticated
+    health = srv.ctl("health").stdout
+    assert re.search(r"^media_auth_failed: 0$", health, re.M), health
+    from test_muc_lifecycle import wait_log
+    await wait_log(srv, rf"live ended: {live.id} .*viewers peak 1 total 1")
+
+
+async def test_live_refusals(server_factory, tmp_path):
+    cfg = {**OPEN, "schedule": {**OPEN["schedule"], "ingest_open_before_s": 86400}}
+    srv = server_factory(cfg)
+    live = book_live(srv, title="Refusals")
+    host = Account(srv, tmp_path, live.owner, live.owner_pw)
+    proc = await cast_live(host, live.id, "--input", TEST_PATTERN, env={"ONAIR_BROADCAST_PASSWORD": "guess"})
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 1 and "wrong broadcast password" in err.decode(), err
+    other = Account(srv, tmp_path)
+    proc = await cast_live(other, live.id, "--input", TEST_PATTERN)
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 1 and "another account" in err.decode(), err
+    r = host.cast("live", live.id)
+    assert r.returncode == 2 and "--input" in r.stderr, r.stderr
+    # outside the window (a live tomorrow, the default window of 5 minutes)
+    srv2 = server_factory(OPEN)
+    tomorrow = book_live(srv2, start=int(time.time()) // 60 * 60 + 86400, title="Tomorrow")
+    host2 = Account(srv2, tmp_path, tomorrow.owner, tomorrow.owner_pw)
+    r = host2.cast("live", tomorrow.id, "--input", TEST_PATTERN, env={"ONAIR_BROADCAST_PASSWORD": "cast-secret"})
+    assert r.returncode == 1 and "opens at" in r.stderr and "--wait" in r.stderr, r.stderr
