@@ -70,10 +70,10 @@ void client_options_help(FILE *out, bool with_guest)
           out);
     if (with_guest)
         fputs("  --guest               enter as a guest (SASL ANONYMOUS), no account needed\n"
-              "  --guest-domain HOST   the guest domain (default guest.<domain>)\n",
+              "  --guest-domain HOST   the guest domain (default guest.<domain>)\n"
+              "  --domain HOST         the server's domain when no JID names it\n",
               out);
-    fputs("  --domain HOST         the server's domain when no JID names it\n"
-          "  --password-file FILE  read the account password from FILE's first line ('-': stdin)\n"
+    fputs("  --password-file FILE  read the account password from FILE's first line ('-': stdin)\n"
           "                        [ONAIR_PASSWORD_FILE]; else ONAIR_PASSWORD; else a prompt on the\n"
           "                        terminal. Never on the command line, where ps shows it.\n"
           "  --server HOST[:PORT]  where to connect (default: the JID's domain, port 5222) [ONAIR_SERVER]\n"
