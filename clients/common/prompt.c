@@ -32,10 +32,12 @@ static char *first_line(FILE *f)
     return buf;
 }
 
-/* One line from the terminal, echo off.  NULL when there is none. */
-static char *ask_tty(const char *prompt)
+/* One line from the terminal, echo off.  NULL when there is no terminal
+ * (*had_tty false) or nothing was typed. */
+static char *ask_tty(const char *prompt, bool *had_tty)
 {
     FILE *tty = fopen("/dev/tty", "r+");
+    *had_tty = tty != NULL;
     if (!tty)
         return NULL;
     struct termios old, quiet;
@@ -44,13 +46,13 @@ static char *ask_tty(const char *prompt)
         quiet = old;
         quiet.c_lflag &= ~(tcflag_t)ECHO;
         quiet.c_lflag |= ECHONL;
-        tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
+        tcsetattr(fileno(tty), TCSANOW, &quiet); /* what was typed ahead stays */
     }
     fputs(prompt, tty);
     fflush(tty);
     char *line = first_line(tty);
     if (restore)
-        tcsetattr(fileno(tty), TCSAFLUSH, &old);
+        tcsetattr(fileno(tty), TCSANOW, &old);
     fclose(tty);
     return line;
 }
@@ -79,14 +81,15 @@ char *secret_read(const char *file, const char *env, const char *name, bool conf
     const char *v = env ? getenv(env) : NULL;
     if (v && *v)
         return strdup(v);
-    s = ask_tty(prompt);
+    bool had_tty;
+    s = ask_tty(prompt, &had_tty);
     if (!s) {
-        fprintf(stderr, "%s is needed: give %s FILE%s%s (there is no terminal to ask on)\n", name, what,
-                env ? " or set " : "", env ? env : "");
+        fprintf(stderr, "%s is needed: give %s FILE%s%s%s\n", name, what, env ? " or set " : "", env ? env : "",
+                had_tty ? " (none was typed)" : " (there is no terminal to ask on)");
         return NULL;
     }
     if (confirm) {
-        char *again = ask_tty("Again, to confirm: ");
+        char *again = ask_tty("Again, to confirm: ", &had_tty);
         bool same = again && strcmp(again, s) == 0;
         secret_free(again);
         if (!same) {

@@ -177,6 +177,33 @@ def test_passwords_from_files_and_stdin(server, tmp_path):
     assert r.returncode == 2 and "broadcast password" in r.stderr and "--broadcast-password-file" in r.stderr, r
 
 
+def test_book_asks_on_the_terminal(server, tmp_path):
+    """Passwords (twice, not echoed) and the fee's acceptance typed on a terminal
+    (a pseudo-terminal from util-linux's script)."""
+    import shlex
+    import subprocess
+    a = Account(server, tmp_path)
+    start, end = Days.take()
+    cmd = shlex.join([binary(CAST), *a.conn_args(), *book_args(start, end)])
+
+    def typed(keys):
+        r = subprocess.run(["script", "-qec", cmd, "/dev/null"], input=keys, capture_output=True, text=True,
+                           env=client_env(), timeout=60)
+        assert "runtime error" not in r.stdout and "Sanitizer" not in r.stdout, r.stdout
+        return r
+
+    r = typed("cast-secret\ncast-secret\nview-secret\nview-secret\nn\n")
+    assert r.returncode == 0 and "Book this live for the fee shown? [y/N]" in r.stdout, r.stdout
+    assert "Not booked" in r.stdout and "id:" not in r.stdout.split("[y/N]")[1], r.stdout
+    r = typed("cast-secret\ncast-secret\nview-secret\nview-sekret\n")
+    assert r.returncode == 2 and "differ" in r.stdout, r.stdout
+    assert "no reservations" in a.cast("list").stdout + a.cast("list").stderr
+    r = typed("cast-secret\ncast-secret\nview-secret\nview-secret\ny\n")
+    assert r.returncode == 0, r.stdout
+    rid = re.search(r"\bid:\s+([a-z2-7]{26})\b", r.stdout).group(1)
+    assert fields(a.cast("reconfirm", rid).stdout)["shared_password"] == "view-secret"
+
+
 def test_refusals_name_the_field_and_exit_1(server, tmp_path):
     a = Account(server, tmp_path)
     start, end = Days.take()
