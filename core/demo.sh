@@ -8,7 +8,7 @@ ROOT=$(pwd)
 
 sh tests/setup.sh
 cmake -S "$ROOT" -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build/release -j "$(nproc 2>/dev/null || echo 2)" --target onaird onairctl transcript web
+cmake --build build/release -j "$(nproc 2>/dev/null || echo 2)" --target onaird onairctl transcript web onair-cast onair-watch
 
 DEMO="$ROOT/demo"
 mkdir -p "$DEMO"

@@ -55,9 +55,9 @@ void event_fire(struct server *srv, events *ev, event_type type, const void *pay
 /* "reservation booked", ... */
 const char *event_name(event_type type);
 
-/* The payload of the live events, raised by the media service from the
- * real stream (media.c) with a media_live_event (media.h), which begins with
- * this struct.  Borrowed for the call; room may be NULL. */
+/* The payload of the live events.  The media service raises them from the
+ * real stream with a media_live_event (media.h), which begins with this
+ * struct (source "stream").  Borrowed for the call; room may be NULL. */
 typedef struct event_live {
     const char *reservation_id;
     const char *channel;

@@ -204,11 +204,15 @@ sasl_status sasl_start(sasl_exchange *x, Gsasl *ctx, store *st, const sasl_polic
         return SASL_FAILURE;
     }
     gsasl_session_hook_set(x->gs, x);
-    /* No initial response: mechanisms that need client data first get an
-     * empty challenge (RFC 6120 6.4.2).  Not ANONYMOUS: its one message
-     * may be empty (RFC 4505), and clients that send a bare <auth/> for it
-     * (strophe.js, @xmpp/client) expect the outcome at once, as XEP-0175
-     * examples show. */
+    /* No initial response: ANONYMOUS logs in at once, as if with the trace
+     * "anonymous" (RFC 4505 makes the trace optional and onair keeps none;
+     * clients that send a bare <auth/> for it (strophe.js, @xmpp/client,
+     * libstrophe) expect the outcome at once, as XEP-0175's examples show,
+     * and GNU SASL wants a token of 1 to 255 characters); the other
+     * mechanisms that need client data first get an empty challenge
+     * (RFC 6120 6.4.2). */
+    if (!b64_in && strcmp(chosen, "ANONYMOUS") == 0)
+        return run_step(x, "YW5vbnltb3Vz", b64_out, condition);
     if (!b64_in) {
         if (strcmp(chosen, "PLAIN") == 0 || strncmp(chosen, "SCRAM", 5) == 0) {
             *b64_out = strdup("");
