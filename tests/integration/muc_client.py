@@ -10,7 +10,6 @@ hours ahead with an open-before of a week).  Every wait is for an event,
 bounded.
 """
 import asyncio
-import itertools
 import time
 from datetime import datetime, timezone
 
@@ -28,7 +27,6 @@ NS_MUC_USER = "http://jabber.org/protocol/muc#user"
 NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
 WAIT = 10.0
 
-_starts = itertools.count(1)
 
 
 def iso(t):
@@ -50,10 +48,12 @@ class Live:
 def book_live(server, *, level="public", channel="main", start=None, minutes=60, seconds=None, slot=60,
               title="Evening talk", password="view-secret", reconfirm=True, owner=None):
     """Books (and reconfirms) a live of `minutes` (or `seconds`); returns a
-    Live.  Without start, each call takes its own hour, a day ahead at most."""
+    Live.  Without start, each call on a server takes its own hour (the
+    server's first booking the next hour, and so on)."""
     if start is None:
         now = int(time.time())
-        start = (now // slot + 1) * slot + next(_starts) * 3600
+        server.booked_hours = getattr(server, "booked_hours", 0) + 1
+        start = (now // slot + 1) * slot + server.booked_hours * 3600
     length = seconds if seconds is not None else minutes * 60
     owner_jid, owner_pw = owner or server.add_user()
     tok = http_login(server, owner_jid.split("@")[0], owner_pw)
