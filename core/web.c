@@ -1250,13 +1250,24 @@ static bool ws_write_now(web_ws *ws, unsigned char *data, size_t len)
     return n >= 0;
 }
 
+/* Has libwebsockets close the connection from its own service, soon: a
+ * zero-second timeout, and a wake-up so that libwebsockets, which re-arms
+ * its timer only after servicing something, sees it now even when this is
+ * called from outside its callbacks (another connection's input, a timer of
+ * ours).  Any reason but the keep-alive one makes the close violent. */
+static void ws_close_soon(web_ws *ws, enum pending_timeout reason)
+{
+    lws_set_timeout(ws->wsi, reason, LWS_TO_KILL_ASYNC);
+    lws_cancel_service(ws->web->ctx);
+}
+
 static void ws_kill(web_ws *ws)
 {
     ws->killed = true;
     ws->closing = true;
     ws_queue_free(ws);
     if (ws->wsi)
-        lws_set_timeout(ws->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+        ws_close_soon(ws, PENDING_TIMEOUT_CLOSE_SEND);
 }
 
 int web_ws_send(web_ws *ws, const char *const *parts, const size_t *lens, size_t n)
@@ -1332,7 +1343,7 @@ static void ws_send_close(web_ws *ws)
 {
     ws->close_sent = true;
     lws_close_reason(ws->wsi, (enum lws_close_status)ws->close_code, NULL, 0);
-    lws_set_timeout(ws->wsi, PENDING_TIMEOUT_HTTP_KEEPALIVE_IDLE, LWS_TO_KILL_ASYNC);
+    ws_close_soon(ws, PENDING_TIMEOUT_HTTP_KEEPALIVE_IDLE);
 }
 
 /* The socket can take more (libwebsockets has written what it held). */

@@ -24,7 +24,8 @@ class Response:
         for k, v in headers:
             self.headers.setdefault(k.lower(), v)
         self.raw = raw
-        self.json = json.loads(raw) if raw else None
+        ctype = self.headers.get("content-type", "application/json")
+        self.json = json.loads(raw) if raw and ctype.startswith("application/json") else None
 
     def header(self, name):
         return self.headers.get(name.lower())
