@@ -27,7 +27,7 @@
 
 /* libwebsockets' receive buffer per connection: messages arrive in pieces
  * of at most this size (most stanzas fit in one). */
-#define XMPP_WS_RX_CHUNK 1024
+#define XMPP_WS_RX_CHUNK 128
 #define XMPP_WS_SUBPROTOCOL "xmpp"
 
 /* RFC 6455 section 7.4.1 */

@@ -6,9 +6,10 @@ stanzas) with its stream error or close code, and that none of it touches
 another session; XEP-0156 discovery.  python3-websockets is the client; raw
 sockets send what it refuses to."""
 import asyncio
-import base64
 import json
 import os
+import pathlib
+import re
 import socket
 import ssl
 import xml.etree.ElementTree as ET
@@ -17,6 +18,7 @@ import pytest
 
 import clients
 from muc_client import book_live, groupchat, join, member, wait_presence
+from test_spec_examples import matches as spec_matches, parse_expected
 from webapi import request
 from wsxmpp import (NS_BIND, NS_CLIENT, NS_FRAMING, NS_SASL, NS_STREAM, NS_TLS, WsStream, mechanisms, q,
                     tls_context, ws_connect)
@@ -512,3 +514,54 @@ async def test_endpoint_off(server_factory):
     with pytest.raises(websockets.InvalidStatusCode) as e:
         await ws_connect(srv)
     assert e.value.status_code == 404
+
+
+# ---- the examples of specs/websocket.md -------------------------------------
+
+SPECS = pathlib.Path(__file__).resolve().parents[2] / "specs"
+EXAMPLE = re.compile(r"```websocket-example\n(.*?)```", re.S)
+SPEC_PASSWORD = "pencil-spec"
+
+
+def ws_examples():
+    text = (SPECS / "websocket.md").read_text()
+    return [pytest.param(m.group(1), id=f"websocket-{i + 1}") for i, m in enumerate(EXAMPLE.finditer(text))]
+
+
+def test_websocket_spec_has_examples():
+    assert len(ws_examples()) >= 5, "specs/websocket.md lost its replayable examples"
+
+
+@pytest.mark.parametrize("block", ws_examples())
+async def test_websocket_spec_example(server_factory, block):
+    """Block format: see specs/websocket.md, "Examples"; S: lines match as in
+    test_spec_examples (a subset, '*' any value), and each received message
+    must parse on its own."""
+    lines = [ln for ln in block.strip().splitlines() if ln.strip()]
+    state = lines[0].lstrip("#").strip()
+    srv = server_factory({"http": {"tls": True}})
+    srv.add_user("alice", SPEC_PASSWORD)
+    s = await WsStream.connect(srv)
+    if state == "as alice":
+        await s.login("alice@localhost", SPEC_PASSWORD, resource="spec")
+        await s.send("<presence/>")
+        await s.send("<iq type='get' id='settle'><ping xmlns='urn:xmpp:ping'/></iq>")
+        await s.wait_for(lambda el: el.get("id") == "settle", "the ping's answer")
+    else:
+        assert state == "not logged in", f"unknown example state: {state}"
+    env = {}
+    for line in lines[1:]:
+        m = re.match(r"(C|S|CLOSE):\s*(.*)$", line)
+        assert m, f"bad example line: {line}"
+        kind, text = m.groups()
+        if kind == "C":
+            await s.send(text)
+        elif kind == "S":
+            got = await s.recv(timeout=5)
+            bound = spec_matches(parse_expected(text), got, env)
+            assert bound is not None, f"expected (subset) {text}\n     got {s.received[-1]}"
+            env = bound
+        else:
+            assert await s.close_code(timeout=5) == int(text)
+    if s.ws.open:
+        await s.aclose()
