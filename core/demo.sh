@@ -23,7 +23,7 @@ server = {
 };
 tls = { certificate = "certs/onair.crt"; key = "certs/onair.key"; generate = true; };
 c2s = { listen = ["127.0.0.1", "::1"]; port = 5222; direct_tls_port = 5223; };
-http = { listen = ["127.0.0.1", "::1"]; port = 5280; };
+http = { listen = ["127.0.0.1", "::1"]; port = 5280; loopback_is_secure = true; };
 reservation = { timezone = "UTC"; page_url = "http://localhost:5280/live/"; };
 channels = (
   { id = "main"; name = "Main stage"; capacity = 200; bandwidth_kbps = 2500; price_per_hour = 3000; },
@@ -48,6 +48,7 @@ cat <<INFO
   guests:    any client, SASL ANONYMOUS on guest.localhost
   connect:   127.0.0.1 port 5222 (STARTTLS) or 5223 (direct TLS);
              the certificate is self-signed ($DEMO/certs/onair.crt)
+  WebSocket: ws://127.0.0.1:5280/xmpp-websocket (subprotocol xmpp, RFC 7395)
   manage:    build/release/onairctl -c $DEMO/onaird.conf account add alice
   book:      ad-hoc commands on localhost (book, reconfirm, my-channel, ...),
              or the HTTP API below (specs/reservation.md)

@@ -355,7 +355,7 @@ void server_reload(server *srv)
     srv->cfg.http_max_body_bytes = next.http_max_body_bytes;
     srv->cfg.http_token_ttl_s = next.http_token_ttl_s;
     srv->cfg.http_max_connections = next.http_max_connections;
-    srv->cfg.http_proxy_tls = next.http_proxy_tls;
+    srv->cfg.http_loopback_is_secure = next.http_loopback_is_secure;
     free(srv->cfg.http_public_url);
     srv->cfg.http_public_url = next.http_public_url;
     next.http_public_url = NULL;

@@ -395,8 +395,8 @@ async def test_plain_websocket_follows_require_tls(server_factory):
     await s.aclose()
 
 
-async def test_proxy_tls_counts_loopback_as_encrypted(server_factory):
-    srv = server_factory({"http": {"proxy_tls": True}})
+async def test_loopback_is_secure(server_factory):
+    srv = server_factory({"http": {"loopback_is_secure": True}})
     s = await WsStream.connect(srv)
     jid, pw = srv.add_user()
     full = await s.login(jid, pw)
