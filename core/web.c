@@ -1270,6 +1270,14 @@ static void ws_kill(web_ws *ws)
         ws_close_soon(ws, PENDING_TIMEOUT_CLOSE_SEND);
 }
 
+static void copy_parts(unsigned char *to, const char *const *parts, const size_t *lens, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        memcpy(to, parts[i], lens[i]);
+        to += lens[i];
+    }
+}
+
 int web_ws_send(web_ws *ws, const char *const *parts, const size_t *lens, size_t n)
 {
     if (!ws || !ws->wsi || ws->closing)
@@ -1293,11 +1301,7 @@ int web_ws_send(web_ws *ws, const char *const *parts, const size_t *lens, size_t
             w->frame = grown;
             w->frame_cap = cap;
         }
-        size_t off = LWS_PRE;
-        for (size_t i = 0; i < n; i++) {
-            memcpy(w->frame + off, parts[i], lens[i]);
-            off += lens[i];
-        }
+        copy_parts(w->frame + LWS_PRE, parts, lens, n);
         if (!ws_write_now(ws, w->frame, total)) {
             ws_kill(ws);
             return -1;
@@ -1317,11 +1321,7 @@ int web_ws_send(web_ws *ws, const char *const *parts, const size_t *lens, size_t
     }
     m->next = NULL;
     m->len = total;
-    size_t off = LWS_PRE;
-    for (size_t i = 0; i < n; i++) {
-        memcpy(m->data + off, parts[i], lens[i]);
-        off += lens[i];
-    }
+    copy_parts(m->data + LWS_PRE, parts, lens, n);
     if (ws->queue_tail)
         ws->queue_tail->next = m;
     else
@@ -1427,18 +1427,8 @@ const char *web_ws_peer(const web_ws *ws)
     char *out = srv->peer_buf;
     snprintf(out, sizeof srv->peer_buf, "?");
     struct sockaddr_storage ss;
-    if (!ws_peer_address(ws, &ss))
-        return out;
-    char ip[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
-    if (ss.ss_family == AF_INET) {
-        uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
-        port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    } else if (ss.ss_family == AF_INET6) {
-        uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
-        port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    }
-    snprintf(out, sizeof srv->peer_buf, "%s:%d", ip, port);
+    if (ws_peer_address(ws, &ss))
+        server_format_address(&ss, out, sizeof srv->peer_buf);
     return out;
 }
 
@@ -1507,7 +1497,8 @@ static void on_connection(uv_stream_t *ls, int status)
     d.sockfd = fd;
     lws_adoption_type type = LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP | (w->srv->cfg.http_tls ? LWS_ADOPT_ALLOW_SSL : 0);
     if (!lws_adopt_descriptor_vhost(w->vhost, type, d, NULL, NULL))
-        log_write(&w->srv->log, LOG_INFO, "web", "could not take an HTTP connection (gone at once, or out of memory)"); /* fd closed by lws */
+        /* the fd is closed by libwebsockets */
+        log_write(&w->srv->log, LOG_INFO, "web", "could not take an HTTP connection (gone at once, or out of memory)");
 }
 
 static int listen_on(struct web *w, const char *addr, int port, char *err, size_t errlen)

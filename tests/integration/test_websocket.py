@@ -20,18 +20,12 @@ import clients
 from muc_client import book_live, groupchat, join, member, wait_presence
 from test_spec_examples import matches as spec_matches, parse_expected
 from webapi import request
-from wsxmpp import (NS_BIND, NS_CLIENT, NS_FRAMING, NS_SASL, NS_STREAM, NS_TLS, WsStream, mechanisms, q,
-                    tls_context, ws_connect)
+from wsxmpp import (NS_BIND, NS_CLIENT, NS_FRAMING, NS_SASL, NS_STREAM, NS_TLS, WS_SERVER_CONFIG, WsStream,
+                    mechanisms, q, tls_context, ws_connect)
 
 import websockets
 
-SERVER_CONFIG = {
-    "http": {"tls": True},
-    "channels": [{"id": "main", "name": "Main stage", "capacity": 50, "bandwidth_kbps": 2000,
-                  "price_per_hour": 0}],
-    "reservation": {"slot_s": 60},
-    "schedule": {"reconfirm_before_s": 0, "room_open_before_s": 7 * 86400},
-}
+SERVER_CONFIG = WS_SERVER_CONFIG
 
 
 async def bystanders(server):

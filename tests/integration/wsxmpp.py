@@ -28,6 +28,17 @@ NS_CLIENT = "jabber:client"
 PATH = "/xmpp-websocket"
 
 
+# Servers of the WebSocket tests: HTTPS (so wss://, where streams count as
+# encrypted) and a channel whose rooms open at reconfirmation.
+WS_SERVER_CONFIG = {
+    "http": {"tls": True},
+    "channels": [{"id": "main", "name": "Main stage", "capacity": 50, "bandwidth_kbps": 2000,
+                  "price_per_hour": 0}],
+    "reservation": {"slot_s": 60},
+    "schedule": {"reconfirm_before_s": 0, "room_open_before_s": 7 * 86400},
+}
+
+
 def q(ns, name):
     return f"{{{ns}}}{name}"
 
