@@ -91,7 +91,7 @@ static const key_spec schema[] = {
     {"http", "max_connections", KEY_INT, 1, 10000000},
     {"http", "static_dir", KEY_STRING, 0, 0},
     {"http", "tls", KEY_BOOL, 0, 0},
-    {"http", "proxy_tls", KEY_BOOL, 0, 0},
+    {"http", "loopback_is_secure", KEY_BOOL, 0, 0},
     {"http", "public_url", KEY_STRING, 0, 0},
     {"http", "xmpp_websocket_path", KEY_STRING, 0, 0},
     {"plugins", "dir", KEY_STRING, 0, 0},
@@ -631,8 +631,8 @@ static int apply(load_ctx *lc, config *cfg, const key_spec *spec, config_setting
             cfg->http_static_dir = str[0] ? resolve_path(base_dir, str) : strdup("");
         } else if (strcmp(k, "tls") == 0) {
             cfg->http_tls = flag;
-        } else if (strcmp(k, "proxy_tls") == 0) {
-            cfg->http_proxy_tls = flag;
+        } else if (strcmp(k, "loopback_is_secure") == 0) {
+            cfg->http_loopback_is_secure = flag;
         } else if (strcmp(k, "public_url") == 0) {
             if (str[0] == '\0') {
                 set_str(&cfg->http_public_url, NULL);

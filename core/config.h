@@ -143,7 +143,7 @@ typedef struct config {
     unsigned http_max_connections;  /* open HTTP connections at once */
     char *http_static_dir;          /* owned; absolute; NULL = the default (web_static.h); "" = no pages */
     bool http_tls;                  /* HTTPS (and wss://) with the server's certificate */
-    bool http_proxy_tls;            /* WebSocket streams from loopback count as encrypted (a TLS proxy in front) */
+    bool http_loopback_is_secure;   /* WebSocket streams from a loopback peer count as encrypted */
     char *http_public_url;          /* owned; base URL clients reach the listener at; NULL = from the Host header */
     char *http_xmpp_websocket_path; /* owned; path of XMPP over WebSocket; NULL = off */
 

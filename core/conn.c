@@ -511,16 +511,7 @@ static const char *conn_peer(const conn *c)
     int sl = sizeof ss;
     if (c->handle_closing || uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) != 0)
         return out;
-    char ip[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
-    if (ss.ss_family == AF_INET) {
-        uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
-        port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    } else if (ss.ss_family == AF_INET6) {
-        uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
-        port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    }
-    snprintf(out, sizeof c->srv->peer_buf, "%s:%d", ip, port);
+    server_format_address(&ss, out, sizeof c->srv->peer_buf);
     return out;
 }
 

@@ -24,8 +24,8 @@ server = {
 tls = { certificate = "certs/onair.crt"; key = "certs/onair.key"; generate = true; };
 c2s = { listen = ["127.0.0.1", "::1"]; port = 5222; direct_tls_port = 5223; };
 # The web pages on http://localhost:5280; their chat (XMPP over WebSocket)
-# comes from this machine only, so it counts as encrypted (proxy_tls).
-http = { listen = ["127.0.0.1", "::1"]; port = 5280; proxy_tls = true; };
+# comes from this machine only, so it counts as encrypted (loopback_is_secure).
+http = { listen = ["127.0.0.1", "::1"]; port = 5280; loopback_is_secure = true; };
 reservation = { timezone = "UTC"; page_url = "http://localhost:5280/live/"; };
 # transcript: each live's chat goes to its broadcaster when the room closes
 # (specs/transcript.md).
@@ -53,6 +53,7 @@ cat <<INFO
   guests:    any client, SASL ANONYMOUS on guest.localhost
   connect:   127.0.0.1 port 5222 (STARTTLS) or 5223 (direct TLS);
              the certificate is self-signed ($DEMO/certs/onair.crt)
+  WebSocket: ws://127.0.0.1:5280/xmpp-websocket (subprotocol xmpp, RFC 7395)
   manage:    build/release/onairctl -c $DEMO/onaird.conf account add alice
   book:      ad-hoc commands on localhost (book, reconfirm, my-channel, ...),
              or the HTTP API below (specs/reservation.md)

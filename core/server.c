@@ -78,6 +78,20 @@ void server_heap_figures(size_t *used, size_t *spare)
 #endif
 }
 
+void server_format_address(const struct sockaddr_storage *ss, char *out, size_t cap)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (ss->ss_family == AF_INET) {
+        uv_ip4_name((const struct sockaddr_in *)ss, ip, sizeof ip);
+        port = ntohs(((const struct sockaddr_in *)ss)->sin_port);
+    } else if (ss->ss_family == AF_INET6) {
+        uv_ip6_name((const struct sockaddr_in6 *)ss, ip, sizeof ip);
+        port = ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+    }
+    snprintf(out, cap, "%s:%d", ip, port);
+}
+
 void server_random_id(char *out, size_t cap, size_t len)
 {
     static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
@@ -345,7 +359,8 @@ void server_reload(server *srv)
         (next.http_xmpp_websocket_path == NULL) != (srv->cfg.http_xmpp_websocket_path == NULL) ||
         (next.http_xmpp_websocket_path &&
          strcmp(next.http_xmpp_websocket_path, srv->cfg.http_xmpp_websocket_path) != 0))
-        log_write(&srv->log, LOG_WARN, "server", "reload: domain, data_dir, ports, http.tls and http.xmpp_websocket_path change only on restart");
+        log_write(&srv->log, LOG_WARN, "server",
+                  "reload: domain, data_dir, ports, http.tls and http.xmpp_websocket_path change only on restart");
     srv->cfg.log_level = next.log_level;
     srv->cfg.max_stanza_bytes = next.max_stanza_bytes;
     srv->cfg.max_depth = next.max_depth;
@@ -362,7 +377,7 @@ void server_reload(server *srv)
     srv->cfg.http_max_body_bytes = next.http_max_body_bytes;
     srv->cfg.http_token_ttl_s = next.http_token_ttl_s;
     srv->cfg.http_max_connections = next.http_max_connections;
-    srv->cfg.http_proxy_tls = next.http_proxy_tls;
+    srv->cfg.http_loopback_is_secure = next.http_loopback_is_secure;
     free(srv->cfg.http_public_url);
     srv->cfg.http_public_url = next.http_public_url;
     next.http_public_url = NULL;

@@ -128,6 +128,9 @@ uint64_t server_now_ms(void);
 void server_return_free_memory(void);
 /* Bytes the allocator has handed out, and bytes it keeps resident beyond them. */
 void server_heap_figures(size_t *used, size_t *spare);
+/* "ip:port" of an IPv4 or IPv6 socket address into out ("?" for another
+ * family), for log lines. */
+void server_format_address(const struct sockaddr_storage *ss, char *out, size_t cap);
 /* Random identifier of `len` URL-safe characters (len < cap). */
 void server_random_id(char *out, size_t cap, size_t len);
 

@@ -1323,13 +1323,32 @@ static bool ws_write_now(web_ws *ws, unsigned char *data, size_t len)
     return n >= 0;
 }
 
+/* Has libwebsockets close the connection from its own service, soon: a
+ * zero-second timeout, and a wake-up so that libwebsockets, which re-arms
+ * its timer only after servicing something, sees it now even when this is
+ * called from outside its callbacks (another connection's input, a timer of
+ * ours).  Any reason but the keep-alive one makes the close violent. */
+static void ws_close_soon(web_ws *ws, enum pending_timeout reason)
+{
+    lws_set_timeout(ws->wsi, reason, LWS_TO_KILL_ASYNC);
+    lws_cancel_service(ws->web->ctx);
+}
+
 static void ws_kill(web_ws *ws)
 {
     ws->killed = true;
     ws->closing = true;
     ws_queue_free(ws);
     if (ws->wsi)
-        lws_set_timeout(ws->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+        ws_close_soon(ws, PENDING_TIMEOUT_CLOSE_SEND);
+}
+
+static void copy_parts(unsigned char *to, const char *const *parts, const size_t *lens, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        memcpy(to, parts[i], lens[i]);
+        to += lens[i];
+    }
 }
 
 int web_ws_send(web_ws *ws, const char *const *parts, const size_t *lens, size_t n)
@@ -1355,11 +1374,7 @@ int web_ws_send(web_ws *ws, const char *const *parts, const size_t *lens, size_t
             w->frame = grown;
             w->frame_cap = cap;
         }
-        size_t off = LWS_PRE;
-        for (size_t i = 0; i < n; i++) {
-            memcpy(w->frame + off, parts[i], lens[i]);
-            off += lens[i];
-        }
+        copy_parts(w->frame + LWS_PRE, parts, lens, n);
         if (!ws_write_now(ws, w->frame, total)) {
             ws_kill(ws);
             return -1;
@@ -1379,11 +1394,7 @@ int web_ws_send(web_ws *ws, const char *const *parts, const size_t *lens, size_t
     }
     m->next = NULL;
     m->len = total;
-    size_t off = LWS_PRE;
-    for (size_t i = 0; i < n; i++) {
-        memcpy(m->data + off, parts[i], lens[i]);
-        off += lens[i];
-    }
+    copy_parts(m->data + LWS_PRE, parts, lens, n);
     if (ws->queue_tail)
         ws->queue_tail->next = m;
     else
@@ -1405,7 +1416,7 @@ static void ws_send_close(web_ws *ws)
 {
     ws->close_sent = true;
     lws_close_reason(ws->wsi, (enum lws_close_status)ws->close_code, NULL, 0);
-    lws_set_timeout(ws->wsi, PENDING_TIMEOUT_HTTP_KEEPALIVE_IDLE, LWS_TO_KILL_ASYNC);
+    ws_close_soon(ws, PENDING_TIMEOUT_HTTP_KEEPALIVE_IDLE);
 }
 
 /* The socket can take more (libwebsockets has written what it held). */
@@ -1489,18 +1500,8 @@ const char *web_ws_peer(const web_ws *ws)
     char *out = srv->peer_buf;
     snprintf(out, sizeof srv->peer_buf, "?");
     struct sockaddr_storage ss;
-    if (!ws_peer_address(ws, &ss))
-        return out;
-    char ip[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
-    if (ss.ss_family == AF_INET) {
-        uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
-        port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    } else if (ss.ss_family == AF_INET6) {
-        uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
-        port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    }
-    snprintf(out, sizeof srv->peer_buf, "%s:%d", ip, port);
+    if (ws_peer_address(ws, &ss))
+        server_format_address(&ss, out, sizeof srv->peer_buf);
     return out;
 }
 
@@ -1569,7 +1570,8 @@ static void on_connection(uv_stream_t *ls, int status)
     d.sockfd = fd;
     lws_adoption_type type = LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP | (w->srv->cfg.http_tls ? LWS_ADOPT_ALLOW_SSL : 0);
     if (!lws_adopt_descriptor_vhost(w->vhost, type, d, NULL, NULL))
-        log_write(&w->srv->log, LOG_INFO, "web", "could not take an HTTP connection (gone at once, or out of memory)"); /* fd closed by lws */
+        /* the fd is closed by libwebsockets */
+        log_write(&w->srv->log, LOG_INFO, "web", "could not take an HTTP connection (gone at once, or out of memory)");
 }
 
 static int listen_on(struct web *w, const char *addr, int port, char *err, size_t errlen)

@@ -1033,9 +1033,12 @@ xml_parser *xml_parser_new(const xml_limits *limits, const xml_parser_callbacks 
 static bool xml_parser_prime(xml_parser *p)
 {
     static const char root[] = FRAMED_ROOT;
+    size_t max = p->limits.max_stanza_bytes; /* our own root counts against no limit */
+    p->limits.max_stanza_bytes = sizeof root;
     p->parsing = true;
     enum XML_Status st = XML_Parse(p->xp, root, (int)sizeof root - 1, XML_FALSE);
     p->parsing = false;
+    p->limits.max_stanza_bytes = max;
     if (p->err == XML_OK && (st != XML_STATUS_OK || p->depth != 1))
         p->err = XML_ERR_NO_MEMORY; /* expat refusing our own root: out of memory */
     p->consumed = sizeof root - 1;

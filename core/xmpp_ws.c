@@ -27,7 +27,7 @@
 
 /* libwebsockets' receive buffer per connection: messages arrive in pieces
  * of at most this size (most stanzas fit in one). */
-#define XMPP_WS_RX_CHUNK 1024
+#define XMPP_WS_RX_CHUNK 128
 #define XMPP_WS_SUBPROTOCOL "xmpp"
 
 /* RFC 6455 section 7.4.1 */
@@ -70,7 +70,7 @@ static void *on_open(void *ud, web_ws *ws)
     x->tr.ops = &ws_ops;
     x->srv = srv;
     x->ws = ws;
-    x->is_secure = web_ws_is_tls(ws) || (srv->cfg.http_proxy_tls && web_ws_peer_is_loopback(ws));
+    x->is_secure = web_ws_is_tls(ws) || (srv->cfg.http_loopback_is_secure && web_ws_peer_is_loopback(ws));
     srv->nconnections++;
     srv->stats.connections_accepted++;
     if (!stream_accept(srv, &x->tr)) {

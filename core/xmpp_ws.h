@@ -5,9 +5,10 @@
  * "xmpp" becomes a stream transport (transport.h) driving the same client
  * stream as TCP connections do (stream.c): the same SASL, limits, router and
  * idle handling.  The stream counts as encrypted when the HTTP listener
- * speaks TLS (http.tls), or, with http.proxy_tls, when the peer is a
- * loopback address (a TLS-terminating proxy on the same host).  WebSocket
- * streams count against c2s.max_connections like TCP ones.
+ * speaks TLS (http.tls), or, with http.loopback_is_secure, when the peer is a
+ * loopback address (a TLS-terminating proxy on the same host, or a browser
+ * on it).  WebSocket streams count against c2s.max_connections like TCP
+ * ones.
  *
  * Discovery: GET /.well-known/host-meta (XRD) and /.well-known/host-meta.json
  * name the WebSocket URL, built from http.public_url or the request's Host.

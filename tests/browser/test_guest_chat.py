@@ -20,8 +20,8 @@ from webapi import request
 ASYNC_TEST_TIMEOUT = 280
 SERVER_CONFIG = {
     # The pages are served over plain HTTP on loopback, as in the demo: WebSocket
-    # streams from loopback count as encrypted (http.proxy_tls), so guests may log in.
-    "http": {"proxy_tls": True},
+    # streams from loopback count as encrypted (http.loopback_is_secure), so guests may log in.
+    "http": {"loopback_is_secure": True},
     "channels": [
         {"id": "main", "name": "Main stage", "capacity": 50, "bandwidth_kbps": 2000, "price_per_hour": 0},
         {"id": "tiny", "name": "Tiny room", "capacity": 1, "bandwidth_kbps": 500, "price_per_hour": 0},

@@ -81,6 +81,11 @@ CASES = {
     "bad-page-url": ("reservation", 'page_url = "ftp://x/";', "reservation.page_url"),
     "negative-deadline": ("schedule", "reconfirm_before_s = -5;", "schedule.reconfirm_before_s"),
     "bad-muc-domain": ("muc", 'domain = "rooms@localhost";', "muc.domain"),
+    "bad-websocket-path": ("http", 'xmpp_websocket_path = "no-slash";', "http.xmpp_websocket_path"),
+    "websocket-path-with-query": ("http", 'xmpp_websocket_path = "/ws?x=1";', "http.xmpp_websocket_path"),
+    "bad-public-url": ("http", 'public_url = "chat.example.com";', "http.public_url"),
+    "public-url-without-host": ("http", 'public_url = "https:///x";', "http.public_url"),
+    "http-tls-not-bool": ("http", 'tls = "on";', "http.tls"),
 }
 
 CHANNEL_CASES = {

@@ -18,18 +18,13 @@ import pytest
 import clients
 from harness import REPO
 from muc_client import book_live, groupchat, join, member, status_codes, wait_presence
+from wsxmpp import WS_SERVER_CONFIG
 
 JS_DIR = REPO / "tests" / "js"
 JS_CLIENT = JS_DIR / "ws_client.mjs"
 WAIT = 15.0
 
-SERVER_CONFIG = {
-    "http": {"tls": True},
-    "channels": [{"id": "main", "name": "Main stage", "capacity": 50, "bandwidth_kbps": 2000,
-                  "price_per_hour": 0}],
-    "reservation": {"slot_s": 60},
-    "schedule": {"reconfirm_before_s": 0, "room_open_before_s": 7 * 86400},
-}
+SERVER_CONFIG = WS_SERVER_CONFIG
 
 
 @pytest.fixture

@@ -1404,6 +1404,100 @@ static void test_error_condition(void **state)
     assert_string_equal(xml_error_condition(XML_ERR_STOPPED), "internal-server-error");
 }
 
+/* ---- framed parser (RFC 7395) ---- */
+
+static void rec_init_framed(rec *r, size_t max_bytes)
+{
+    memset(r, 0, sizeof *r);
+    xml_limits lim = {max_bytes, 32, 32};
+    r->p = xml_parser_new_framed(&lim, &rec_cb, r);
+    assert_non_null(r->p);
+    r->default_ns = strdup("jabber:client"); /* for serializing what it reports */
+}
+
+static void test_framed_elements(void **state)
+{
+    (void)state;
+    rec r;
+    rec_init_framed(&r, 65536);
+    assert_true(xml_parser_is_between_elements(r.p));
+    assert_int_equal(feed_str(&r, "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>"),
+                     XML_OK);
+    assert_true(xml_parser_is_between_elements(r.p));
+    /* no xmlns: jabber:client; the stream prefix is bound */
+    assert_int_equal(feed_str(&r, " <message to='a@b'><body>x</body></message>\n"), XML_OK);
+    assert_int_equal(feed_str(&r, "<stream:features/>"), XML_OK);
+    assert_int_equal(feed_str(&r, "<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>"), XML_OK);
+    assert_int_equal(r.opens, 0); /* the implicit root is never reported */
+    assert_int_equal(r.closes, 0);
+    assert_int_equal(r.stanzas, 4);
+    assert_string_equal(rec_log(&r), "<open xmlns=\"urn:ietf:params:xml:ns:xmpp-framing\" to=\"localhost\" "
+                                     "version=\"1.0\"/>\n"
+                                     "<message to=\"a@b\"><body>x</body></message>\n"
+                                     "<features xmlns=\"http://etherx.jabber.org/streams\"/>\n"
+                                     "<close xmlns=\"urn:ietf:params:xml:ns:xmpp-framing\"/>\n");
+    /* half an element: not between elements until its end tag is in */
+    assert_int_equal(feed_str(&r, "<presence><status>a"), XML_OK);
+    assert_false(xml_parser_is_between_elements(r.p));
+    assert_int_equal(feed_str(&r, "</status></presence>"), XML_OK);
+    assert_true(xml_parser_is_between_elements(r.p));
+    rec_fini(&r);
+}
+
+static void test_framed_refusals(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *input;
+        xml_error err;
+    } cases[] = {
+        {"hello", XML_ERR_NOT_WELL_FORMED},              /* text between elements */
+        {"<presence/>junk", XML_ERR_NOT_WELL_FORMED},
+        {"</stream:stream>", XML_ERR_NOT_WELL_FORMED},   /* closing the implicit root */
+        {"<?xml version='1.0'?><presence/>", XML_ERR_NOT_WELL_FORMED},
+        {"<presence><!-- x --></presence>", XML_ERR_RESTRICTED},
+        {"<presence><?pi x?></presence>", XML_ERR_RESTRICTED},
+        {"<presence><unclosed></presence>", XML_ERR_NOT_WELL_FORMED},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        rec r;
+        rec_init_framed(&r, 65536);
+        assert_int_equal(feed_str(&r, cases[i].input), cases[i].err);
+        assert_false(xml_parser_is_between_elements(r.p));
+        rec_fini(&r);
+    }
+    /* the size limit counts each element, not the stream */
+    rec r;
+    rec_init_framed(&r, 64);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(feed_str(&r, "<message><body>forty bytes or so</body></message>"), XML_OK);
+    assert_int_equal(feed_str(&r, "<message><body>this one is longer than sixty-four bytes</body></message>"),
+                     XML_ERR_TOO_BIG);
+    rec_fini(&r);
+}
+
+/* Released between elements and rebuilt: still inside the implicit root, so
+ * an element without xmlns is jabber:client and stream: is bound; a reset
+ * restores the root too. */
+static void test_framed_release_and_reset(void **state)
+{
+    (void)state;
+    rec r;
+    rec_init_framed(&r, 65536);
+    assert_int_equal(feed_str(&r, "<presence/>"), XML_OK);
+    assert_true(xml_parser_release(r.p));
+    assert_true(xml_parser_is_between_elements(r.p));
+    assert_int_equal(feed_bytewise(&r, "<iq type='get' id='1'/><stream:features/>"), XML_OK);
+    xml_parser_reset(r.p);
+    assert_int_equal(feed_str(&r, "<message><body>y</body></message>"), XML_OK);
+    assert_int_equal(feed_str(&r, "hello"), XML_ERR_NOT_WELL_FORMED); /* still framed after the reset */
+    assert_string_equal(rec_log(&r), "<presence/>\n<iq type=\"get\" id=\"1\"/>\n"
+                                     "<features xmlns=\"http://etherx.jabber.org/streams\"/>\n"
+                                     "<message><body>y</body></message>\n");
+    assert_int_equal(r.opens, 0);
+    rec_fini(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1447,6 +1541,9 @@ int main(void)
         cmocka_unit_test(test_buf),
         cmocka_unit_test(test_error_condition),
         cmocka_unit_test(test_parse_element),
+        cmocka_unit_test(test_framed_elements),
+        cmocka_unit_test(test_framed_refusals),
+        cmocka_unit_test(test_framed_release_and_reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
