@@ -122,7 +122,7 @@ async def test_online_owner_gets_it_by_xmpp_and_mail_then_fetches_it(server_fact
         sent["question"] = time.time()
         await groupchat(g, live.room, "Host: can you hear me?\nsecond line")
         # during the live
-        await g.wait_message(lambda m: m["type"] == "groupchat" and "has started" in m["body"], timeout=15)
+        await g.wait_message(lambda m: m["type"] == "groupchat" and "is due to start now" in m["body"], timeout=15)
         sent["during"] = time.time()
         await groupchat(owner, live.room, "yes, welcome")
         m = await owner.wait_message(transcript_message(srv, live), timeout=20)
@@ -134,13 +134,13 @@ async def test_online_owner_gets_it_by_xmpp_and_mail_then_fetches_it(server_fact
         assert ("<viewer>", "Host: can you hear me?") in bodies
         assert ("<Host>", "yes, welcome") in bodies
         assert any(who == "*" and "starts in" in body for who, body in bodies)
-        assert any(who == "*" and "has started" in body for who, body in bodies)
+        assert any(who == "*" and "is due to start now" in body for who, body in bodies)
         # a message's later lines stay indented under it
         assert re.search(r"^[+-]\d\d:\d\d:\d\d <viewer> Host: can you hear me\?\n +second line$", m["body"], re.M)
         offs = {body: off for off, _, body in got}
         assert offs["hello before the start"] < 0 and near(offs["hello before the start"], sent["hello"] - start)
         assert offs["yes, welcome"] >= 0 and near(offs["yes, welcome"], sent["during"] - start)
-        started = [off for off, who, body in got if "has started" in body]
+        started = [off for off, who, body in got if "is due to start now" in body]
         assert started and near(started[0], 0, 1)
         # and by mail, as an attachment
         mail = box.wait(lambda x: "owner@example.com" in x.rcpt_tos and "Transcript" in x.subject)
@@ -216,7 +216,7 @@ async def test_offline_owner_gets_it_once_across_kill9(server_factory, tmp_path)
         # the broadcaster is not in the room: their account name addresses them
         await groupchat(g, live.room, f"{live.user}: where are you?")
         await groupchat(g, live.room, "just chatting")
-        await g.wait_message(lambda m: m["type"] == "groupchat" and "has started" in m["body"], timeout=15)
+        await g.wait_message(lambda m: m["type"] == "groupchat" and "is due to start now" in m["body"], timeout=15)
         await groupchat(g, live.room, f"{live.user}, the live has started")
         await wait_presence(g, lambda p: p["type"] == "unavailable", timeout=15)
         await wait_log(srv, rf"plugin transcript: {live.id}: transcript archived \(2 of \d+ messages: addressed, "
@@ -266,7 +266,7 @@ async def test_server_down_at_close_delivers_at_start_up(server_factory, tmp_pat
         g = await guest(srv)
         await join_open(g, live, "viewer")
         await groupchat(g, live.room, "before the live")
-        await g.wait_message(lambda m: m["type"] == "groupchat" and "has started" in m["body"], timeout=15)
+        await g.wait_message(lambda m: m["type"] == "groupchat" and "is due to start now" in m["body"], timeout=15)
         await groupchat(g, live.room, "during the live")
         srv.kill9()
         await clients.wait_for(lambda: time.time() > live.end + 2.5, timeout=15, what="the closing time")
