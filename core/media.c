@@ -74,6 +74,8 @@ typedef struct media_wsv {
     server *srv;
     web_ws *ws;                /* web.c's, valid until on_close */
     media_live *live;          /* set while it counts as a viewer */
+    int64_t opened_ms;         /* until its token came: on the service's pending list */
+    bool is_pending;
     bool need_key;             /* dropping access units until a keyframe */
     bool is_done;              /* refused or ended: what it sends is ignored */
     char token[MEDIA_WS_RX + 1];
@@ -191,6 +193,7 @@ typedef struct media_service {
     media_addr *addrs;       /* uthash by address key */
     media_token *tokens;     /* uthash by token */
     size_t ntokens;
+    media_wsv *pending;      /* DL list: browsers connected whose token has not come */
     media_stats stats;
     uint64_t next_id;
     bool stopping;
@@ -1335,8 +1338,17 @@ static void ws_send_json(media_wsv *v, json_t *obj)
 
 /* Tells the browser why, then closes with code and reason; it no longer
  * counts (the caller has taken it off its live). */
+static void ws_unpend(media_wsv *v)
+{
+    if (v->is_pending && v->srv->media) {
+        DL_DELETE(v->srv->media->pending, v);
+        v->is_pending = false;
+    }
+}
+
 static void ws_refuse(media_wsv *v, const char *type, unsigned short code, const char *text)
 {
+    ws_unpend(v);
     v->is_done = true;
     ws_send_json(v, json_pack("{s:s,s:s}", "type", type, "message", text));
     web_ws_close_reason(v->ws, code, text);
@@ -1445,6 +1457,7 @@ static void token_drop(media_service *m, media_token *t)
 static void ws_authorise(media_service *m, media_wsv *v)
 {
     server *srv = m->srv;
+    ws_unpend(v);
     media_token *t = NULL;
     if (v->token_len == MEDIA_TOKEN_LEN)
         HASH_FIND(hh, m->tokens, v->token, MEDIA_TOKEN_LEN, t);
@@ -1512,6 +1525,12 @@ static void *ws_on_open(void *ud, web_ws *ws)
     v->srv = srv;
     v->ws = ws;
     snprintf(v->peer, sizeof v->peer, "%s", web_ws_peer(ws));
+    v->opened_ms = now_ms();
+    v->is_pending = true;
+    /* What the kernel holds counts against the browser's delay as much as
+     * our queue does: the same bound for both. */
+    web_ws_set_send_buffer(ws, srv->cfg.media_websocket_queue_bytes);
+    DL_APPEND(srv->media->pending, v);
     srv->nconnections++;
     return v;
 }
@@ -1540,6 +1559,7 @@ static void ws_on_close(void *conn_ud)
 {
     media_wsv *v = conn_ud;
     server *srv = v->srv;
+    ws_unpend(v);
     if (v->live && srv->media) {
         log_write(&srv->log, LOG_INFO, "media", "%s: browser %s left", v->live->id, v->peer);
         ws_detach(srv->media, v, true);
@@ -1599,6 +1619,19 @@ static void handle_token(media_service *m, const xml_node *iq, const char *from,
         }
     }
     reservation_clear(&res);
+}
+
+/* Browsers that have not sent their token within c2s.auth_timeout_s
+ * are closed. */
+static void ws_pending_sweep(media_service *m)
+{
+    int64_t limit = now_ms() - (int64_t)m->srv->cfg.auth_timeout_s * 1000;
+    media_wsv *v, *tmp;
+    DL_FOREACH_SAFE(m->pending, v, tmp)
+    {
+        if (v->opened_ms <= limit)
+            ws_refuse(v, "error", WS_CLOSE_POLICY, "no token came in time");
+    }
 }
 
 static void tokens_sweep(media_service *m, bool all)
@@ -1975,6 +2008,9 @@ void media_free(server *srv)
         live_free(l);
     }
     tokens_sweep(m, true);
+    media_wsv *pv, *pt;
+    DL_FOREACH_SAFE(m->pending, pv, pt)
+        ws_unpend(pv);
     free(m->slots);
     free(m->msgs);
     free(m->iov);
@@ -1990,6 +2026,7 @@ void media_sweep(server *srv)
         return;
     int64_t now = now_ms();
     tokens_sweep(m, false);
+    ws_pending_sweep(m);
     media_live *l, *tmp;
     HASH_ITER(hh, m->lives, l, tmp)
     {

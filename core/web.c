@@ -57,6 +57,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 #include <uthash.h>
@@ -1421,6 +1422,15 @@ int web_ws_send_binary(web_ws *ws, const char *const *parts, const size_t *lens,
 size_t web_ws_queued(const web_ws *ws)
 {
     return ws ? ws->queued : 0;
+}
+
+int web_ws_set_send_buffer(web_ws *ws, size_t bytes)
+{
+    if (!ws || !ws->wsi || bytes > (size_t)1 << 30)
+        return -1;
+    lws_sockfd_type fd = lws_get_socket_fd(ws->wsi);
+    int v = (int)bytes;
+    return fd < 0 ? -1 : setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof v);
 }
 
 /* Starts libwebsockets' close handshake (RFC 6455 section 7): the close

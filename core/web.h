@@ -183,6 +183,9 @@ int web_ws_send_binary(web_ws *ws, const char *const *parts, const size_t *lens,
 /* Payload bytes waiting in the connection's queue (what the socket has not
  * taken yet): a sender that must not fall behind drops before it grows. */
 size_t web_ws_queued(const web_ws *ws);
+/* Sets the connection's TCP send buffer (SO_SNDBUF; the system's automatic
+ * sizing, which may hold seconds of a stream, then stops).  Returns 0 or -1. */
+int web_ws_set_send_buffer(web_ws *ws, size_t bytes);
 /* Closes once the queue is out, with a close frame carrying code (RFC 6455
  * section 7.4: 1000 normal, 1003 unacceptable data, 1009 too big); later
  * sends are refused.  on_close follows when the connection is gone. */

@@ -6,8 +6,11 @@ capacity together with the Jingle viewers, the stream arriving as access
 units that start with a keyframe carrying its SPS and PPS and that ffmpeg
 decodes, and the close when the live ends."""
 import asyncio
+import socket
 import subprocess
 import time
+
+import websockets
 
 import jingle
 from jingle import Offer, initiate, initiate_error, media_jid, terminate, wait_accept
@@ -138,3 +141,62 @@ async def test_tokens_capacity_and_stream(server_factory, tmp_path):
         assert code == 1000, (code, reason)
     finally:
         stop(caster)
+
+
+async def test_a_browser_without_token_is_closed(server_factory):
+    """A connection that never sends its token does not stay open."""
+    srv = server_factory({"c2s": {"auth_timeout_s": 1}})
+    ws = await websockets.connect(f"ws://127.0.0.1:{srv.http_port}/media-websocket", subprotocols=["onair-media"])
+    rest, (code, reason) = await closed(ws, timeout=5)
+    assert code == 1008 and reason == "no token came in time", (code, reason)
+    assert rest == [{"type": "error", "message": "no token came in time"}], rest
+    # Without the subprotocol the handshake is refused.
+    try:
+        await websockets.connect(f"ws://127.0.0.1:{srv.http_port}/media-websocket")
+    except websockets.InvalidStatusCode as e:
+        assert e.status_code == 400
+    else:
+        raise AssertionError("a handshake without the onair-media subprotocol was accepted")
+
+
+async def test_a_slow_browser_drops_to_the_next_keyframe(server_factory):
+    """A browser that stops reading misses access units once its queue is
+    full (media.websocket_queue_bytes), and resumes at a keyframe; another
+    browser of the same live receives every access unit meanwhile."""
+    srv = server_factory(dict(CONFIG, media={"websocket_queue_bytes": 65536}))
+    live = book_live(srv, level="password", start=soon())
+    viewer = await guest(srv)
+    await join(viewer, live, "Viewer", password="view-secret")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", srv.http_port))
+    slow = await websockets.connect(f"ws://127.0.0.1:{srv.http_port}/media-websocket", sock=sock,
+                                    subprotocols=["onair-media"], max_size=None, max_queue=1, read_limit=4096)
+    await slow.send((await media_token(viewer, live)).text)
+    fast = await open_media(srv, (await media_token(viewer, live)).text)
+    assert await next_message(slow) == {"type": "waiting"}
+    assert await next_message(fast) == {"type": "waiting"}
+    alice, caster = await cast_video(srv, live, seconds=12)
+    try:
+        assert await next_message(fast) == {"type": "playing"}
+        # The fast browser reads 6 seconds of video (one access unit per
+        # 3600 ticks at 25 frames a second) while the slow one reads nothing.
+        units = [await next_message(fast) for _ in range(150)]
+        steps = {b.ts - a.ts for a, b in zip(units, units[1:])}
+        assert steps == {3600}, sorted(steps)[:10]
+        # The slow one now reads: what it missed is a gap, after which comes a keyframe.
+        got = []
+        m = await next_message(slow)
+        assert m == {"type": "playing"}, m
+        while len(got) < 200:
+            m = await next_message(slow)
+            if isinstance(m, dict):
+                break
+            got.append(m)
+        gaps = [i for i in range(1, len(got)) if got[i].ts - got[i - 1].ts != 3600]
+        assert gaps, "the slow browser missed nothing"
+        assert all(got[i].is_key for i in gaps), [(got[i].ts - got[i - 1].ts, got[i].is_key) for i in gaps]
+        assert got[0].is_key
+    finally:
+        stop(caster)
+        await terminate(alice, media_jid(live), "cast")
