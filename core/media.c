@@ -555,7 +555,7 @@ static void session_free(media_service *m, media_session *s)
 static void live_end(media_service *m, media_live *l, const char *reason, const char *to_broadcaster_cond,
                      const char *to_broadcaster_text, const char *to_viewers_cond, const char *to_viewers_text,
                      bool notify);
-static void ws_live_started(media_live *l);
+static void ws_live_started(media_service *m, media_live *l);
 static void ws_live_ended(media_service *m, media_live *l, const char *text);
 static void ws_deliver_all(void *ud, const uint8_t *au, size_t len, uint32_t ts, bool is_key);
 
@@ -1024,7 +1024,7 @@ static void accept_waiting(media_service *m, media_live *l)
         send_accept(m, s);
         send_cache(m, l, s);
     }
-    ws_live_started(l);
+    ws_live_started(m, l);
 }
 
 /* ---- ending ---- */
@@ -1336,8 +1336,7 @@ static void ws_send_json(media_wsv *v, json_t *obj)
     free(text);
 }
 
-/* Tells the browser why, then closes with code and reason; it no longer
- * counts (the caller has taken it off its live). */
+/* Takes a browser whose token has not come off the pending list. */
 static void ws_unpend(media_wsv *v)
 {
     if (v->is_pending && v->srv->media) {
@@ -1346,6 +1345,8 @@ static void ws_unpend(media_wsv *v)
     }
 }
 
+/* Tells the browser why, then closes with code and reason; it no longer
+ * counts (the caller has taken it off its live). */
 static void ws_refuse(media_wsv *v, const char *type, unsigned short code, const char *text)
 {
     ws_unpend(v);
@@ -1389,11 +1390,28 @@ static void ws_deliver_one(void *ud, const uint8_t *au, size_t len, uint32_t ts,
     ws_deliver(ud, au, len, ts, is_key);
 }
 
+static void ws_detach(media_service *m, media_wsv *v, bool release);
+
+/* Whether the live on air sends H.264 video (what browsers play). */
+static bool live_has_h264(const media_live *l)
+{
+    for (size_t i = 0; l->ingest && i < l->ingest->ncontents; i++)
+        if (l->ingest->contents[i].media == MJ_VIDEO && l->ingest->contents[i].codec == MEDIA_CODEC_H264)
+            return true;
+    return false;
+}
+
 /* The start of the decoder for a browser joining a live on air: the kept
  * keyframe group, depacketized for it alone (what is still incomplete
- * comes with everyone's next access unit). */
-static void ws_send_start(media_live *l, media_wsv *v)
+ * comes with everyone's next access unit).  A live without H.264 video
+ * has nothing for it: it is refused. */
+static void ws_send_start(media_service *m, media_live *l, media_wsv *v)
 {
+    if (!live_has_h264(l)) {
+        ws_detach(m, v, false);
+        ws_refuse(v, "error", WS_CLOSE_UNSUPPORTED, "this live sends no H.264 video, which the player needs");
+        return;
+    }
     ws_send_json(v, json_pack("{s:s}", "type", "playing"));
     keyframe_cache *c = &l->cache;
     if (!c->is_valid || c->n == 0)
@@ -1411,11 +1429,11 @@ static void ws_send_start(media_live *l, media_wsv *v)
 }
 
 /* The live has gone on air: its waiting browsers start. */
-static void ws_live_started(media_live *l)
+static void ws_live_started(media_service *m, media_live *l)
 {
-    media_wsv *v;
-    DL_FOREACH(l->ws_viewers, v)
-        ws_send_start(l, v);
+    media_wsv *v, *tmp;
+    DL_FOREACH_SAFE(l->ws_viewers, v, tmp)
+        ws_send_start(m, l, v);
 }
 
 /* Takes a browser off its live (it no longer counts). */
@@ -1505,7 +1523,7 @@ static void ws_authorise(media_service *m, media_wsv *v)
     log_write(&srv->log, LOG_INFO, "media", "%s: browser %s %s, %zu of %u", l->id, v->peer,
               l->ingest ? "watching" : "waiting", l->nviewers, l->capacity);
     if (l->ingest)
-        ws_send_start(l, v);
+        ws_send_start(m, l, v);
     else
         ws_send_json(v, json_pack("{s:s}", "type", "waiting"));
 }

@@ -200,3 +200,23 @@ async def test_a_slow_browser_drops_to_the_next_keyframe(server_factory):
     finally:
         stop(caster)
         await terminate(alice, media_jid(live), "cast")
+
+
+async def test_a_live_without_h264_has_nothing_for_browsers(server_factory):
+    """A live that goes on air with VP8 video: the waiting browser is told
+    why and closed, and its place is free again."""
+    srv = server_factory(CONFIG)
+    live = book_live(srv, start=soon())  # public: any guest gets a token
+    viewer = await guest(srv)
+    ws = await open_media(srv, (await media_token(viewer, live)).text)
+    assert await next_message(ws) == {"type": "waiting"}
+    alice = jingle.watch(await owner(srv, live))
+    offer = Offer("broadcast", password="cast-secret")
+    offer.content("video", port=free_udp_pair(), pt=(100, "VP8", 90000))
+    await initiate(alice, media_jid(live), "cast", offer)
+    await wait_accept(alice, "cast")
+    rest, (code, reason) = await closed(ws)
+    assert code == 1003 and reason == "this live sends no H.264 video, which the player needs", (code, reason)
+    assert rest == [{"type": "error", "message": reason}], rest
+    await wait_for(lambda: health(srv)["media_viewers"] == 0, 5, "the browser's place freed")
+    await terminate(alice, media_jid(live), "cast")
