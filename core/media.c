@@ -317,7 +317,7 @@ static void reply_simple(media_service *m, const xml_node *iq, const char *type,
 {
     mj_error e = {type, cond, app_ns, app_name, ""};
     if (text)
-        snprintf(e.text, sizeof e.text, "%s", text);
+        snprintf(e.text, sizeof e.text, "%.*s", (int)sizeof e.text - 1, text); /* longer texts are cut */
     reply_error(m, iq, &e);
 }
 

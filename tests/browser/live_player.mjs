@@ -3,9 +3,9 @@
 // chat's connection and waits on the media WebSocket; the broadcaster
 // (ffmpeg, on the test's side) goes on air; the player decodes frames with
 // WebCodecs and draws them (data-frames counts them); the broadcaster ends
-// the live and the player says so.  A second guest, outside the room, gets
-// no stream.
-// Input: base, live, password.
+// the live and the player says so.  In the room of a later live, whose
+// stream may not be watched yet, the player says from when.
+// Input: base, live, password, early (a live ID), early_opens.
 import { input, run, newPage, shot, check, call, text, log } from "./lib.mjs";
 
 const FRAMES_WITHIN_MS = 15000;
@@ -57,7 +57,25 @@ run(async () => {
   const before = await frames(page);
   await call("end_live");
   await page.waitForSelector('#player[data-stream="ended"]');
-  check((await text(page, "#stream-state")).startsWith("The live has ended"), "the player says the live has ended");
+  check((await text(page, "#stream-state")) === "The live has ended.", "the player says the live has ended");
+  await page.waitForFunction(() => document.querySelector("#player-state").textContent === "This live has ended");
   check((await frames(page)) >= before, "the frame count stays");
   await shot(page, "03-ended");
+
+  // ---- a live whose room is open before its stream may be watched ----
+  const early = await newPage({ name: "early" });
+  await early.goto(`${input.base}/live/${input.early}`);
+  await early.waitForSelector("#live:not([hidden])");
+  await early.fill("#nick", "Early bird");
+  await early.click("#join-button");
+  await early.waitForSelector("#room:not([hidden])");
+  await early.waitForSelector('#player[data-stream="waiting"]');
+  const line = await text(early, "#stream-state");
+  const opens = await early.evaluate((iso) => {
+    // the pages' date format (common.js)
+    const f = new Intl.DateTimeFormat(undefined, { weekday: "short", year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short" });
+    return f.format(new Date(iso));
+  }, input.early_opens);
+  check(line === `The stream can be watched from ${opens}.`, `the player says when the stream opens: ${line} (${opens})`);
+  await shot(early, "04-not-yet");
 });

@@ -24,6 +24,7 @@ let live = null;
 let site = null;
 let chat = null;
 let player = null;
+let streamRetry = 0;
 let lastRefresh = 0;
 const people = new Map(); // nick -> {intro, role, affiliation, self}
 
@@ -83,6 +84,11 @@ function tick() {
     state = "On air";
     when = `Ends at ${formatDateTime(live.end)}`;
     player.dataset.state = "live";
+  } else if (player.dataset.stream === "ended") {
+    // the broadcaster may end before the scheduled end
+    state = "This live has ended";
+    when = "";
+    player.dataset.state = "ended";
   } else if (now < start) {
     state = "Not started yet";
     when = `Starts in ${formatDuration(start - now)}, at ${formatDateTime(live.start)}`;
@@ -144,7 +150,7 @@ function streamText(state, text) {
     case "playing":
       return player && player.frames > 0 ? "" : "Starting the stream…";
     case "ended":
-      return text ? `The live has ended (${text}).` : "The live has ended.";
+      return text && !/^the live has ended$/i.test(text) ? `The live has ended: ${text}.` : "The live has ended.";
     default:
       return text ? `The stream is not available: ${text}.` : "The stream is not available.";
   }
@@ -161,15 +167,27 @@ async function startStream() {
       if (e.detail.frames === 1) showStream("playing", "");
     });
   }
+  clearTimeout(streamRetry);
   showStream("connecting", streamText("connecting"));
   try {
     player.start(await chat.mediaToken(`${live.id}@${site.media_domain}`));
   } catch (e) {
+    // Too early (the room opens before the stream may be watched): try again when it may.
+    const from = e.condition === "not-allowed" ? /watched from (\S+) to/.exec(e.text || "") : null;
+    const at = from ? parseTime(from[1]) : null;
+    if (at && at.getTime() > Date.now()) {
+      showStream("waiting", `The stream can be watched from ${formatDateTime(at)}.`);
+      streamRetry = setTimeout(() => {
+        if (chat) startStream();
+      }, Math.min(at.getTime() - Date.now() + 500, 2147483000));
+      return;
+    }
     showStream("error", streamText("error", e.text || e.message));
   }
 }
 
 function stopStream() {
+  clearTimeout(streamRetry);
   if (player) player.stop();
   showStream("", "Join the chat to watch the live.");
 }
