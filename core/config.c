@@ -82,6 +82,8 @@ static const key_spec schema[] = {
     {"media", "feedback_per_s", KEY_INT, 1, 10000},
     {"media", "keyframe_request_interval_ms", KEY_INT, 0, 60000},
     {"media", "keyframe_cache_bytes", KEY_INT, 0, 256LL * 1024 * 1024},
+    {"media", "token_ttl_s", KEY_INT, 1, 3600},
+    {"media", "websocket_queue_bytes", KEY_INT, 65536, 64LL * 1024 * 1024},
     {"media", "socket_buffer_bytes", KEY_INT, 65536, 1024LL * 1024 * 1024},
     {"adhoc", "session_timeout_s", KEY_INT, 1, 86400},
     {"http", "listen", KEY_STRING_LIST, 0, 0},
@@ -158,6 +160,8 @@ void config_defaults(config *cfg)
     cfg->media_feedback_per_s = 10;
     cfg->media_keyframe_request_interval_ms = 1000;
     cfg->media_keyframe_cache_bytes = 4 * 1024 * 1024;
+    cfg->media_token_ttl_s = 60;
+    cfg->media_websocket_queue_bytes = 1024 * 1024;
     cfg->media_socket_buffer_bytes = 4 * 1024 * 1024;
     cfg->adhoc_session_timeout_s = 600;
     cfg->http_listen[0] = strdup("127.0.0.1");
@@ -600,6 +604,10 @@ static int apply(load_ctx *lc, config *cfg, const key_spec *spec, config_setting
             cfg->media_keyframe_cache_bytes = (size_t)num;
         } else if (strcmp(k, "socket_buffer_bytes") == 0) {
             cfg->media_socket_buffer_bytes = (size_t)num;
+        } else if (strcmp(k, "token_ttl_s") == 0) {
+            cfg->media_token_ttl_s = (unsigned)num;
+        } else if (strcmp(k, "websocket_queue_bytes") == 0) {
+            cfg->media_websocket_queue_bytes = (size_t)num;
         }
     } else if (strcmp(g, "muc") == 0 || strcmp(g, "media") == 0) {
         char *norm = jid_nameprep(str);

@@ -129,6 +129,8 @@ typedef struct config {
     unsigned media_keyframe_request_interval_ms; /* PLI/FIR forwarded at most this often per content */
     size_t media_keyframe_cache_bytes;   /* the kept keyframe group, at most */
     size_t media_socket_buffer_bytes;    /* SO_RCVBUF / SO_SNDBUF of the UDP socket */
+    unsigned media_token_ttl_s;          /* a media WebSocket token unused this long expires */
+    size_t media_websocket_queue_bytes;  /* a media WebSocket viewer further behind drops to the next keyframe */
 
     config_channel *channels; /* owned array */
     size_t nchannels;

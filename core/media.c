@@ -10,12 +10,19 @@
  * ceil(N / 1024) sendmmsg calls.  Nothing unauthenticated is relayed or
  * parsed beyond its SRTP header.
  *
- * What this module does not do: ICE, DTLS-SRTP, the browsers' media
- * WebSocket, transcoding.
+ * Browsers watch over the media WebSocket (specs/media.md, "Browsers"): a
+ * room occupant asks the endpoint for a token over XMPP, opens
+ * MEDIA_WS_PATH with it and receives the live's H.264 access units, one
+ * binary message each (media_h264.c depacketizes once per live), counted
+ * against the channel's capacity with the Jingle viewers.
+ *
+ * What this module does not do: ICE, DTLS-SRTP, transcoding, audio to
+ * browsers.
  */
 #include "media.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -26,6 +33,7 @@
 #include <utlist.h>
 
 #include "datetime.h"
+#include "media_h264.h"
 #include "media_jingle.h"
 #include "media_rtp.h"
 #include "media_srtp.h"
@@ -34,6 +42,7 @@
 #include "reservation.h"
 #include "schedule.h"
 #include "server.h"
+#include "web.h"
 
 #define NS_STANZAS "urn:ietf:params:xml:ns:xmpp-stanzas"
 #define NS_DISCO_INFO_URI "http://jabber.org/protocol/disco#info"
@@ -41,9 +50,47 @@
 #define PACKET_MAX 65536         /* largest datagram read */
 #define SLOT_MAX (PACKET_MAX + MEDIA_SRTP_TRAILER_MAX)
 #define COUNT_WRITE_MS 1000      /* viewer counts reach the store at most this often */
+#define MEDIA_WS_PATH "/media-websocket"
+#define MEDIA_WS_PROTOCOL "onair-media"
+#define MEDIA_WS_RX 128          /* the receive buffer: the token is the only message */
+#define MEDIA_TOKEN_LEN 32
+#define MEDIA_TOKENS_MAX 65536   /* tokens outstanding at once, every live together */
+#define MEDIA_AU_MAX (4u << 20)  /* the largest access unit sent to a browser */
+#define WS_HEADER_LEN 8
+/* RFC 6455 section 7.4 */
+#define WS_CLOSE_NORMAL 1000
+#define WS_CLOSE_UNSUPPORTED 1003
+#define WS_CLOSE_POLICY 1008
+#define WS_CLOSE_TRY_LATER 1013
 
 typedef struct media_live media_live;
 typedef struct media_session media_session;
+
+/* A browser on the media WebSocket.  Owned by its connection: freed in
+ * on_close (web.c calls it once, also at shutdown); while it watches, it is
+ * on its live's ws_viewers list, and the live's end or media_free takes it
+ * off (live = NULL). */
+typedef struct media_wsv {
+    server *srv;
+    web_ws *ws;                /* web.c's, valid until on_close */
+    media_live *live;          /* set while it counts as a viewer */
+    int64_t opened_ms;         /* until its token came: on the service's pending list */
+    bool is_pending;
+    bool need_key;             /* dropping access units until a keyframe */
+    bool is_done;              /* refused or ended: what it sends is ignored */
+    char token[MEDIA_WS_RX + 1];
+    size_t token_len;
+    char peer[64];             /* for the log */
+    struct media_wsv *prev, *next;
+} media_wsv;
+
+/* A media WebSocket token: one live, single use, expires unused. */
+typedef struct media_token {
+    char token[MEDIA_TOKEN_LEN + 1];
+    char live[RES_ID_LEN + 1];
+    int64_t expires_ms;
+    UT_hash_handle hh;
+} media_token;
 
 /* One content (one media) of a session. */
 typedef struct media_content {
@@ -124,6 +171,8 @@ struct media_live {
     double tokens;             /* policing: bytes */
     int64_t tokens_ms;
     keyframe_cache cache;
+    h264_au au;                /* the access units for browsers (H.264 video) */
+    media_wsv *ws_viewers;     /* DL list: browsers, counted in nviewers too */
     uint32_t peak, total;      /* this broadcast's counts (with what the store had) */
     bool has_record;           /* media_lives has a record for it */
     bool counts_dirty;
@@ -142,6 +191,9 @@ typedef struct media_service {
     media_session *sessions; /* uthash by key */
     media_peer *peers;       /* uthash by jid */
     media_addr *addrs;       /* uthash by address key */
+    media_token *tokens;     /* uthash by token */
+    size_t ntokens;
+    media_wsv *pending;      /* DL list: browsers connected whose token has not come */
     media_stats stats;
     uint64_t next_id;
     bool stopping;
@@ -265,7 +317,7 @@ static void reply_simple(media_service *m, const xml_node *iq, const char *type,
 {
     mj_error e = {type, cond, app_ns, app_name, ""};
     if (text)
-        snprintf(e.text, sizeof e.text, "%s", text);
+        snprintf(e.text, sizeof e.text, "%.*s", (int)sizeof e.text - 1, text); /* longer texts are cut */
     reply_error(m, iq, &e);
 }
 
@@ -314,6 +366,7 @@ static media_live *live_get(media_service *m, const reservation *res)
     l->bandwidth_kbps = res->bandwidth_kbps;
     l->start = res->start;
     l->end = res->end;
+    h264_au_init(&l->au, MEDIA_AU_MAX);
     store_txn *t;
     if (store_txn_begin(srv->store, false, &t) == STORE_OK) {
         media_live_record rec;
@@ -342,13 +395,14 @@ static void live_free(media_live *l)
     free(l->room_jid);
     free(l->cache.buf);
     free(l->cache.lens);
+    h264_au_free(&l->au);
     free(l);
 }
 
 /* A live with no session left and not on air is dropped from memory. */
 static void live_release(media_service *m, media_live *l)
 {
-    if (l->ingest || l->viewers)
+    if (l->ingest || l->viewers || l->ws_viewers)
         return;
     HASH_DEL(m->lives, l);
     live_free(l);
@@ -501,6 +555,9 @@ static void session_free(media_service *m, media_session *s)
 static void live_end(media_service *m, media_live *l, const char *reason, const char *to_broadcaster_cond,
                      const char *to_broadcaster_text, const char *to_viewers_cond, const char *to_viewers_text,
                      bool notify);
+static void ws_live_started(media_service *m, media_live *l);
+static void ws_live_ended(media_service *m, media_live *l, const char *text);
+static void ws_deliver_all(void *ud, const uint8_t *au, size_t len, uint32_t ts, bool is_key);
 
 /* Ends a session: tells its peer (unless notify is false), and when it was
  * the broadcaster's, ends the live. */
@@ -776,6 +833,8 @@ static void ingest_packet(media_service *m, media_session *s, media_content *c, 
         return;
     if (c->media == MJ_VIDEO && c->codec != MEDIA_CODEC_OTHER)
         cache_packet(m, l, c->codec, p, len, &h);
+    if (c->media == MJ_VIDEO && c->codec == MEDIA_CODEC_H264)
+        h264_au_push(&l->au, p, &h, ws_deliver_all, l);
     relay(m, l, c->media, p, len, false);
 }
 
@@ -965,6 +1024,7 @@ static void accept_waiting(media_service *m, media_live *l)
         send_accept(m, s);
         send_cache(m, l, s);
     }
+    ws_live_started(m, l);
 }
 
 /* ---- ending ---- */
@@ -986,6 +1046,7 @@ static void live_end(media_service *m, media_live *l, const char *reason, const 
         session_send_terminate(m, s, vcond, vtext);
         session_free(m, s);
     }
+    ws_live_ended(m, l, vtext);
     cache_clear(&l->cache);
     if (was_on_air) {
         live_write(m, l, MEDIA_LIVE_ENDED, reason, false, true);
@@ -1236,6 +1297,8 @@ static void handle_initiate(media_service *m, const xml_node *iq, const xml_node
         l->started_ms = l->last_packet_ms = now_ms();
         l->tokens_ms = 0;
         cache_clear(&l->cache);
+        h264_au_free(&l->au);
+        h264_au_init(&l->au, MEDIA_AU_MAX);
         send_accept(m, s);
         log_write(&srv->log, LOG_INFO, "media", "live on air: %s by %s (%s), %zu content%s", l->id, from, s->sid,
                   s->ncontents, s->ncontents == 1 ? "" : "s");
@@ -1256,6 +1319,348 @@ done:
     reservation_clear(&res);
     OPENSSL_cleanse(ji, sizeof *ji);
     free(ji);
+}
+
+/* ---- browsers: the media WebSocket ---- */
+
+/* One JSON text message (obj stolen). */
+static void ws_send_json(media_wsv *v, json_t *obj)
+{
+    char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+    json_decref(obj);
+    if (!text)
+        return;
+    const char *parts[1] = {text};
+    size_t lens[1] = {strlen(text)};
+    web_ws_send(v->ws, parts, lens, 1);
+    free(text);
+}
+
+/* Takes a browser whose token has not come off the pending list. */
+static void ws_unpend(media_wsv *v)
+{
+    if (v->is_pending && v->srv->media) {
+        DL_DELETE(v->srv->media->pending, v);
+        v->is_pending = false;
+    }
+}
+
+/* Tells the browser why, then closes with code and reason; it no longer
+ * counts (the caller has taken it off its live). */
+static void ws_refuse(media_wsv *v, const char *type, unsigned short code, const char *text)
+{
+    ws_unpend(v);
+    v->is_done = true;
+    ws_send_json(v, json_pack("{s:s,s:s}", "type", type, "message", text));
+    web_ws_close_reason(v->ws, code, text);
+}
+
+/* One access unit to one browser: the header (specs/media.md, "Browsers")
+ * and the Annex B bytes.  A browser whose queue is over the limit misses it
+ * and everything until the next keyframe; nothing ever waits for it. */
+static void ws_deliver(media_wsv *v, const uint8_t *au, size_t len, uint32_t ts, bool is_key)
+{
+    if (v->is_done || (v->need_key && !is_key))
+        return;
+    if (web_ws_queued(v->ws) + len > v->srv->cfg.media_websocket_queue_bytes) {
+        if (!v->need_key)
+            log_write(&v->srv->log, LOG_DEBUG, "media", "%s: browser %s behind, dropping to the next keyframe",
+                      v->live ? v->live->id : "?", v->peer);
+        v->need_key = true;
+        return;
+    }
+    uint8_t hdr[WS_HEADER_LEN] = {1, is_key ? 1 : 0, 0, 0, (uint8_t)(ts >> 24), (uint8_t)(ts >> 16),
+                                  (uint8_t)(ts >> 8), (uint8_t)ts};
+    const char *parts[2] = {(const char *)hdr, (const char *)au};
+    size_t lens[2] = {sizeof hdr, len};
+    if (web_ws_send_binary(v->ws, parts, lens, 2) == 0 && is_key)
+        v->need_key = false;
+}
+
+static void ws_deliver_all(void *ud, const uint8_t *au, size_t len, uint32_t ts, bool is_key)
+{
+    media_live *l = ud;
+    media_wsv *v;
+    DL_FOREACH(l->ws_viewers, v)
+        ws_deliver(v, au, len, ts, is_key);
+}
+
+static void ws_deliver_one(void *ud, const uint8_t *au, size_t len, uint32_t ts, bool is_key)
+{
+    ws_deliver(ud, au, len, ts, is_key);
+}
+
+static void ws_detach(media_service *m, media_wsv *v, bool release);
+
+/* Whether the live on air sends H.264 video (what browsers play). */
+static bool live_has_h264(const media_live *l)
+{
+    for (size_t i = 0; l->ingest && i < l->ingest->ncontents; i++)
+        if (l->ingest->contents[i].media == MJ_VIDEO && l->ingest->contents[i].codec == MEDIA_CODEC_H264)
+            return true;
+    return false;
+}
+
+/* The start of the decoder for a browser joining a live on air: the kept
+ * keyframe group, depacketized for it alone (what is still incomplete
+ * comes with everyone's next access unit).  A live without H.264 video
+ * has nothing for it: it is refused. */
+static void ws_send_start(media_service *m, media_live *l, media_wsv *v)
+{
+    if (!live_has_h264(l)) {
+        ws_detach(m, v, false);
+        ws_refuse(v, "error", WS_CLOSE_UNSUPPORTED, "this live sends no H.264 video, which the player needs");
+        return;
+    }
+    ws_send_json(v, json_pack("{s:s}", "type", "playing"));
+    keyframe_cache *c = &l->cache;
+    if (!c->is_valid || c->n == 0)
+        return;
+    h264_au a;
+    h264_au_init(&a, MEDIA_AU_MAX);
+    size_t off = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        rtp_header h;
+        if (rtp_parse(c->buf + off, c->lens[i], &h) == 0)
+            h264_au_push(&a, c->buf + off, &h, ws_deliver_one, v);
+        off += c->lens[i];
+    }
+    h264_au_free(&a);
+}
+
+/* The live has gone on air: its waiting browsers start. */
+static void ws_live_started(media_service *m, media_live *l)
+{
+    media_wsv *v, *tmp;
+    DL_FOREACH_SAFE(l->ws_viewers, v, tmp)
+        ws_send_start(m, l, v);
+}
+
+/* Takes a browser off its live (it no longer counts). */
+static void ws_detach(media_service *m, media_wsv *v, bool release)
+{
+    media_live *l = v->live;
+    if (!l)
+        return;
+    DL_DELETE(l->ws_viewers, v);
+    l->nviewers--;
+    v->live = NULL;
+    if (release)
+        live_release(m, l);
+}
+
+/* The live has ended: every browser is told and closed. */
+static void ws_live_ended(media_service *m, media_live *l, const char *text)
+{
+    media_wsv *v, *tmp;
+    DL_FOREACH_SAFE(l->ws_viewers, v, tmp)
+    {
+        ws_detach(m, v, false);
+        v->is_done = true;
+        ws_send_json(v, json_pack("{s:s,s:s}", "type", "ended", "message", text ? text : "the live has ended"));
+        web_ws_close_reason(v->ws, WS_CLOSE_NORMAL, "the live has ended");
+    }
+}
+
+static void token_drop(media_service *m, media_token *t)
+{
+    HASH_DEL(m->tokens, t);
+    m->ntokens--;
+    OPENSSL_cleanse(t, sizeof *t);
+    free(t);
+}
+
+/* The browser's token has come: it becomes a viewer of the token's live,
+ * or is refused with the reason. */
+static void ws_authorise(media_service *m, media_wsv *v)
+{
+    server *srv = m->srv;
+    ws_unpend(v);
+    media_token *t = NULL;
+    if (v->token_len == MEDIA_TOKEN_LEN)
+        HASH_FIND(hh, m->tokens, v->token, MEDIA_TOKEN_LEN, t);
+    if (!t || t->expires_ms <= now_ms()) {
+        if (t)
+            token_drop(m, t);
+        ws_refuse(v, "error", WS_CLOSE_POLICY, "unknown or expired token");
+        return;
+    }
+    char id[RES_ID_LEN + 1];
+    memcpy(id, t->live, sizeof id);
+    token_drop(m, t); /* single use */
+    reservation res;
+    if (reservation_get(&srv->res, id, &res) != RES_OK) {
+        ws_refuse(v, "error", WS_CLOSE_POLICY, "no such live");
+        return;
+    }
+    char text[128];
+    int64_t closes = res.end + srv->cfg.ingest_close_after_s;
+    if (res.state == RES_CANCELLED || now_ms() / 1000 >= closes) {
+        bool cancelled = res.state == RES_CANCELLED;
+        reservation_clear(&res);
+        ws_refuse(v, "ended", WS_CLOSE_NORMAL, cancelled ? "this live was cancelled" : "the live has ended");
+        return;
+    }
+    media_live *l = live_find(m, id);
+    if (l && l->nviewers >= res.capacity) {
+        snprintf(text, sizeof text, "this live has reached its capacity of %u viewers", res.capacity);
+        reservation_clear(&res);
+        ws_refuse(v, "error", WS_CLOSE_TRY_LATER, text);
+        return;
+    }
+    if (!l)
+        l = live_get(m, &res);
+    reservation_clear(&res);
+    if (!l) {
+        ws_refuse(v, "error", WS_CLOSE_TRY_LATER, "the server is out of memory");
+        return;
+    }
+    DL_APPEND(l->ws_viewers, v);
+    l->nviewers++;
+    v->live = l;
+    v->need_key = true;
+    count_viewer(l);
+    log_write(&srv->log, LOG_INFO, "media", "%s: browser %s %s, %zu of %u", l->id, v->peer,
+              l->ingest ? "watching" : "waiting", l->nviewers, l->capacity);
+    if (l->ingest)
+        ws_send_start(m, l, v);
+    else
+        ws_send_json(v, json_pack("{s:s}", "type", "waiting"));
+}
+
+static bool ws_can_open(void *ud)
+{
+    server *srv = ud;
+    return !srv->stopping && srv->media && !srv->media->stopping && srv->nconnections < srv->cfg.max_connections;
+}
+
+static void *ws_on_open(void *ud, web_ws *ws)
+{
+    server *srv = ud;
+    media_wsv *v = calloc(1, sizeof *v);
+    if (!v)
+        return NULL;
+    v->srv = srv;
+    v->ws = ws;
+    snprintf(v->peer, sizeof v->peer, "%s", web_ws_peer(ws));
+    v->opened_ms = now_ms();
+    v->is_pending = true;
+    /* What the kernel holds counts against the browser's delay as much as
+     * our queue does: the same bound for both. */
+    web_ws_set_send_buffer(ws, srv->cfg.media_websocket_queue_bytes);
+    DL_APPEND(srv->media->pending, v);
+    srv->nconnections++;
+    return v;
+}
+
+static void ws_on_data(void *conn_ud, const char *data, size_t len, bool is_binary, bool is_last)
+{
+    media_wsv *v = conn_ud;
+    media_service *m = v->srv->media;
+    if (v->is_done || v->live || !m || m->stopping)
+        return; /* a watching browser has nothing more to say */
+    if (is_binary) {
+        ws_refuse(v, "error", WS_CLOSE_UNSUPPORTED, "the token is a text message");
+        return;
+    }
+    if (len > MEDIA_WS_RX - v->token_len) {
+        ws_refuse(v, "error", WS_CLOSE_POLICY, "unknown or expired token");
+        return;
+    }
+    memcpy(v->token + v->token_len, data, len);
+    v->token_len += len;
+    if (is_last)
+        ws_authorise(m, v);
+}
+
+static void ws_on_close(void *conn_ud)
+{
+    media_wsv *v = conn_ud;
+    server *srv = v->srv;
+    ws_unpend(v);
+    if (v->live && srv->media) {
+        log_write(&srv->log, LOG_INFO, "media", "%s: browser %s left", v->live->id, v->peer);
+        ws_detach(srv->media, v, true);
+    }
+    srv->nconnections--;
+    OPENSSL_cleanse(v->token, sizeof v->token);
+    free(v);
+}
+
+static const web_ws_handler ws_handler = {ws_can_open, ws_on_open, ws_on_data, ws_on_close};
+
+/* <token xmlns='urn:onair:media:1'/>: a media WebSocket token for a viewer
+ * of the endpoint's live, under the rule of the Jingle viewers without a
+ * password (in the room, the owner, or a public live). */
+static void handle_token(media_service *m, const xml_node *iq, const char *from, const jid *fromj, const char *id)
+{
+    server *srv = m->srv;
+    reservation res;
+    if (endpoint_reservation(m, iq, id, &res) != 0)
+        return;
+    char bare[2100], owner_bare[RES_OWNER_MAX + 300], text[200], a[DATETIME_MAX], b[DATETIME_MAX];
+    snprintf(bare, sizeof bare, "%s%s%s", fromj->node ? fromj->node : "", fromj->node ? "@" : "", fromj->domain);
+    snprintf(owner_bare, sizeof owner_bare, "%s@%s", res.owner, srv->cfg.domain);
+    bool ok = res.level == RES_PUBLIC || strcmp(bare, owner_bare) == 0 || muc_has_occupant(srv, id, from);
+    int64_t now = now_ms() / 1000;
+    int64_t opens = res.start - srv->cfg.ingest_open_before_s, closes = res.end + srv->cfg.ingest_close_after_s;
+    if (!ok) {
+        reply_simple(m, iq, "auth", "not-authorized", NULL, NULL,
+                     "enter the live's room (with its shared password) to watch it");
+    } else if (now < opens || now >= closes) {
+        snprintf(text, sizeof text, "this live can be watched from %s to %s", datetime_format(opens, a),
+                 datetime_format(closes, b));
+        reply_simple(m, iq, "cancel", "not-allowed", NULL, NULL, text);
+    } else if (m->ntokens >= MEDIA_TOKENS_MAX) {
+        reply_simple(m, iq, "wait", "resource-constraint", NULL, NULL, "too many tokens outstanding");
+    } else {
+        media_token *t = calloc(1, sizeof *t);
+        xml_node *r = t ? router_iq_result(iq) : NULL;
+        xml_node *el = r ? xml_node_add_child(r, "token", NS_ONAIR_MEDIA) : NULL;
+        if (!el) {
+            free(t);
+            xml_node_free(r);
+            reply_simple(m, iq, "wait", "resource-constraint", NULL, NULL, NULL);
+        } else {
+            server_random_id(t->token, sizeof t->token, MEDIA_TOKEN_LEN);
+            memcpy(t->live, res.id, sizeof t->live);
+            t->expires_ms = now_ms() + (int64_t)srv->cfg.media_token_ttl_s * 1000;
+            HASH_ADD(hh, m->tokens, token, MEDIA_TOKEN_LEN, t);
+            m->ntokens++;
+            char expires[32];
+            web_format_time((uint64_t)t->expires_ms, expires, sizeof expires);
+            xml_node_set_attr(el, "expires", expires);
+            xml_node_set_attr(el, "path", MEDIA_WS_PATH);
+            xml_node_set_attr(el, "protocol", MEDIA_WS_PROTOCOL);
+            xml_node_add_text(el, t->token, MEDIA_TOKEN_LEN);
+            router_route(srv, NULL, r);
+        }
+    }
+    reservation_clear(&res);
+}
+
+/* Browsers that have not sent their token within c2s.auth_timeout_s
+ * are closed. */
+static void ws_pending_sweep(media_service *m)
+{
+    int64_t limit = now_ms() - (int64_t)m->srv->cfg.auth_timeout_s * 1000;
+    media_wsv *v, *tmp;
+    DL_FOREACH_SAFE(m->pending, v, tmp)
+    {
+        if (v->opened_ms <= limit)
+            ws_refuse(v, "error", WS_CLOSE_POLICY, "no token came in time");
+    }
+}
+
+static void tokens_sweep(media_service *m, bool all)
+{
+    int64_t now = now_ms();
+    media_token *t, *tmp;
+    HASH_ITER(hh, m->tokens, t, tmp)
+    {
+        if (all || t->expires_ms <= now)
+            token_drop(m, t);
+    }
 }
 
 /* ---- the router's entry ---- */
@@ -1383,6 +1788,11 @@ static router_result media_route(void *ud, server *srv, xml_node *stanza, const 
     if (strcmp(type, "get") == 0 && strcmp(payload->name, "query") == 0 &&
         strcmp(payload->ns, NS_DISCO_INFO_URI) == 0 && !xml_node_attr(payload, "node") && !to->resource) {
         disco_info(m, stanza);
+        return ROUTER_HANDLED;
+    }
+    if (strcmp(type, "get") == 0 && to->node && !to->resource && strcmp(payload->name, "token") == 0 &&
+        strcmp(payload->ns, NS_ONAIR_MEDIA) == 0) {
+        handle_token(m, stanza, from_s, from, to->node);
         return ROUTER_HANDLED;
     }
     if (strcmp(type, "set") == 0 && to->node && !to->resource && strcmp(payload->name, "jingle") == 0 &&
@@ -1566,6 +1976,10 @@ int media_start(server *srv, char *err, size_t errlen)
         return -1;
     }
     schedule_handle(&srv->schedule, SCHEDULE_INGEST_CLOSE, on_window_close, m);
+    if (web_websocket(srv, MEDIA_WS_PATH, MEDIA_WS_PROTOCOL, MEDIA_WS_RX, &ws_handler, srv) != 0) {
+        snprintf(err, errlen, "cannot register the media WebSocket");
+        return -1;
+    }
     if (event_hook_add(&srv->events, EVENT_RESERVATION_CANCELLED, 0, on_reservation_cancelled, m) != 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -1603,11 +2017,18 @@ void media_free(server *srv)
         media_session *s, *st;
         DL_FOREACH_SAFE(l->viewers, s, st)
             session_free(m, s);
+        media_wsv *v, *vt;
+        DL_FOREACH_SAFE(l->ws_viewers, v, vt)
+            ws_detach(m, v, false);
         if (l->ingest)
             session_free(m, l->ingest);
         HASH_DEL(m->lives, l);
         live_free(l);
     }
+    tokens_sweep(m, true);
+    media_wsv *pv, *pt;
+    DL_FOREACH_SAFE(m->pending, pv, pt)
+        ws_unpend(pv);
     free(m->slots);
     free(m->msgs);
     free(m->iov);
@@ -1622,6 +2043,8 @@ void media_sweep(server *srv)
     if (!m || m->stopping)
         return;
     int64_t now = now_ms();
+    tokens_sweep(m, false);
+    ws_pending_sweep(m);
     media_live *l, *tmp;
     HASH_ITER(hh, m->lives, l, tmp)
     {
@@ -1648,6 +2071,8 @@ void media_reload(server *srv, const config *next)
     srv->cfg.media_feedback_per_s = next->media_feedback_per_s;
     srv->cfg.media_keyframe_request_interval_ms = next->media_keyframe_request_interval_ms;
     srv->cfg.media_keyframe_cache_bytes = next->media_keyframe_cache_bytes;
+    srv->cfg.media_token_ttl_s = next->media_token_ttl_s;
+    srv->cfg.media_websocket_queue_bytes = next->media_websocket_queue_bytes;
 }
 
 void media_peer_gone(server *srv, const char *full_jid)

@@ -57,6 +57,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 #include <uthash.h>
@@ -128,6 +129,7 @@ typedef struct web_ws_endpoint {
 typedef struct ws_msg {
     struct ws_msg *next;
     size_t len;
+    bool is_binary;
     unsigned char data[];
 } ws_msg;
 
@@ -139,6 +141,7 @@ struct web_ws {
     bool told_closed;          /* the handler heard on_close */
     bool close_sent;           /* our close frame is out: waiting for the peer's */
     unsigned short close_code;
+    char close_reason[124];    /* RFC 6455 section 5.5: at most 123 bytes with the code */
     struct web *web;
     struct lws *wsi;           /* NULL once closed */
     const web_ws_endpoint *ep;
@@ -1317,9 +1320,9 @@ static int ws_receive(web_ws *ws, const char *in, size_t len)
 
 /* Writes one message (payload at data + LWS_PRE, LWS_PRE bytes of room
  * before it).  False when the connection failed. */
-static bool ws_write_now(web_ws *ws, unsigned char *data, size_t len)
+static bool ws_write_now(web_ws *ws, unsigned char *data, size_t len, bool is_binary)
 {
-    int n = lws_write(ws->wsi, data + LWS_PRE, len, LWS_WRITE_TEXT);
+    int n = lws_write(ws->wsi, data + LWS_PRE, len, is_binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
     return n >= 0;
 }
 
@@ -1351,7 +1354,7 @@ static void copy_parts(unsigned char *to, const char *const *parts, const size_t
     }
 }
 
-int web_ws_send(web_ws *ws, const char *const *parts, const size_t *lens, size_t n)
+static int ws_send(web_ws *ws, const char *const *parts, const size_t *lens, size_t n, bool is_binary)
 {
     if (!ws || !ws->wsi || ws->closing)
         return -1;
@@ -1375,7 +1378,7 @@ int web_ws_send(web_ws *ws, const char *const *parts, const size_t *lens, size_t
             w->frame_cap = cap;
         }
         copy_parts(w->frame + LWS_PRE, parts, lens, n);
-        if (!ws_write_now(ws, w->frame, total)) {
+        if (!ws_write_now(ws, w->frame, total, is_binary)) {
             ws_kill(ws);
             return -1;
         }
@@ -1394,6 +1397,7 @@ int web_ws_send(web_ws *ws, const char *const *parts, const size_t *lens, size_t
     }
     m->next = NULL;
     m->len = total;
+    m->is_binary = is_binary;
     copy_parts(m->data + LWS_PRE, parts, lens, n);
     if (ws->queue_tail)
         ws->queue_tail->next = m;
@@ -1403,6 +1407,30 @@ int web_ws_send(web_ws *ws, const char *const *parts, const size_t *lens, size_t
     ws->queued += total;
     lws_callback_on_writable(ws->wsi);
     return 0;
+}
+
+int web_ws_send(web_ws *ws, const char *const *parts, const size_t *lens, size_t n)
+{
+    return ws_send(ws, parts, lens, n, false);
+}
+
+int web_ws_send_binary(web_ws *ws, const char *const *parts, const size_t *lens, size_t n)
+{
+    return ws_send(ws, parts, lens, n, true);
+}
+
+size_t web_ws_queued(const web_ws *ws)
+{
+    return ws ? ws->queued : 0;
+}
+
+int web_ws_set_send_buffer(web_ws *ws, size_t bytes)
+{
+    if (!ws || !ws->wsi || bytes > (size_t)1 << 30)
+        return -1;
+    lws_sockfd_type fd = lws_get_socket_fd(ws->wsi);
+    int v = (int)bytes;
+    return fd < 0 ? -1 : setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof v);
 }
 
 /* Starts libwebsockets' close handshake (RFC 6455 section 7): the close
@@ -1415,7 +1443,8 @@ int web_ws_send(web_ws *ws, const char *const *parts, const size_t *lens, size_t
 static void ws_send_close(web_ws *ws)
 {
     ws->close_sent = true;
-    lws_close_reason(ws->wsi, (enum lws_close_status)ws->close_code, NULL, 0);
+    size_t rlen = strlen(ws->close_reason);
+    lws_close_reason(ws->wsi, (enum lws_close_status)ws->close_code, (unsigned char *)ws->close_reason, rlen);
     ws_close_soon(ws, PENDING_TIMEOUT_HTTP_KEEPALIVE_IDLE);
 }
 
@@ -1430,7 +1459,7 @@ static int ws_writeable(web_ws *ws)
         if (!ws->queue)
             ws->queue_tail = NULL;
         ws->queued -= m->len;
-        bool ok = ws_write_now(ws, m->data, m->len);
+        bool ok = ws_write_now(ws, m->data, m->len, m->is_binary);
         free(m);
         if (!ok)
             return -1;
@@ -1446,8 +1475,14 @@ static int ws_writeable(web_ws *ws)
 
 void web_ws_close(web_ws *ws, unsigned short code)
 {
+    web_ws_close_reason(ws, code, NULL);
+}
+
+void web_ws_close_reason(web_ws *ws, unsigned short code, const char *reason)
+{
     if (!ws || !ws->wsi || ws->closing)
         return;
+    snprintf(ws->close_reason, sizeof ws->close_reason, "%s", reason ? reason : "");
     ws->closing = true;
     ws->close_code = code ? code : LWS_CLOSE_STATUS_NORMAL;
     if (!ws->queue && !lws_partial_buffered(ws->wsi)) {

@@ -178,10 +178,20 @@ int web_websocket(struct server *srv, const char *path, const char *subprotocol,
  * aborted).  Returns 0, or -1 when the connection is closing or was
  * aborted. */
 int web_ws_send(web_ws *ws, const char *const *parts, const size_t *lens, size_t n);
+/* The same for one binary message. */
+int web_ws_send_binary(web_ws *ws, const char *const *parts, const size_t *lens, size_t n);
+/* Payload bytes waiting in the connection's queue (what the socket has not
+ * taken yet): a sender that must not fall behind drops before it grows. */
+size_t web_ws_queued(const web_ws *ws);
+/* Sets the connection's TCP send buffer (SO_SNDBUF; the system's automatic
+ * sizing, which may hold seconds of a stream, then stops).  Returns 0 or -1. */
+int web_ws_set_send_buffer(web_ws *ws, size_t bytes);
 /* Closes once the queue is out, with a close frame carrying code (RFC 6455
  * section 7.4: 1000 normal, 1003 unacceptable data, 1009 too big); later
  * sends are refused.  on_close follows when the connection is gone. */
 void web_ws_close(web_ws *ws, unsigned short code);
+/* The same with a reason (UTF-8, cut to 123 bytes) in the close frame. */
+void web_ws_close_reason(web_ws *ws, unsigned short code, const char *reason);
 /* Closes now, dropping the queue; on_close follows from the loop. */
 void web_ws_abort(web_ws *ws);
 bool web_ws_is_tls(const web_ws *ws);

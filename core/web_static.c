@@ -355,8 +355,8 @@ static void on_server(void *ud, server *srv, const web_request *req, web_respons
     (void)ud;
     (void)req;
     const char *guest = srv->cfg.guest_domain && srv->cfg.guest_domain[0] ? srv->cfg.guest_domain : NULL;
-    json_t *o = json_pack("{s:s, s:s?, s:s, s:s}", "domain", srv->cfg.domain, "guest_domain", guest, "muc_domain",
-                          srv->muc_domain, "version", ONAIR_VERSION);
+    json_t *o = json_pack("{s:s, s:s?, s:s, s:s, s:s}", "domain", srv->cfg.domain, "guest_domain", guest,
+                          "muc_domain", srv->muc_domain, "media_domain", srv->media_domain, "version", ONAIR_VERSION);
     if (!o)
         web_reply_error(res, 500, NULL, "out of memory");
     else

@@ -165,11 +165,12 @@ def b64(key):
     return base64.b64encode(key).decode()
 
 
-def ffmpeg_cast(server, video=None, audio=None, seconds=6, size="320x240", pattern="testsrc2", gop=25):
+def ffmpeg_cast(server, video=None, audio=None, seconds=6, size="320x240", pattern="testsrc2", gop=25,
+                profile=None):
     """ffmpeg encoding a test pattern (H.264, 25 fps, one keyframe a second)
     and a 440 Hz tone (Opus) live (a keyframe every `gop` frames), each sent as SRTP to the server's
     media address from a fixed local port: video=(local_port, key),
-    audio=(local_port, key).  Returns the Popen."""
+    audio=(local_port, key); profile e.g. "baseline".  Returns the Popen."""
     host, port = server
     cmd = [FFMPEG, "-hide_banner", "-loglevel", "error", "-nostdin"]
     if video:
@@ -180,7 +181,7 @@ def ffmpeg_cast(server, video=None, audio=None, seconds=6, size="320x240", patte
     i = 0
     if video:
         cmd += ["-map", f"{i}:v", "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", str(gop), "-keyint_min", str(gop),
-                "-pix_fmt", "yuv420p", "-b:v", "600k", "-payload_type", "96", "-f", "rtp",
+                *(["-profile:v", profile] if profile else []), "-pix_fmt", "yuv420p", "-b:v", "600k", "-payload_type", "96", "-f", "rtp",
                 "-srtp_out_suite", "AES_CM_128_HMAC_SHA1_80", "-srtp_out_params", b64(video[1]),
                 f"srtp://{host}:{port}?rtcpport={port}&localrtpport={video[0]}&pkt_size=1200"]
         i += 1

@@ -86,6 +86,8 @@ CASES = {
     "bad-public-url": ("http", 'public_url = "chat.example.com";', "http.public_url"),
     "public-url-without-host": ("http", 'public_url = "https:///x";', "http.public_url"),
     "http-tls-not-bool": ("http", 'tls = "on";', "http.tls"),
+    "media-token-ttl-zero": ("media", "token_ttl_s = 0;", "media.token_ttl_s"),
+    "media-websocket-queue-too-small": ("media", "websocket_queue_bytes = 1000;", "media.websocket_queue_bytes"),
 }
 
 CHANNEL_CASES = {

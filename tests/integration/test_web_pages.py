@@ -198,6 +198,6 @@ def test_server_description(server_factory):
     r = request(srv, "GET", "/api/v1/server")
     assert r.status == 200 and r.header("cache-control") == "no-store"
     assert r.json == {"domain": "localhost", "guest_domain": "guest.localhost", "muc_domain": "live.localhost",
-                      "version": r.json["version"]}
+                      "media_domain": "media.localhost", "version": r.json["version"]}
     no_guests = server_factory({"server": {"guest_domain": ""}})
     assert request(no_guests, "GET", "/api/v1/server").json["guest_domain"] is None

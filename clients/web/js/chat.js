@@ -20,6 +20,7 @@ const NS_DELAY = "urn:xmpp:delay";
 const NS_DISCO_ITEMS = "http://jabber.org/protocol/disco#items";
 const NS_ONAIR_MUC = "urn:onair:muc";
 const REL_WEBSOCKET = "urn:xmpp:alt-connections:websocket";
+const NS_ONAIR_MEDIA = "urn:onair:media:1";
 
 // Why entering the room failed: the stanza error's type, condition and text.
 export class JoinError extends Error {
@@ -138,6 +139,20 @@ export class RoomChat extends EventTarget {
       const nick = jid.slice(jid.indexOf("/") + 1);
       return { nick, intro: i.attrs.name && i.attrs.name !== nick ? i.attrs.name : "" };
     });
+  }
+
+  // A token for the live's media WebSocket (specs/media.md, "Browsers"),
+  // asked of the live's media endpoint (mediaJid) over this connection: the
+  // room's presence entered with the shared password is what authorises it.
+  // Resolves to {token, path, protocol}; rejects with the library's
+  // StanzaError (condition, text) when refused.
+  async mediaToken(mediaJid) {
+    const { xml } = window.XMPP;
+    if (!this.xmpp) throw new Error("not connected");
+    const res = await this.xmpp.iqCaller.request(xml("iq", { type: "get", to: mediaJid }, xml("token", { xmlns: NS_ONAIR_MEDIA })), 10000);
+    const t = res.getChild("token", NS_ONAIR_MEDIA);
+    if (!t || !t.text()) throw new Error("the server gave no media token");
+    return { token: t.text(), path: t.attrs.path || "/media-websocket", protocol: t.attrs.protocol || "onair-media" };
   }
 
   // Leaves the room and ends the connection.

@@ -1,7 +1,8 @@
 // A live's page (F19-F21): its details from GET /api/v1/lives/:id, the
-// player area (the live's state until the stream arrives), and its chat
-// room entered as a guest with a name, a self-introduction and, where the
-// level needs it, the shared password (chat.js does the XMPP).
+// player (player.js: the stream over the media WebSocket, with a token the
+// chat connection asks for once in the room), and its chat room entered as
+// a guest with a name, a self-introduction and, where the level needs it,
+// the shared password (chat.js does the XMPP).
 import {
   $,
   api,
@@ -16,11 +17,14 @@ import {
   initNav,
 } from "./common.js";
 import { RoomChat, discoverWebSocket } from "./chat.js";
+import { LivePlayer } from "./player.js";
 
 const liveId = decodeURIComponent(location.pathname.replace(/\/+$/, "").split("/").pop() || "");
 let live = null;
 let site = null;
 let chat = null;
+let player = null;
+let streamRetry = 0;
 let lastRefresh = 0;
 const people = new Map(); // nick -> {intro, role, affiliation, self}
 
@@ -75,7 +79,17 @@ function tick() {
   const player = $("player");
   let state;
   let when;
-  if (now < start) {
+  if (player.dataset.stream === "playing" && now < end) {
+    // the broadcaster may go on air before the scheduled start
+    state = "On air";
+    when = `Ends at ${formatDateTime(live.end)}`;
+    player.dataset.state = "live";
+  } else if (player.dataset.stream === "ended") {
+    // the broadcaster may end before the scheduled end
+    state = "This live has ended";
+    when = "";
+    player.dataset.state = "ended";
+  } else if (now < start) {
     state = "Not started yet";
     when = `Starts in ${formatDuration(start - now)}, at ${formatDateTime(live.start)}`;
     player.dataset.state = "waiting";
@@ -117,6 +131,65 @@ async function refresh() {
   } catch (e) {
     // keep what is shown; the next refresh tries again
   }
+}
+
+// ---- the stream ----
+
+function showStream(state, text) {
+  $("player").dataset.stream = state;
+  $("video").hidden = !(state === "playing" || (state === "ended" && player && player.frames > 0));
+  $("stream-state").textContent = text;
+}
+
+function streamText(state, text) {
+  switch (state) {
+    case "connecting":
+      return "Connecting to the stream…";
+    case "waiting":
+      return "Waiting for the live to start.";
+    case "playing":
+      return player && player.frames > 0 ? "" : "Starting the stream…";
+    case "ended":
+      return text && !/^the live has ended$/i.test(text) ? `The live has ended: ${text}.` : "The live has ended.";
+    default:
+      return text ? `The stream is not available: ${text}.` : "The stream is not available.";
+  }
+}
+
+// Once in the room: a media token over the chat's connection, then the stream.
+async function startStream() {
+  if (!chat || !site.media_domain) return;
+  if (!player) {
+    player = new LivePlayer($("video"));
+    player.addEventListener("state", (e) => showStream(e.detail.state, streamText(e.detail.state, e.detail.text)));
+    player.addEventListener("frame", (e) => {
+      $("player").dataset.frames = String(e.detail.frames);
+      if (e.detail.frames === 1) showStream("playing", "");
+    });
+  }
+  clearTimeout(streamRetry);
+  showStream("connecting", streamText("connecting"));
+  try {
+    player.start(await chat.mediaToken(`${live.id}@${site.media_domain}`));
+  } catch (e) {
+    // Too early (the room opens before the stream may be watched): try again when it may.
+    const from = e.condition === "not-allowed" ? /watched from (\S+) to/.exec(e.text || "") : null;
+    const at = from ? parseTime(from[1]) : null;
+    if (at && at.getTime() > Date.now()) {
+      showStream("waiting", `The stream can be watched from ${formatDateTime(at)}.`);
+      streamRetry = setTimeout(() => {
+        if (chat) startStream();
+      }, Math.min(at.getTime() - Date.now() + 500, 2147483000));
+      return;
+    }
+    showStream("error", streamText("error", e.text || e.message));
+  }
+}
+
+function stopStream() {
+  clearTimeout(streamRetry);
+  if (player) player.stop();
+  showStream("", "Join the chat to watch the live.");
 }
 
 // ---- the chat ----
@@ -250,6 +323,7 @@ function onClosed({ why, text }) {
     disconnected: "The connection to the chat was lost. Join again to go on.",
   };
   chat = null;
+  stopStream();
   people.clear();
   renderPeople();
   showRoom(false);
@@ -313,6 +387,7 @@ async function onJoin(ev) {
     showRoom(true);
     renderPeople();
     refreshParticipants();
+    startStream();
     $("text").focus();
   } catch (e) {
     const text = e.condition ? joinErrorText(e, Boolean(password)) : `The chat could not be joined: ${e.message}`;

@@ -1,0 +1,144 @@
+// The live's player (F19): the stream from the media WebSocket
+// (specs/media.md, "Browsers") decoded with WebCodecs' VideoDecoder (H.264,
+// Annex B) and drawn on a canvas.  The token comes from the page's chat
+// connection (RoomChat.mediaToken): one shared password covers chat and
+// stream (F20).
+//
+// Messages: JSON text ({type: "waiting"|"playing"|"ended"|"error",
+// message}) and binary access units: byte 0 the kind (1: H.264 Annex B),
+// byte 1 the flags (bit 0: keyframe), bytes 4-7 the RTP timestamp (90 kHz,
+// big-endian), then the access unit.  The codec string comes from the SPS
+// of the first keyframe.
+//
+// Events (dispatched on the LivePlayer, an EventTarget):
+//   state  {state: "connecting"|"waiting"|"playing"|"ended"|"error", text}
+//   frame  {frames}       a picture was drawn (the count so far)
+
+const KIND_H264 = 1;
+const FLAG_KEY = 1;
+const MAX_QUEUE = 30; // access units waiting in the decoder before we drop to the next keyframe
+
+// "avc1.PPCCLL" from the first SPS (NAL type 7) of an Annex B access unit.
+export function codecOf(au) {
+  for (let i = 0; i + 7 < au.length; i++) {
+    if (au[i] === 0 && au[i + 1] === 0 && au[i + 2] === 1 && (au[i + 3] & 0x1f) === 7) {
+      const hex = (b) => b.toString(16).toUpperCase().padStart(2, "0");
+      return `avc1.${hex(au[i + 4])}${hex(au[i + 5])}${hex(au[i + 6])}`;
+    }
+  }
+  return null;
+}
+
+export class LivePlayer extends EventTarget {
+  constructor(canvas) {
+    super();
+    this.canvas = canvas;
+    this.frames = 0;
+    this.state = "";
+    this.ws = null;
+    this.decoder = null;
+    this.needKey = true;
+    this.lastTs = null;
+    this.time = 0; // microseconds, unwrapped from the 32-bit RTP timestamps
+  }
+
+  _set(state, text = "") {
+    this.state = state;
+    this.dispatchEvent(new CustomEvent("state", { detail: { state, text } }));
+  }
+
+  // Opens the media WebSocket with {token, path, protocol}.
+  start({ token, path, protocol }) {
+    this.stop();
+    if (!window.VideoDecoder || !window.EncodedVideoChunk) {
+      this._set("error", "This browser cannot play the stream (no WebCodecs).");
+      return;
+    }
+    const url = `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}${path}`;
+    const ws = new WebSocket(url, protocol);
+    ws.binaryType = "arraybuffer";
+    this.ws = ws;
+    this._set("connecting");
+    ws.addEventListener("open", () => ws.send(token));
+    ws.addEventListener("message", (ev) => {
+      if (ws !== this.ws) return;
+      if (typeof ev.data === "string") this._onText(ev.data);
+      else this._onUnit(new Uint8Array(ev.data));
+    });
+    ws.addEventListener("close", (ev) => {
+      if (ws !== this.ws) return;
+      this.ws = null;
+      this._closeDecoder();
+      if (this.state !== "ended" && this.state !== "error") {
+        this._set(ev.code === 1000 ? "ended" : "error", ev.reason || "The stream was interrupted.");
+      }
+    });
+  }
+
+  stop() {
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) ws.close(1000);
+    this._closeDecoder();
+  }
+
+  _onText(text) {
+    let m;
+    try {
+      m = JSON.parse(text);
+    } catch (e) {
+      return;
+    }
+    if (m.type === "waiting" || m.type === "playing" || m.type === "ended" || m.type === "error") this._set(m.type, m.message || "");
+  }
+
+  _closeDecoder() {
+    if (this.decoder && this.decoder.state !== "closed") this.decoder.close();
+    this.decoder = null;
+    this.needKey = true;
+    this.lastTs = null;
+  }
+
+  _draw(frame) {
+    const c = this.canvas;
+    if (c.width !== frame.displayWidth || c.height !== frame.displayHeight) {
+      c.width = frame.displayWidth;
+      c.height = frame.displayHeight;
+    }
+    c.getContext("2d").drawImage(frame, 0, 0, c.width, c.height);
+    frame.close();
+    this.frames++;
+    if (this.state === "error") this._set("playing"); // decoding again from a keyframe
+    this.dispatchEvent(new CustomEvent("frame", { detail: { frames: this.frames } }));
+  }
+
+  _onUnit(bytes) {
+    if (bytes.length < 9 || bytes[0] !== KIND_H264) return;
+    const isKey = (bytes[1] & FLAG_KEY) !== 0;
+    const ts = ((bytes[4] << 24) | (bytes[5] << 16) | (bytes[6] << 8) | bytes[7]) >>> 0;
+    const au = bytes.subarray(8);
+    if (this.lastTs !== null) this.time += Math.round((((ts - this.lastTs) >>> 0) * 1e6) / 90000);
+    this.lastTs = ts;
+    if (this.decoder && this.decoder.decodeQueueSize > MAX_QUEUE) this.needKey = true; // behind: catch up at the next keyframe
+    if (this.needKey && !isKey) return;
+    if (!this.decoder) {
+      const codec = codecOf(au);
+      if (!codec) return;
+      this.decoder = new VideoDecoder({
+        output: (frame) => this._draw(frame),
+        error: (e) => {
+          this.decoder = null;
+          this.needKey = true;
+          this._set("error", `The stream could not be decoded: ${e.message}`);
+        },
+      });
+      this.decoder.configure({ codec, optimizeForLatency: true });
+    }
+    try {
+      this.decoder.decode(new EncodedVideoChunk({ type: isKey ? "key" : "delta", timestamp: this.time, data: au }));
+      this.needKey = false;
+    } catch (e) {
+      this._closeDecoder();
+    }
+  }
+}

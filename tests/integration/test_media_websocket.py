@@ -1,0 +1,222 @@
+"""The browsers' media WebSocket (specs/media.md, "Browsers") against a real
+onaird, with ffmpeg (Debian's) as the broadcaster: a token asked over XMPP
+by a room occupant (refused to others), bad, reused and expired tokens
+refused with their close code, the browser counted against the channel's
+capacity together with the Jingle viewers, the stream arriving as access
+units that start with a keyframe carrying its SPS and PPS and that ffmpeg
+decodes, and the close when the live ends."""
+import asyncio
+import socket
+import subprocess
+import time
+
+import websockets
+
+import jingle
+from jingle import Offer, initiate, initiate_error, media_jid, terminate, wait_accept
+from media_peer import FFMPEG, free_udp_pair, ffmpeg_cast, health, stop
+from media_ws import closed, media_token, next_message, open_media, token_error
+from muc_client import book_live, guest, join, owner
+
+TTL = 3
+CONFIG = {
+    "channels": [{"id": "main", "name": "Main stage", "capacity": 2, "bandwidth_kbps": 2000, "price_per_hour": 0}],
+    "reservation": {"slot_s": 60},
+    "schedule": {"reconfirm_before_s": 0, "room_open_before_s": 7200, "ingest_open_before_s": 7200,
+                 "notice_before_s": 0, "close_warning_before_s": 0},
+    "media": {"token_ttl_s": TTL},
+}
+
+
+def soon():
+    return (int(time.time()) // 60 + 1) * 60 + 60
+
+
+async def cast_video(srv, live, seconds):
+    alice = jingle.watch(await owner(srv, live))
+    vport = free_udp_pair()
+    offer = Offer("broadcast", password="cast-secret")
+    v = offer.content("video", port=vport, pt=(96, "H264", 90000))
+    await initiate(alice, media_jid(live), "cast", offer)
+    acc = await wait_accept(alice, "cast")
+    server = (acc.contents["video"].ip, acc.contents["video"].port)
+    return alice, ffmpeg_cast(server, video=(vport, v["key"]), seconds=seconds, gop=25, profile="baseline")
+
+
+async def wait_for(pred, timeout, what):
+    deadline = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < deadline, f"{what} not within {timeout}s"
+        await asyncio.sleep(0.05)
+
+
+async def test_tokens_capacity_and_stream(server_factory, tmp_path):
+    srv = server_factory(CONFIG)
+    live = book_live(srv, level="password", start=soon())
+    viewer = await guest(srv)
+    await join(viewer, live, "Viewer", password="view-secret")
+
+    # Outside the room: no token.
+    stranger = await guest(srv)
+    cond, text = await token_error(stranger, live)
+    assert cond == "not-authorized" and "shared password" in text, (cond, text)
+
+    # A token nobody was given is refused with 1008 and the reason.
+    ws = await open_media(srv, "A" * 32)
+    rest, (code, reason) = await closed(ws)
+    assert code == 1008 and reason == "unknown or expired token", (code, reason)
+    assert rest == [{"type": "error", "message": "unknown or expired token"}], rest
+
+    # The occupant's token; before the live is on air the browser waits.
+    tok = await media_token(viewer, live)
+    assert tok.get("path") == "/media-websocket" and tok.get("protocol") == "onair-media" and len(tok.text) == 32
+    ws1 = await open_media(srv, tok.text)
+    assert await next_message(ws1) == {"type": "waiting"}
+    # A token serves once.
+    again = await open_media(srv, tok.text)
+    _, (code, _) = await closed(again)
+    assert code == 1008
+
+    # One Jingle viewer fills the capacity of 2 with the browser.
+    g = jingle.watch(await guest(srv))
+    await join(g, live, "Jingle", password="view-secret")
+    offer = Offer("watch", credential=False)
+    offer.content("video", port=free_udp_pair(), pt=(97, "H264", 90000))
+    await initiate(g, media_jid(live), "view", offer)
+    assert health(srv)["media_viewers"] == 2
+    ws2 = await open_media(srv, (await media_token(viewer, live)).text)
+    rest, (code, reason) = await closed(ws2)
+    assert code == 1013 and reason == "this live has reached its capacity of 2 viewers", (code, reason)
+    g2 = jingle.watch(await guest(srv))  # the room is full too: the shared password in <watch/>
+    offer2 = Offer("watch", password="view-secret")
+    offer2.content("video", port=free_udp_pair(), pt=(97, "H264", 90000))
+    e = await initiate_error(g2, media_jid(live), "view2", offer2)
+    assert e.condition == "resource-constraint", e
+
+    # On air: the browser is told, then receives access units, the first a
+    # keyframe with SPS (7), PPS (8) and an IDR slice (5).
+    alice, caster = await cast_video(srv, live, seconds=6)
+    try:
+        assert await next_message(ws1) == {"type": "playing"}
+        units = []
+        while len(units) < 50:
+            m = await next_message(ws1)
+            assert not isinstance(m, dict), m
+            units.append(m)
+        first = units[0]
+        assert first.is_key, first.nal_types()
+        assert {7, 8, 5} <= set(first.nal_types()), first.nal_types()
+        assert sum(u.is_key for u in units) >= 1
+        assert all(b.ts != a.ts for a, b in zip(units, units[1:]))  # one message per access unit
+        # What arrived is a real H.264 stream: ffmpeg decodes every frame.
+        path = tmp_path / "browser.h264"
+        path.write_bytes(b"".join(u.annexb for u in units))
+        out = subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-f", "h264", "-i", str(path), "-f",
+                              "framemd5", "-"], capture_output=True, text=True, timeout=30)
+        frames = [line for line in out.stdout.splitlines() if line and not line.startswith("#")]
+        assert len(frames) == 50, (len(frames), out.stderr)
+        assert not out.stderr.strip(), out.stderr
+
+        # The browser leaves: a place is free again.
+        await ws1.close()
+        await wait_for(lambda: health(srv)["media_viewers"] == 1, 5, "the browser's place freed")
+
+        # A late browser starts at the kept keyframe group.
+        ws3 = await open_media(srv, (await media_token(viewer, live)).text)
+        assert await next_message(ws3) == {"type": "playing"}
+        m = await next_message(ws3)
+        assert m.is_key and 7 in m.nal_types(), m.nal_types()
+
+        # An expired token is refused.
+        tok = await media_token(viewer, live)
+        await asyncio.sleep(TTL + 0.5)  # the token's lifetime is what is tested
+        late = await open_media(srv, tok.text)
+        _, (code, reason) = await closed(late)
+        assert code == 1008 and reason == "unknown or expired token", (code, reason)
+
+        # The broadcaster ends the live: the browser is told and closed.
+        await terminate(alice, media_jid(live), "cast")
+        rest, (code, reason) = await closed(ws3)
+        assert rest and rest[-1] == {"type": "ended", "message": "the live has ended"}, rest[-3:]
+        assert code == 1000, (code, reason)
+    finally:
+        stop(caster)
+
+
+async def test_a_browser_without_token_is_closed(server_factory):
+    """A connection that never sends its token does not stay open."""
+    srv = server_factory({"c2s": {"auth_timeout_s": 1}})
+    ws = await websockets.connect(f"ws://127.0.0.1:{srv.http_port}/media-websocket", subprotocols=["onair-media"])
+    rest, (code, reason) = await closed(ws, timeout=5)
+    assert code == 1008 and reason == "no token came in time", (code, reason)
+    assert rest == [{"type": "error", "message": "no token came in time"}], rest
+    # Without the subprotocol the handshake is refused.
+    try:
+        await websockets.connect(f"ws://127.0.0.1:{srv.http_port}/media-websocket")
+    except websockets.InvalidStatusCode as e:
+        assert e.status_code == 400
+    else:
+        raise AssertionError("a handshake without the onair-media subprotocol was accepted")
+
+
+async def test_a_slow_browser_drops_to_the_next_keyframe(server_factory):
+    """A browser that stops reading misses access units once its queue is
+    full (media.websocket_queue_bytes), and resumes at a keyframe; another
+    browser of the same live receives every access unit meanwhile."""
+    srv = server_factory(dict(CONFIG, media={"websocket_queue_bytes": 65536}))
+    live = book_live(srv, level="password", start=soon())
+    viewer = await guest(srv)
+    await join(viewer, live, "Viewer", password="view-secret")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", srv.http_port))
+    slow = await websockets.connect(f"ws://127.0.0.1:{srv.http_port}/media-websocket", sock=sock,
+                                    subprotocols=["onair-media"], max_size=None, max_queue=1, read_limit=4096)
+    await slow.send((await media_token(viewer, live)).text)
+    fast = await open_media(srv, (await media_token(viewer, live)).text)
+    assert await next_message(slow) == {"type": "waiting"}
+    assert await next_message(fast) == {"type": "waiting"}
+    alice, caster = await cast_video(srv, live, seconds=12)
+    try:
+        assert await next_message(fast) == {"type": "playing"}
+        # The fast browser reads 6 seconds of video (one access unit per
+        # 3600 ticks at 25 frames a second) while the slow one reads nothing.
+        units = [await next_message(fast) for _ in range(150)]
+        steps = {b.ts - a.ts for a, b in zip(units, units[1:])}
+        assert steps == {3600}, sorted(steps)[:10]
+        # The slow one now reads: what it missed is a gap, after which comes a keyframe.
+        got = []
+        m = await next_message(slow)
+        assert m == {"type": "playing"}, m
+        while len(got) < 200:
+            m = await next_message(slow)
+            if isinstance(m, dict):
+                break
+            got.append(m)
+        gaps = [i for i in range(1, len(got)) if got[i].ts - got[i - 1].ts != 3600]
+        assert gaps, "the slow browser missed nothing"
+        assert all(got[i].is_key for i in gaps), [(got[i].ts - got[i - 1].ts, got[i].is_key) for i in gaps]
+        assert got[0].is_key
+    finally:
+        stop(caster)
+        await terminate(alice, media_jid(live), "cast")
+
+
+async def test_a_live_without_h264_has_nothing_for_browsers(server_factory):
+    """A live that goes on air with VP8 video: the waiting browser is told
+    why and closed, and its place is free again."""
+    srv = server_factory(CONFIG)
+    live = book_live(srv, start=soon())  # public: any guest gets a token
+    viewer = await guest(srv)
+    ws = await open_media(srv, (await media_token(viewer, live)).text)
+    assert await next_message(ws) == {"type": "waiting"}
+    alice = jingle.watch(await owner(srv, live))
+    offer = Offer("broadcast", password="cast-secret")
+    offer.content("video", port=free_udp_pair(), pt=(100, "VP8", 90000))
+    await initiate(alice, media_jid(live), "cast", offer)
+    await wait_accept(alice, "cast")
+    rest, (code, reason) = await closed(ws)
+    assert code == 1003 and reason == "this live sends no H.264 video, which the player needs", (code, reason)
+    assert rest == [{"type": "error", "message": reason}], rest
+    await wait_for(lambda: health(srv)["media_viewers"] == 0, 5, "the browser's place freed")
+    await terminate(alice, media_jid(live), "cast")
