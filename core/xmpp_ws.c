@@ -25,8 +25,15 @@
 #include "transport.h"
 #include "web.h"
 
-/* libwebsockets' receive buffer per connection: messages arrive in pieces
- * of at most this size (most stanzas fit in one). */
+/* libwebsockets' receive buffer per connection, kept for its lifetime:
+ * messages arrive in pieces of at most this size, each fed to the stream's
+ * parser as it comes.  Small, because an idle viewer's memory is what
+ * counts: with the library's LWS_PRE and 4 bytes it is a 148-byte
+ * allocation, in a size class that the short-lived buffers of a login do
+ * not use, whereas 1024 (1044 bytes) shared its class with them and left
+ * about 5 KiB of partly used pages per connection (tests/bench/README.md,
+ * "XMPP over WebSocket").  At least 125: a control frame's payload (RFC
+ * 6455 section 5.5) must fit in one piece. */
 #define XMPP_WS_RX_CHUNK 128
 #define XMPP_WS_SUBPROTOCOL "xmpp"
 
