@@ -9,10 +9,10 @@
  * message may not be larger than limits.max_stanza_bytes (policy-violation,
  * close code 1009), counted before any of it reaches the parser.
  *
- * Memory: per connection this object (about 56 bytes), web.c's web_ws and
- * libwebsockets' own connection with its receive buffer of
- * XMPP_WS_RX_CHUNK bytes; nothing else is kept between messages (the
- * stream's parser is released when idle, as on TCP).
+ * Memory: per connection this object (about 56 bytes, kept by web.c in its
+ * web_ws's allocation: conn_bytes), and libwebsockets' own connection with
+ * its receive buffer of XMPP_WS_RX_CHUNK bytes; nothing else is kept between
+ * messages (the stream's parser is released when idle, as on TCP).
  */
 #include "xmpp_ws.h"
 
@@ -71,7 +71,7 @@ static bool on_can_open(void *ud)
 static void *on_open(void *ud, web_ws *ws)
 {
     server *srv = ud;
-    xmpp_ws *x = calloc(1, sizeof *x);
+    xmpp_ws *x = web_ws_data(ws); /* zeroed; web.c's until on_ws_close */
     if (!x)
         return NULL;
     x->tr.ops = &ws_ops;
@@ -82,7 +82,6 @@ static void *on_open(void *ud, web_ws *ws)
     srv->stats.connections_accepted++;
     if (!stream_accept(srv, &x->tr)) {
         srv->nconnections--;
-        free(x);
         return NULL; /* web.c closes the connection */
     }
     return x;
@@ -120,10 +119,10 @@ static void on_ws_close(void *conn_ud)
     x->srv->nconnections--;
     if (x->cb && x->cb->on_close)
         x->cb->on_close(x->ud);
-    free(x);
+    /* x goes with web.c's connection */
 }
 
-static const web_ws_handler handler = {on_can_open, on_open, on_ws_data, on_ws_close};
+static const web_ws_handler handler = {on_can_open, on_open, on_ws_data, on_ws_close, sizeof(xmpp_ws)};
 
 /* ---- the transport (transport.h) ---- */
 
