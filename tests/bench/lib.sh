@@ -68,6 +68,7 @@ bench_prepare() {
         command -v $t >/dev/null 2>&1 || need_setup=1
     done
     pkg-config --exists libuv openssl libgsasl expat 2>/dev/null || need_setup=1
+    [ -f /usr/include/wslay/wslay.h ] || need_setup=1 # libwslay-dev (no pkg-config file)
     if [ $need_setup = 1 ]; then
         note "installing build dependencies (tests/setup.sh)"
         sh "$ROOT/tests/setup.sh" >/dev/null
@@ -83,7 +84,7 @@ bench_prepare() {
     BENCH="$WORK/onair-bench"
     # shellcheck disable=SC2046
     gcc -std=c17 -D_GNU_SOURCE -O2 -Wall -Wextra -Wshadow -Werror -Wno-unused-parameter \
-        "$ROOT"/tests/bench/*.c $(pkg-config --cflags --libs libuv openssl libgsasl expat) -lm \
+        "$ROOT"/tests/bench/*.c $(pkg-config --cflags --libs libuv openssl libgsasl expat) -lwslay -lm \
         -o "$BENCH" || die "building onair-bench failed"
 
     if [ "$(nproc)" -ge 2 ]; then
