@@ -2,7 +2,7 @@
 # tests/bench/ws.sh - XMPP over WebSocket (RFC 7395) next to TCP: onaird, and
 # Debian's Prosody with mod_websocket side by side.
 #
-#   sh tests/bench/ws.sh [--quick] [--keep] [--no-prosody]
+#   sh tests/bench/ws.sh [--quick] [--keep] [--no-prosody] [--only STEP]
 #
 # Builds onair-bench (its WebSocket transport frames with libwslay), pins the
 # server to core 1 and the tool to core 0, and measures on a freshly started
@@ -28,16 +28,22 @@
 #   --quick       one run of each figure, a 5 s fan-out: about 4 minutes
 #   --keep        keep the work folder (configs, logs, results.jsonl)
 #   --no-prosody  onaird only
+#   --only STEP   one step: idle, room or mix (as numbered above)
 set -eu
 
 QUICK=0
 KEEP=0
 WITH_PROSODY=1
+ONLY=""
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) QUICK=1 ;;
     --keep) KEEP=1 ;;
     --no-prosody) WITH_PROSODY=0 ;;
+    --only)
+        case ${2:-} in idle | room | mix) ONLY=$2 ;; *) echo "ws.sh: --only idle, room or mix" >&2; exit 2 ;; esac
+        shift
+        ;;
     -h | --help)
         sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
@@ -56,7 +62,7 @@ PROSODY_HTTP_PORT=17280
 ONAIRD_PORT=17322
 ONAIRD_HTTP_PORT=17380
 WS_PATH=/xmpp-websocket
-CHANNELS=12 # one per booked live (rooms: steps 2 and 3)
+CHANNELS=30 # one per booked live: steps 2 and 3, 3 runs each, each tried up to 3 times
 
 MEM_N=2000    # idle sessions per transport (step 1)
 JOIN_N=2000   # onaird's room per transport (step 2)
@@ -162,6 +168,9 @@ runs() {
     done
 }
 
+# step NAME: whether the step runs (--only)
+step() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
+
 # suite NAME C2S HTTP JOIN_N MIX_WS MIX_TCP SAMPLE
 suite() {
     name=$1
@@ -180,23 +189,28 @@ suite() {
 
     # 1. idle sessions
     RETRY_LOADED=0
-    # shellcheck disable=SC2086
-    runs "$name" idle_tcp nobook kib_per_conn up -- idle -n "$MEM_N" $tcp $common --settle $SETTLE --hold 1
-    # shellcheck disable=SC2086
-    runs "$name" idle_ws nobook kib_per_conn up -- idle -n "$MEM_N" $ws $common --settle $SETTLE --hold 1
-    record "$name" mem_n "$MEM_N"
+    if step idle; then
+        # shellcheck disable=SC2086
+        runs "$name" idle_tcp nobook kib_per_conn up -- idle -n "$MEM_N" $tcp $common --settle $SETTLE --hold 1
+        # shellcheck disable=SC2086
+        runs "$name" idle_ws nobook kib_per_conn up -- idle -n "$MEM_N" $ws $common --settle $SETTLE --hold 1
+        record "$name" mem_n "$MEM_N"
+    fi
 
     # 2. sessions in a room
-    # shellcheck disable=SC2086
-    runs "$name" join_tcp book kib_per_session seat_s seated -- muc-join -n "$join_n" $tcp $common \
-        --room @ROOM@ --settle $SETTLE --duration 120
-    # shellcheck disable=SC2086
-    runs "$name" join_ws book kib_per_session seat_s seated -- muc-join -n "$join_n" $ws $common \
-        --room @ROOM@ --settle $SETTLE --duration 120
-    record "$name" join_n "$join_n"
+    if step room; then
+        # shellcheck disable=SC2086
+        runs "$name" join_tcp book kib_per_session seat_s seated -- muc-join -n "$join_n" $tcp $common \
+            --room @ROOM@ --settle $SETTLE --duration 120
+        # shellcheck disable=SC2086
+        runs "$name" join_ws book kib_per_session seat_s seated -- muc-join -n "$join_n" $ws $common \
+            --room @ROOM@ --settle $SETTLE --duration 120
+        record "$name" join_n "$join_n"
+    fi
 
     # 3. the mixed room
     RETRY_LOADED=1
+    step mix || return 0
     mix_n=$((mix_ws + mix_tcp))
     # shellcheck disable=SC2086
     runs "$name" mix book ws_p50_ms ws_p99_ms ws_max_ms tcp_p50_ms tcp_p99_ms tcp_max_ms lost occupants \
