@@ -148,6 +148,7 @@ struct web_ws {
     void *ud;                  /* the handler's connection data */
     ws_msg *queue, *queue_tail; /* owned */
     size_t queued;             /* payload bytes in the queue */
+    max_align_t data[];        /* the handler's conn_bytes (web_ws_data) */
 };
 
 typedef enum txn_state { TXN_READING, TXN_HANDLING, TXN_ANSWERED } txn_state;
@@ -1261,7 +1262,7 @@ static int ws_established(struct lws *wsi, void *op)
         return -1;
     struct web *w = c->web;
     const web_ws_endpoint *ep = c->upgrade;
-    web_ws *ws = calloc(1, sizeof *ws);
+    web_ws *ws = calloc(1, sizeof *ws + ep->h->conn_bytes);
     if (!ws)
         return -1;
     ws->kind = WEB_KIND_WS;
@@ -1496,6 +1497,11 @@ void web_ws_abort(web_ws *ws)
 {
     if (ws && !ws->killed)
         ws_kill(ws);
+}
+
+void *web_ws_data(web_ws *ws)
+{
+    return ws && ws->ep->h->conn_bytes ? (void *)ws->data : NULL;
 }
 
 bool web_ws_is_tls(const web_ws *ws)

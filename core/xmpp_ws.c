@@ -9,10 +9,10 @@
  * message may not be larger than limits.max_stanza_bytes (policy-violation,
  * close code 1009), counted before any of it reaches the parser.
  *
- * Memory: per connection this object (about 56 bytes), web.c's web_ws and
- * libwebsockets' own connection with its receive buffer of
- * XMPP_WS_RX_CHUNK bytes; nothing else is kept between messages (the
- * stream's parser is released when idle, as on TCP).
+ * Memory: per connection this object (about 56 bytes, kept by web.c in its
+ * web_ws's allocation: conn_bytes), and libwebsockets' own connection with
+ * its receive buffer of XMPP_WS_RX_CHUNK bytes; nothing else is kept between
+ * messages (the stream's parser is released when idle, as on TCP).
  */
 #include "xmpp_ws.h"
 
@@ -25,8 +25,15 @@
 #include "transport.h"
 #include "web.h"
 
-/* libwebsockets' receive buffer per connection: messages arrive in pieces
- * of at most this size (most stanzas fit in one). */
+/* libwebsockets' receive buffer per connection, kept for its lifetime:
+ * messages arrive in pieces of at most this size, each fed to the stream's
+ * parser as it comes.  Small, because an idle viewer's memory is what
+ * counts: with the library's LWS_PRE and 4 bytes it is a 148-byte
+ * allocation, in a size class that the short-lived buffers of a login do
+ * not use, whereas 1024 (1044 bytes) shared its class with them and left
+ * about 5 KiB of partly used pages per connection (tests/bench/README.md,
+ * "XMPP over WebSocket").  At least 125: a control frame's payload (RFC
+ * 6455 section 5.5) must fit in one piece. */
 #define XMPP_WS_RX_CHUNK 128
 #define XMPP_WS_SUBPROTOCOL "xmpp"
 
@@ -64,7 +71,7 @@ static bool on_can_open(void *ud)
 static void *on_open(void *ud, web_ws *ws)
 {
     server *srv = ud;
-    xmpp_ws *x = calloc(1, sizeof *x);
+    xmpp_ws *x = web_ws_data(ws); /* zeroed; web.c's until on_ws_close */
     if (!x)
         return NULL;
     x->tr.ops = &ws_ops;
@@ -75,7 +82,6 @@ static void *on_open(void *ud, web_ws *ws)
     srv->stats.connections_accepted++;
     if (!stream_accept(srv, &x->tr)) {
         srv->nconnections--;
-        free(x);
         return NULL; /* web.c closes the connection */
     }
     return x;
@@ -113,10 +119,10 @@ static void on_ws_close(void *conn_ud)
     x->srv->nconnections--;
     if (x->cb && x->cb->on_close)
         x->cb->on_close(x->ud);
-    free(x);
+    /* x goes with web.c's connection */
 }
 
-static const web_ws_handler handler = {on_can_open, on_open, on_ws_data, on_ws_close};
+static const web_ws_handler handler = {on_can_open, on_open, on_ws_data, on_ws_close, sizeof(xmpp_ws)};
 
 /* ---- the transport (transport.h) ---- */
 

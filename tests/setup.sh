@@ -6,11 +6,12 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
 # nodejs: npm installs the XMPP library whose browser bundle the web pages load.
+# libwslay-dev: the WebSocket framing of the benchmark tool (tests/bench).
 PACKAGES="build-essential cmake pkg-config git ca-certificates openssl
 libuv1-dev libexpat1-dev libssl-dev liblmdb-dev lmdb-utils libmsgpack-dev
 libgsasl-dev libidn-dev libconfig-dev libcmocka-dev libstrophe-dev uthash-dev
 libjemalloc-dev libwebsockets-dev libwebsockets-evlib-uv libjansson-dev libcurl4-openssl-dev libsrtp2-dev tzdata
-nodejs"
+libwslay-dev nodejs"
 # chromium: the browser tests (tests/browser) drive Debian's chromium; ffmpeg
 # and pylibsrtp are the media tests' real SRTP peers.
 TEST_PACKAGES="python3 python3-slixmpp python3-pytest python3-pytest-timeout python3-aiosmtpd procps

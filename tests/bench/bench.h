@@ -9,9 +9,15 @@
  * connections and count what happens; main.c parses options, forks
  * generators and prints the report.
  *
+ * A connection runs over TCP (the XMPP stream as one XML document on the
+ * socket, RFC 6120) or over WebSocket (ws.c: an HTTP/1.1 upgrade, then one
+ * XML element per text message, RFC 7395, framed with libwslay); with
+ * --ws-share some of the connections of one run use each.
+ *
  * Ownership: the bench struct owns every conn (a doubly linked list); a conn
- * owns its SSL object, expat parser, SASL session and buffers and is freed
- * only in its libuv close callback.  There is no global mutable state.
+ * owns its SSL object, expat parser, SASL session, WebSocket context and
+ * buffers and is freed only in its libuv close callback.  There is no global
+ * mutable state.
  */
 #ifndef ONAIR_BENCH_H
 #define ONAIR_BENCH_H
@@ -86,7 +92,23 @@ typedef struct bench_opts {
     unsigned long sample;      /* muc-fanout: occupants timing on arrival, 0 = all */
     unsigned long muc_total;   /* occupants over all generators */
     unsigned long muc_first;   /* global index of this generator's first */
+    /* WebSocket (ws.c): connection g of unit_total (over all generators) is
+     * a WebSocket one when bench_unit_is_ws(o, g) */
+    const char *ws_path;       /* --ws PATH, or NULL: TCP only */
+    int ws_port;               /* HTTP port of the WebSocket endpoint */
+    double ws_share;           /* --ws-share: fraction (< 1 or with a '.') or count */
+    bool ws_share_is_count;
+    unsigned long ws_count;    /* WebSocket connections of unit_total */
+    unsigned long unit_total;  /* connections the run is about, over all generators */
+    unsigned long unit_first;  /* global index of this generator's first */
+    unsigned rcvbuf;           /* SO_RCVBUF of every socket, 0 = the kernel's */
 } bench_opts;
+
+/* Whether global connection g is a WebSocket one: the ws_count of
+ * unit_total are spread evenly (g is one when floor((g+1)W/T) > floor(gW/T)). */
+bool bench_unit_is_ws(const bench_opts *o, unsigned long g);
+/* Its rank among the connections of its own transport. */
+unsigned long bench_unit_rank(const bench_opts *o, unsigned long g);
 
 /* ---- histogram (log-linear, <= 1.6% relative error) --------------------- */
 
@@ -115,7 +137,8 @@ uint64_t hist_pct(const hist *h, double p); /* p in [0,1]; 0 if empty */
     X(cpu_total_s, 0) X(rss_before_kib, 1) X(rss_after_kib, 1) X(server_cpu_s, 1)    \
     X(machine_busy_s, 1) X(occupants, 0) X(senders, 0) X(presences, 0)        \
     X(presences_max, 1) X(t_first_ns, 2) X(t_last_ns, 1) X(unseated, 0)        \
-    X(msg_errors, 0) X(timed_joins, 0) X(probes, 0)
+    X(msg_errors, 0) X(timed_joins, 0) X(probes, 0) X(ws_ready, 0)          \
+    X(probes_ws, 0) X(occupants_ws, 0) X(rss_start_kib, 1)
 
 enum {
 #define RF_ENUM(n, a) RF_##n,
@@ -127,6 +150,7 @@ enum {
 typedef struct result {
     double v[RF_COUNT];
     hist lat;            /* login latency or message latency, ns */
+    hist lat_tcp, lat_ws; /* the same, by the transport of the connection timed */
     char first_err[200]; /* the first failure seen, for the report */
 } result;
 
@@ -158,6 +182,7 @@ typedef struct scram_cache {
 
 typedef enum conn_state {
     CS_CONNECTING,
+    CS_UPGRADE,   /* WebSocket: HTTP upgrade sent, waiting for 101 */
     CS_STREAM,    /* stream header sent, waiting for features */
     CS_STARTTLS,  /* <starttls/> sent, waiting for <proceed/> */
     CS_HANDSHAKE, /* TLS handshake under way */
@@ -175,6 +200,7 @@ typedef struct obuf {
 } obuf;
 
 typedef struct bench bench;
+struct wslay_event_context;
 
 typedef struct conn {
     uv_tcp_t tcp; /* tcp.data points back to the conn */
@@ -210,6 +236,15 @@ typedef struct conn {
     int pres_type;       /* PRES_* */
     unsigned muc_status; /* MUC_STATUS_* codes seen in its muc#user <x/> */
     char from[200];      /* its from, empty when longer */
+    /* WebSocket (ws.c) */
+    bool ws;                         /* this connection speaks RFC 7395 */
+    bool in_ws_recv;                 /* inside wslay_event_recv */
+    struct wslay_event_context *wsx; /* owned; from the 101 answer on */
+    char *http;                      /* owned: the upgrade answer so far */
+    size_t http_len;
+    char ws_accept[32];              /* the Sec-WebSocket-Accept expected */
+    const unsigned char *ws_in;      /* input being handed to wslay */
+    size_t ws_in_len;
 } conn;
 
 enum { PRES_AVAILABLE, PRES_UNAVAILABLE, PRES_ERROR, PRES_OTHER };
@@ -236,7 +271,7 @@ struct bench {
     SSL_CTX *ssl_ctx;
     Gsasl *gsasl;
     scram_cache cache;
-    struct sockaddr_storage dst;
+    struct sockaddr_storage dst, dst_ws; /* c2s port; HTTP port (WebSocket) */
     bool src_loopback;   /* bind source addresses 127.0.0.x */
     unsigned src_count, src_next;
     char rbuf[65536];    /* shared read buffer (callbacks never overlap) */
@@ -271,8 +306,21 @@ struct bench {
 };
 
 /* conn.c */
-int conn_start(bench *b, unsigned long user, bool want_auth, int phase, conn **out);
+int conn_start(bench *b, unsigned long user, bool want_auth, int phase, bool ws, conn **out);
+/* Sends one top-level element (or the stream header / end on TCP): over
+ * WebSocket each call is one message, so callers never split or join
+ * elements. */
 void conn_send(conn *c, const char *data, size_t len);
+/* Bytes on the wire below the WebSocket framing (through TLS when on). */
+void conn_send_raw(conn *c, const char *data, size_t len);
+/* --trace: XML sent ('>') or received ('<') to stderr. */
+void conn_trace(conn *c, char dir, const char *data, size_t len);
+/* XML of the stream arrived (after TLS and WebSocket framing). */
+void conn_feed(conn *c, const char *p, size_t n);
+/* WebSocket: the upgrade is done; open the XMPP stream. */
+void conn_ws_open(conn *c);
+/* The server ended its stream (</stream:stream> or <close/>). */
+void conn_server_end(conn *c);
 void conn_sendf(conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void conn_close_graceful(conn *c);
 /* Stops / restarts reading the socket: what the server sends meanwhile
@@ -287,6 +335,13 @@ void conn_sweep(bench *b, uint64_t now);
 size_t xml_escape(char *dst, size_t cap, const char *src);
 void conn_pool_free(bench *b); /* frees the pooled expat parsers */
 
+/* ws.c: RFC 6455 client framing with libwslay, RFC 7395 on top */
+void ws_begin(conn *c);                             /* sends the HTTP upgrade */
+void ws_input(conn *c, const char *p, size_t n);    /* bytes from the socket (after TLS) */
+void ws_send_text(conn *c, const char *p, size_t n); /* one text message */
+void ws_send_close(conn *c, unsigned short code);   /* the close frame */
+void ws_free(conn *c);
+
 /* sasl.c */
 int sasl_init(bench *b);
 void sasl_done(bench *b);
@@ -298,6 +353,7 @@ int sasl_begin(conn *c, char **out, bool *complete);
 int sasl_step(conn *c, const char *in, char **out);
 
 /* modes.c: callbacks from conn.c and the phase machinery */
+void bench_lat_add(bench *b, const conn *c, uint64_t ns); /* all, and by transport */
 void mode_conn_ready(conn *c);
 void mode_conn_message(conn *c, const char *body, size_t len);
 void mode_conn_message_error(conn *c, const char *cond);

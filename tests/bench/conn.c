@@ -9,6 +9,14 @@
  *   CONNECTING -> STREAM -> [STARTTLS -> HANDSHAKE -> STREAM] ->
  *   SASL -> STREAM -> BIND -> [SESSION] -> READY -> CLOSING -> DONE
  *
+ * A WebSocket connection (c->ws, ws.c) goes CONNECTING -> [HANDSHAKE: TLS
+ * at once, wss] -> UPGRADE -> STREAM -> SASL ... with RFC 7395's framing:
+ * the stream opens with <open/> and ends with <close/> (urn:ietf:params:
+ * xml:ns:xmpp-framing), every conn_send is one text message, and each
+ * message received is one element.  Its parser is primed with a stream
+ * root of its own (stream_root), so that the elements parse at depth 2 as
+ * on TCP and the same handlers serve both.
+ *
  * A register-mode connection (want_auth false) stops at READY without SASL.
  * Output is appended to c->out and written once per loop iteration (a
  * uv_check handle calls conn_flush_pending), so a burst of stanzas costs
@@ -22,6 +30,7 @@
  */
 #include "bench.h"
 
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,18 +50,18 @@
 #define NS_SESSION "urn:ietf:params:xml:ns:xmpp-session"
 #define NS_CLIENT "jabber:client"
 #define NS_MUC_USER "http://jabber.org/protocol/muc#user"
+#define NS_FRAMING "urn:ietf:params:xml:ns:xmpp-framing"
 #define SEP " " /* expat namespace separator */
 
 #define TEXT_MAX (1u << 20) /* bytes of character data kept for one element */
 #define CLOSE_WAIT_NS 2000000000ull
 
 enum { TOP_OTHER, TOP_FEATURES, TOP_PROCEED, TOP_TLS_FAILURE, TOP_CHALLENGE, TOP_SUCCESS,
-       TOP_SASL_FAILURE, TOP_IQ, TOP_MESSAGE, TOP_PRESENCE, TOP_STREAM_ERROR };
+       TOP_SASL_FAILURE, TOP_IQ, TOP_MESSAGE, TOP_PRESENCE, TOP_STREAM_ERROR, TOP_OPEN, TOP_CLOSE };
 enum { SUB_NONE, SUB_MECHS, SUB_MECH, SUB_BIND, SUB_JID, SUB_SESSION, SUB_ERROR, SUB_BODY, SUB_MUCX, SUB_OTHER };
 enum { FEAT_STARTTLS = 1, FEAT_BIND = 2, FEAT_SESSION = 4, FEAT_SESSION_OPT = 8, FEAT_MECH = 16 };
 enum { IQ_OTHER, IQ_RESULT, IQ_ERROR, IQ_GET, IQ_SET };
 
-static void conn_feed(conn *c, const char *p, size_t n);
 static void parser_release(bench *b, XML_Parser p);
 
 /* ---- output ---------------------------------------------------------------- */
@@ -98,12 +107,60 @@ static void drain_wbio(conn *c)
         mark_dirty(c);
 }
 
+void conn_trace(conn *c, char dir, const char *data, size_t len)
+{
+    if (c->b->o->trace)
+        fprintf(stderr, "%.3f [%s%lu] %c %.*s\n", (double)(uv_hrtime() - c->t_start) / 1e6, c->b->o->prefix, c->user,
+                dir, (int)len, data);
+}
+
+/* Over WebSocket every message is a document of its own (RFC 7395 section
+ * 3.3.3): a stanza declares its namespace, which on TCP it inherits from
+ * the stream header.  The tool writes its stanzas without one, so
+ * xmlns='jabber:client' goes into the start tag of an iq, message or
+ * presence that has none; other elements carry their own already. */
+static void ws_send_element(conn *c, const char *data, size_t len)
+{
+    static const char *const stanzas[] = {"<iq", "<message", "<presence"};
+    static const char ns[] = " xmlns='" NS_CLIENT "'";
+    for (size_t i = 0; i < sizeof stanzas / sizeof stanzas[0]; i++) {
+        size_t nl = strlen(stanzas[i]);
+        if (len <= nl || memcmp(data, stanzas[i], nl) != 0 || !strchr(" />", data[nl]))
+            continue;
+        const char *gt = memchr(data, '>', len);
+        size_t tag = gt ? (size_t)(gt - data) : len;
+        if (memmem(data, tag, " xmlns=", 7))
+            break;
+        char buf[20480]; /* the largest stanza the modes write is about 18,100 bytes */
+        if (len + sizeof ns > sizeof buf) {
+            conn_abort(c, false, "stanza too long");
+            return;
+        }
+        memcpy(buf, data, nl);
+        memcpy(buf + nl, ns, sizeof ns - 1);
+        memcpy(buf + nl + sizeof ns - 1, data + nl, len - nl);
+        ws_send_text(c, buf, len + sizeof ns - 1);
+        return;
+    }
+    ws_send_text(c, data, len);
+}
+
 void conn_send(conn *c, const char *data, size_t len)
 {
     if (c->state == CS_DONE || len == 0)
         return;
-    if (c->b->o->trace)
-        fprintf(stderr, "%.3f [%s%lu] > %.*s\n", (double)(uv_hrtime() - c->t_start) / 1e6, c->b->o->prefix, c->user, (int)len, data);
+    if (c->ws) {
+        ws_send_element(c, data, len);
+        return;
+    }
+    conn_trace(c, '>', data, len);
+    conn_send_raw(c, data, len);
+}
+
+void conn_send_raw(conn *c, const char *data, size_t len)
+{
+    if (c->state == CS_DONE || len == 0)
+        return;
     if (c->tls_on) {
         if (c->state == CS_HANDSHAKE)
             return; /* nothing is sent before the handshake ends */
@@ -224,11 +281,24 @@ size_t xml_escape(char *dst, size_t cap, const char *src)
     return n;
 }
 
+/* The root a WebSocket connection's parser starts each stream with: RFC
+ * 7395 has no stream element, and the framed elements carry their own
+ * namespace declarations. */
+static const char stream_root[] = "<stream:stream xmlns='" NS_CLIENT "' xmlns:stream='" NS_STREAM "'>";
+
 static void send_stream_header(conn *c)
 {
     char dom[512];
     xml_escape(dom, sizeof dom, c->b->o->domain);
     c->state = CS_STREAM;
+    if (c->ws) {
+        if (XML_Parse(c->xp, stream_root, (int)sizeof stream_root - 1, XML_FALSE) != XML_STATUS_OK) {
+            conn_abort(c, false, "XML: %s", XML_ErrorString(XML_GetErrorCode(c->xp)));
+            return;
+        }
+        conn_sendf(c, "<open xmlns='" NS_FRAMING "' to='%s' version='1.0'/>", dom);
+        return;
+    }
     conn_sendf(c,
                "<?xml version='1.0'?><stream:stream xmlns='" NS_CLIENT "' xmlns:stream='" NS_STREAM
                "' to='%s' version='1.0'>",
@@ -281,6 +351,7 @@ static void on_close(uv_handle_t *h)
         parser_release(b, c->xp);
     if (c->sasl)
         gsasl_finish(c->sasl);
+    ws_free(c);
     free(c->out.p);
     free(c->wbuf.p);
     free(c->text);
@@ -301,13 +372,25 @@ void conn_close_graceful(conn *c)
 {
     if (c->state == CS_DONE || c->state == CS_CLOSING)
         return;
-    if (c->state == CS_CONNECTING || c->state == CS_HANDSHAKE) {
+    if (c->state == CS_CONNECTING || c->state == CS_HANDSHAKE || c->state == CS_UPGRADE) {
         conn_kill(c);
         return;
     }
     conn_read_resume(c); /* to see the server's end of the stream */
     if (c->state == CS_DONE)
         return;
+    if (c->ws) {
+        /* RFC 7395 section 3.6: <close/>; the server answers with its own
+         * and the WebSocket closing handshake (no TLS close_notify before
+         * it: the close frame still has to go out) */
+        static const char close_el[] = "<close xmlns='" NS_FRAMING "'/>";
+        conn_send(c, close_el, sizeof close_el - 1);
+        if (c->state == CS_DONE)
+            return;
+        c->state = CS_CLOSING;
+        c->deadline = uv_hrtime() + CLOSE_WAIT_NS;
+        return;
+    }
     conn_send(c, "</stream:stream>", 16);
     if (c->state == CS_DONE)
         return;
@@ -514,7 +597,10 @@ static void dispatch_top(conn *c)
     case TOP_STREAM_ERROR:
         conn_abort(c, false, "stream error: %s", c->cond[0] ? c->cond : "?");
         break;
-    default:
+    case TOP_CLOSE:
+        conn_server_end(c);
+        break;
+    default: /* TOP_OPEN: the server's <open/> (its attributes are not needed) */
         break;
     }
 }
@@ -557,6 +643,10 @@ static int classify(const char *name)
         return TOP_SASL_FAILURE;
     if (strcmp(name, NS_STREAM SEP "error") == 0)
         return TOP_STREAM_ERROR;
+    if (strcmp(name, NS_FRAMING SEP "open") == 0)
+        return TOP_OPEN;
+    if (strcmp(name, NS_FRAMING SEP "close") == 0)
+        return TOP_CLOSE;
     return TOP_OTHER;
 }
 
@@ -729,15 +819,20 @@ static void xml_end(void *ud, const char *name)
         dispatch_top(c);
         return;
     }
-    if (d == 1) {
-        /* The server closed its stream. */
-        if (c->state == CS_CLOSING) {
-            if (c->deadline > uv_hrtime() + 200000000ull)
-                c->deadline = uv_hrtime() + 200000000ull;
-        } else {
-            conn_abort(c, false, "server closed the stream");
-        }
+    if (d == 1)
+        conn_server_end(c); /* </stream:stream> */
+}
+
+void conn_server_end(conn *c)
+{
+    if (c->state != CS_CLOSING) {
+        conn_abort(c, false, "server closed the stream");
+        return;
     }
+    if (c->ws)
+        ws_send_close(c, 1000); /* unless the server's close frame came first */
+    if (c->deadline > uv_hrtime() + 200000000ull)
+        c->deadline = uv_hrtime() + 200000000ull;
 }
 
 static void xml_text(void *ud, const char *s, int len)
@@ -876,13 +971,21 @@ static void tls_input(conn *c, const char *p, size_t n)
                 tls_fail(c, "TLS handshake");
             return;
         }
-        send_stream_header(c);
+        if (c->ws)
+            ws_begin(c); /* wss: TLS first, then the upgrade */
+        else
+            send_stream_header(c);
+        if (c->state == CS_DONE)
+            return;
     }
     /* Bounded by the bytes just written into rbio. */
     for (;;) {
         int r = SSL_read(c->ssl, c->b->plain, (int)sizeof c->b->plain);
         if (r > 0) {
-            conn_feed(c, c->b->plain, (size_t)r);
+            if (c->ws)
+                ws_input(c, c->b->plain, (size_t)r);
+            else
+                conn_feed(c, c->b->plain, (size_t)r);
             if (c->state == CS_DONE)
                 return;
             continue;
@@ -905,10 +1008,9 @@ static void tls_input(conn *c, const char *p, size_t n)
 
 /* ---- reading ------------------------------------------------------------------ */
 
-static void conn_feed(conn *c, const char *p, size_t n)
+void conn_feed(conn *c, const char *p, size_t n)
 {
-    if (c->b->o->trace)
-        fprintf(stderr, "%.3f [%s%lu] < %.*s\n", (double)(uv_hrtime() - c->t_start) / 1e6, c->b->o->prefix, c->user, (int)n, p);
+    conn_trace(c, '<', p, n);
     c->in_parse = true;
     enum XML_Status st = XML_Parse(c->xp, p, (int)n, XML_FALSE);
     c->in_parse = false;
@@ -957,8 +1059,15 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
     if (c->tls_on)
         tls_input(c, buf->base, (size_t)n);
+    else if (c->ws)
+        ws_input(c, buf->base, (size_t)n);
     else
         conn_feed(c, buf->base, (size_t)n);
+}
+
+void conn_ws_open(conn *c)
+{
+    send_stream_header(c);
 }
 
 static void on_connect(uv_connect_t *req, int status)
@@ -976,7 +1085,12 @@ static void on_connect(uv_connect_t *req, int status)
         conn_abort(c, false, "read start: %s", uv_strerror(r));
         return;
     }
-    send_stream_header(c);
+    if (c->ws && c->b->o->tls)
+        tls_start(c); /* wss: the handshake first (tls_input goes on) */
+    else if (c->ws)
+        ws_begin(c);
+    else
+        send_stream_header(c);
 }
 
 void conn_read_pause(conn *c)
@@ -997,7 +1111,7 @@ void conn_read_resume(conn *c)
         conn_abort(c, false, "read start: %s", uv_strerror(r));
 }
 
-int conn_start(bench *b, unsigned long user, bool want_auth, int phase, conn **out)
+int conn_start(bench *b, unsigned long user, bool want_auth, int phase, bool ws, conn **out)
 {
     conn *c = calloc(1, sizeof *c);
     if (!c)
@@ -1006,6 +1120,7 @@ int conn_start(bench *b, unsigned long user, bool want_auth, int phase, conn **o
     c->user = user;
     c->want_auth = want_auth;
     c->phase = phase;
+    c->ws = ws;
     c->state = CS_CONNECTING;
     c->t_start = uv_hrtime();
     c->deadline = c->t_start + (uint64_t)(b->o->timeout * 1e9);
@@ -1049,7 +1164,16 @@ int conn_start(bench *b, unsigned long user, bool want_auth, int phase, conn **o
             return 0;
         }
     }
-    r = uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&b->dst, on_connect);
+    if (b->o->rcvbuf > 0) {
+        /* Room for what a paused reader (--sample) is sent meanwhile. */
+        uv_os_fd_t fd;
+        int v = (int)b->o->rcvbuf;
+        if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof v) != 0) {
+            conn_abort(c, false, "SO_RCVBUF: %s", strerror(errno));
+            return 0;
+        }
+    }
+    r = uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)(ws ? &b->dst_ws : &b->dst), on_connect);
     if (r < 0)
         conn_abort(c, false, "connect: %s", uv_strerror(r));
     return 0;

@@ -3,8 +3,10 @@
  * The histogram is log-linear: values below 64 have a bucket each, above
  * that every power of two is split in 64 buckets, so a percentile is within
  * 1.6% of the true value.  Results travel from a generator process to the
- * parent as text lines: "R name=value ...", "H count min max idx:n ..." and
- * "E first error"; the parent merges them (sums, maxima, merged histograms).
+ * parent as text lines: "R name=value ...", "H count min max idx:n ..." (the
+ * latency of every connection; "T" and "W" the same for the TCP and the
+ * WebSocket ones) and "E first error"; the parent merges them (sums, maxima,
+ * merged histograms).
  */
 #include "bench.h"
 
@@ -114,10 +116,43 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
+/* One histogram as a protocol line: "TAG count min max i:n i:n ...". */
+static size_t hist_line(char *buf, size_t cap, char tag, const hist *h)
+{
+    size_t n = (size_t)snprintf(buf, cap, "%c %llu %llu %llu", tag, (unsigned long long)h->count,
+                                (unsigned long long)h->min, (unsigned long long)h->max);
+    for (unsigned i = 0; i < HIST_BUCKETS && n < cap; i++)
+        if (h->b[i])
+            n += (size_t)snprintf(buf + n, cap - n, " %u:%llu", i, (unsigned long long)h->b[i]);
+    if (n < cap)
+        n += (size_t)snprintf(buf + n, cap - n, "\n");
+    return n < cap ? n : cap;
+}
+
+static void hist_parse_merge(hist *into, const char *s)
+{
+    hist h;
+    memset(&h, 0, sizeof h);
+    char *p;
+    h.count = strtoull(s, &p, 10);
+    h.min = strtoull(p, &p, 10);
+    h.max = strtoull(p, &p, 10);
+    while (*p == ' ') {
+        unsigned long i = strtoul(p + 1, &p, 10);
+        if (*p != ':')
+            break;
+        unsigned long long cnt = strtoull(p + 1, &p, 10);
+        if (i < HIST_BUCKETS)
+            h.b[i] += cnt;
+    }
+    hist_merge(into, &h);
+}
+
 int result_write(int fd, const result *r)
 {
-    /* The histogram line can be long: at most HIST_BUCKETS "i:n" pairs. */
-    size_t cap = 256 + RF_COUNT * 48 + (size_t)HIST_BUCKETS * 28 + sizeof r->first_err;
+    /* A histogram line can be long: at most HIST_BUCKETS "i:n" pairs. */
+    size_t hcap = 64 + (size_t)HIST_BUCKETS * 28;
+    size_t cap = 256 + RF_COUNT * 48 + 3 * hcap + sizeof r->first_err;
     char *buf = malloc(cap);
     if (!buf)
         return -1;
@@ -125,12 +160,10 @@ int result_write(int fd, const result *r)
     n += (size_t)snprintf(buf + n, cap - n, "R");
     for (int i = 0; i < RF_COUNT; i++)
         n += (size_t)snprintf(buf + n, cap - n, " %s=%.17g", result_names[i], r->v[i]);
-    n += (size_t)snprintf(buf + n, cap - n, "\nH %llu %llu %llu", (unsigned long long)r->lat.count,
-                          (unsigned long long)r->lat.min, (unsigned long long)r->lat.max);
-    for (unsigned i = 0; i < HIST_BUCKETS; i++)
-        if (r->lat.b[i])
-            n += (size_t)snprintf(buf + n, cap - n, " %u:%llu", i, (unsigned long long)r->lat.b[i]);
     n += (size_t)snprintf(buf + n, cap - n, "\n");
+    n += hist_line(buf + n, cap - n, 'H', &r->lat);
+    n += hist_line(buf + n, cap - n, 'T', &r->lat_tcp);
+    n += hist_line(buf + n, cap - n, 'W', &r->lat_ws);
     if (r->first_err[0]) {
         n += (size_t)snprintf(buf + n, cap - n, "E ");
         for (const char *s = r->first_err; *s && n + 2 < cap; s++)
@@ -171,22 +204,8 @@ int result_merge_line(result *r, const char *line)
         }
         return 0;
     }
-    if (line[0] == 'H' && line[1] == ' ') {
-        hist h;
-        memset(&h, 0, sizeof h);
-        char *p;
-        h.count = strtoull(line + 2, &p, 10);
-        h.min = strtoull(p, &p, 10);
-        h.max = strtoull(p, &p, 10);
-        while (*p == ' ') {
-            unsigned long i = strtoul(p + 1, &p, 10);
-            if (*p != ':')
-                break;
-            unsigned long long cnt = strtoull(p + 1, &p, 10);
-            if (i < HIST_BUCKETS)
-                h.b[i] += cnt;
-        }
-        hist_merge(&r->lat, &h);
+    if ((line[0] == 'H' || line[0] == 'T' || line[0] == 'W') && line[1] == ' ') {
+        hist_parse_merge(line[0] == 'H' ? &r->lat : line[0] == 'T' ? &r->lat_tcp : &r->lat_ws, line + 2);
         return 0;
     }
     if (line[0] == 'E' && line[1] == ' ') {

@@ -2,6 +2,10 @@
  *
  *   onair-bench login|idle|msgs|register|probe|muc-join|muc-fanout [options]
  *
+ * Every mode runs over TCP, over WebSocket (--ws PATH, RFC 7395), or both
+ * (--ws-share: that share of the connections over WebSocket, spread evenly
+ * by their global index; latency figures are then also given per transport).
+ *
  * With --procs K the parent forks K generators, each running bench_run() on
  * its share of the users/connections/pairs.  They talk over two pipes each:
  * the child writes "READY" when its setup is done and, at the end, its
@@ -117,6 +121,23 @@ static uint64_t mono_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+bool bench_unit_is_ws(const bench_opts *o, unsigned long g)
+{
+    if (!o->ws_path || o->ws_count == 0 || o->unit_total == 0)
+        return false;
+    unsigned long long t = o->unit_total, w = o->ws_count, x = g % t;
+    return (x + 1) * w / t > x * w / t;
+}
+
+unsigned long bench_unit_rank(const bench_opts *o, unsigned long g)
+{
+    if (!o->ws_path || o->ws_count == 0 || o->unit_total == 0)
+        return g;
+    unsigned long long t = o->unit_total, w = o->ws_count, x = g % t;
+    unsigned long ws_before = (unsigned long)(x * w / t);
+    return bench_unit_is_ws(o, g) ? ws_before : (unsigned long)x - ws_before;
+}
+
 /* ---- options ----------------------------------------------------------------- */
 
 static void usage(FILE *f)
@@ -145,7 +166,17 @@ static void usage(FILE *f)
             "  --prefix PFX (bench)  --offset O (0)  --password PW | --password-file F (secret)\n"
             "  --users U      distinct accounts the connections cycle through (default N)\n"
             "  --mech M       SASL mechanism (SCRAM-SHA-256; SCRAM-SHA-1, PLAIN)\n"
-            "  --tls          STARTTLS before authenticating (certificates are not verified)\n"
+            "  --tls          STARTTLS before authenticating (certificates are not verified);\n"
+            "                 over WebSocket: TLS from the start (wss)\n"
+            "WebSocket (RFC 7395):\n"
+            "  --ws PATH      connect over WebSocket: HTTP/1.1 upgrade to PATH (e.g. /xmpp-websocket),\n"
+            "                 subprotocol xmpp, <open/>/<close/> framing, one element per message\n"
+            "  --ws-port P    the HTTP port of PATH (default --port; needed with a --ws-share\n"
+            "                 that leaves some connections on TCP at --port)\n"
+            "  --ws-share F   a fraction (0.5, 1.0) or count (2000) of the connections or occupants\n"
+            "                 over WebSocket, spread evenly, the rest over TCP (default: all)\n"
+            "  --rcvbuf B     SO_RCVBUF of every socket (default: the kernel's); room for what a\n"
+            "                 paused --sample occupant is sent during the window\n"
             "load:\n"
             "  -n, --count N  logins / connections / registrations (1000)\n"
             "  -c, --concurrency C  connections negotiating at once (50)\n"
@@ -203,7 +234,7 @@ enum {
     O_MECH, O_TLS, O_PAIRS, O_RATE, O_WINDOW, O_SIZE, O_PRESENCE, O_NO_PRESENCE, O_WARMUP,
     O_SCRAM_CACHE, O_DURATION, O_TIMEOUT, O_SETUP_TIMEOUT, O_HOLD, O_SETTLE, O_SERVER_PID,
     O_PROCS, O_SRC_ADDRS, O_LABEL, O_QUIET, O_TRACE, O_HELP, O_ROOM, O_NICK, O_ROOM_PASSWORD,
-    O_HISTORY, O_SENDERS, O_JOIN_CONC, O_SAMPLE,
+    O_HISTORY, O_SENDERS, O_JOIN_CONC, O_SAMPLE, O_WS, O_WS_PORT, O_WS_SHARE, O_RCVBUF,
 };
 
 static char *read_password_file(const char *path)
@@ -274,7 +305,7 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
     o->window = 16;
     o->procs = 1;
     o->presence = o->mode == MODE_MSGS;
-    bool users_set = false;
+    bool users_set = false, ws_share_set = false;
 
     static const struct option longopts[] = {
         {"host", required_argument, NULL, O_HOST},
@@ -316,6 +347,10 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
         {"senders", required_argument, NULL, O_SENDERS},
         {"join-conc", required_argument, NULL, O_JOIN_CONC},
         {"sample", required_argument, NULL, O_SAMPLE},
+        {"ws", required_argument, NULL, O_WS},
+        {"ws-port", required_argument, NULL, O_WS_PORT},
+        {"ws-share", required_argument, NULL, O_WS_SHARE},
+        {"rcvbuf", required_argument, NULL, O_RCVBUF},
         {NULL, 0, NULL, 0},
     };
     optind = 2;
@@ -368,6 +403,26 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
         case O_SENDERS: bad = parse_num(optarg, 1, 1e6, &v, "--senders"); o->senders = (unsigned long)v; break;
         case O_JOIN_CONC: bad = parse_num(optarg, 0, 1e8, &v, "--join-conc"); o->join_conc = (unsigned long)v; break;
         case O_SAMPLE: bad = parse_num(optarg, 0, 1e8, &v, "--sample"); o->sample = (unsigned long)v; break;
+        case O_WS:
+            if (optarg[0] != '/' || strlen(optarg) > 200 || strpbrk(optarg, " \r\n")) {
+                fprintf(stderr, "onair-bench: --ws: a path from / of at most 200 bytes, no spaces\n");
+                return -1;
+            }
+            o->ws_path = optarg;
+            break;
+        case O_WS_PORT: bad = parse_num(optarg, 1, 65535, &v, "--ws-port"); o->ws_port = (int)v; break;
+        case O_WS_SHARE:
+            bad = parse_num(optarg, 0, 1e8, &v, "--ws-share");
+            o->ws_share = v;
+            /* "1.0", "0.5": a fraction; "1", "2000": a count */
+            o->ws_share_is_count = !strchr(optarg, '.') && v >= 1;
+            if (!bad && !o->ws_share_is_count && v > 1) {
+                fprintf(stderr, "onair-bench: --ws-share: a fraction is at most 1.0\n");
+                return -1;
+            }
+            ws_share_set = true;
+            break;
+        case O_RCVBUF: bad = parse_num(optarg, 4096, 1 << 30, &v, "--rcvbuf"); o->rcvbuf = (unsigned)v; break;
         case 'h':
         case O_HELP: usage(stdout); return 1;
         default: usage(stderr); return -1;
@@ -412,14 +467,37 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
         }
         if (o->mode == MODE_MUC_FANOUT && o->sample > 0 && o->sample < o->count) {
             /* What a paused occupant is sent in the window must fit in its
-             * socket's receive buffer (about 64 KiB usable by default). */
+             * socket's receive buffer: about 64 KiB usable by default, about
+             * the SO_RCVBUF value given (the kernel doubles it for its own
+             * bookkeeping); some of it is kept as a margin. */
             double per = ceil(o->rate * o->duration) * (o->body_size + 400.0);
-            if (o->rate <= 0 || per > 48 * 1024) {
-                fprintf(stderr, "onair-bench: --sample needs --rate, and at most 48 KiB of messages per"
-                                " occupant in the window (rate x duration x (size + 400) = %.0f bytes)\n", per);
+            double room = o->rcvbuf > 0 ? 0.75 * o->rcvbuf : 48 * 1024;
+            if (o->rate <= 0 || per > room) {
+                fprintf(stderr, "onair-bench: --sample needs --rate, and at most %.0f bytes of messages per"
+                                " occupant in the window (rate x duration x (size + 400) = %.0f bytes; --rcvbuf"
+                                " gives more room)\n", room, per);
                 return -1;
             }
         }
+    }
+    o->unit_total = o->mode == MODE_MSGS ? 2 * o->pairs : o->mode == MODE_PROBE ? 1 : o->count;
+    o->unit_first = 0;
+    if (!o->ws_path && (ws_share_set || o->ws_port)) {
+        fprintf(stderr, "onair-bench: --ws-share and --ws-port go with --ws PATH\n");
+        return -1;
+    }
+    if (o->ws_path) {
+        double w = !ws_share_set ? (double)o->unit_total
+                   : o->ws_share_is_count ? o->ws_share
+                                          : floor(o->ws_share * (double)o->unit_total + 0.5);
+        o->ws_count = w > (double)o->unit_total ? o->unit_total : (unsigned long)w;
+        if (o->ws_count < o->unit_total && o->ws_port == 0) {
+            fprintf(stderr, "onair-bench: --ws-share leaves connections on TCP at --port: give the"
+                            " WebSocket's HTTP port with --ws-port\n");
+            return -1;
+        }
+        if (o->ws_port == 0)
+            o->ws_port = o->port;
     }
     unsigned long units = o->mode == MODE_MSGS ? o->pairs : o->mode == MODE_PROBE ? 1 : o->count;
     if (o->procs > 1 && (units < o->procs || o->users < o->procs)) {
@@ -452,6 +530,7 @@ static void split_opts(bench_opts *co, unsigned k, unsigned K)
             co->rate = co->rate * (double)mine / (double)(co->senders < co->muc_total ? co->senders : co->muc_total);
         co->user_offset += lo;
         co->muc_first = lo;
+        co->unit_first = lo;
         co->count = hi - lo;
         co->users = co->count;
         return;
@@ -460,12 +539,14 @@ static void split_opts(bench_opts *co, unsigned k, unsigned K)
         unsigned long lo = share_lo(co->pairs, k, K), hi = share_lo(co->pairs, k + 1, K);
         co->rate = co->rate * (double)(hi - lo) / (double)co->pairs;
         co->user_offset += 2 * lo;
+        co->unit_first = 2 * lo;
         co->pairs = hi - lo;
         co->users = 2 * co->pairs;
         return;
     }
     unsigned long n_lo = share_lo(co->count, k, K), n_hi = share_lo(co->count, k + 1, K);
     co->count = n_hi - n_lo;
+    co->unit_first = n_lo;
     if (co->mode == MODE_REGISTER) {
         co->user_offset += n_lo;
         co->users = co->count;
@@ -605,6 +686,8 @@ static int run_procs(const bench_opts *o, result *agg)
     memset(ch, 0, sizeof ch);
     if (o->mode == MODE_IDLE && o->server_pid > 0)
         agg->v[RF_rss_before_kib] = (double)read_vmrss_kib(o->server_pid);
+    if (o->mode == MODE_MUC_JOIN && o->server_pid > 0)
+        agg->v[RF_rss_start_kib] = (double)read_vmrss_kib(o->server_pid); /* before any login */
 
     sigset_t mask, old;
     sigemptyset(&mask);
@@ -818,10 +901,25 @@ static int report(const bench_opts *o, const result *r, int rc)
     jraw(&j, ",\"tls\":%s", o->tls ? "true" : "false");
     jstr(&j, "mech", o->mech);
     jnum(&j, "procs", o->procs);
-    if (h)
+    bool ws = o->ws_path && o->ws_count > 0, mixed = ws && o->ws_count < o->unit_total;
+    jstr(&j, "transport", !ws ? "tcp" : mixed ? "mixed" : "ws");
+    if (ws) {
+        jstr(&j, "ws_path", o->ws_path);
+        jnum(&j, "ws_port", o->ws_port);
+        jnum(&j, "ws_conns", (double)o->ws_count);
+        jnum(&j, "tcp_conns", (double)(o->unit_total - o->ws_count));
+        jnum(&j, "ws_ready", v[RF_ws_ready]);
+    }
+    if (h) {
         printf("onair-bench %s: %s:%d domain %s, %s%s, %u process%s\n", mode_name(o->mode), o->host,
                o->port, o->domain, o->mode == MODE_REGISTER || o->mode == MODE_PROBE ? "no SASL" : o->mech,
-               o->tls ? " over STARTTLS" : " plaintext", o->procs, o->procs > 1 ? "es" : "");
+               o->tls ? (ws ? " over TLS (STARTTLS; wss)" : " over STARTTLS") : " plaintext", o->procs,
+               o->procs > 1 ? "es" : "");
+        if (ws)
+            printf("  WebSocket: %lu of %lu connections over %s://%s:%d%s (RFC 7395), %s\n", o->ws_count,
+                   o->unit_total, o->tls ? "wss" : "ws", o->host, o->ws_port, o->ws_path,
+                   mixed ? "the others over TCP" : "none over TCP");
+    }
     int exit_code = rc;
     const hist *lat = &r->lat;
     switch (o->mode) {
@@ -984,9 +1082,17 @@ static int report(const bench_opts *o, const result *r, int rc)
             jnum(&j, "rss_before_kib", before);
             jnum(&j, "rss_after_kib", after);
             jnum(&j, "kib_per_occupant", per);
-            if (h)
+            /* the whole session: login, stream and seat (the opener too) */
+            double start = v[RF_rss_start_kib], seated = v[RF_ok] + v[RF_occupants];
+            double per_session = seated > 0 && start > 0 && after > 0 ? (after - start) / seated : 0;
+            jnum(&j, "rss_start_kib", start);
+            jnum(&j, "kib_per_session", per_session);
+            if (h) {
                 printf("  server RSS: %.0f KiB before, %.0f KiB %.1f s after seating = %.2f KiB per seated occupant\n",
                        before, after, o->settle, per);
+                printf("  server RSS before any login: %.0f KiB = %.2f KiB per seated session (login, stream, seat)\n",
+                       start, per_session);
+            }
         }
         if (v[RF_ok] == 0)
             exit_code = exit_code ? exit_code : 1;
@@ -1049,6 +1155,38 @@ static int report(const bench_opts *o, const result *r, int rc)
         if (v[RF_ok] == 0)
             exit_code = exit_code ? exit_code : 1;
         break;
+    }
+    if (ws && o->mode != MODE_REGISTER && o->mode != MODE_PROBE) {
+        /* the latency figures above, by the transport of the connection timed */
+        static const char *const tname[2] = {"tcp", "ws"};
+        const hist *th[2] = {&r->lat_tcp, &r->lat_ws};
+        for (int t = 0; t < 2; t++) {
+            char key[32];
+            snprintf(key, sizeof key, "%s_samples", tname[t]);
+            jnum(&j, key, (double)th[t]->count);
+            snprintf(key, sizeof key, "%s_p50_ms", tname[t]);
+            jnum(&j, key, ms(hist_pct(th[t], 0.5)));
+            snprintf(key, sizeof key, "%s_p99_ms", tname[t]);
+            jnum(&j, key, ms(hist_pct(th[t], 0.99)));
+            snprintf(key, sizeof key, "%s_max_ms", tname[t]);
+            jnum(&j, key, ms(th[t]->max));
+        }
+        if (o->mode == MODE_MUC_FANOUT) {
+            jnum(&j, "ws_occupants", v[RF_occupants_ws]);
+            jnum(&j, "tcp_occupants", v[RF_occupants] - v[RF_occupants_ws]);
+            jnum(&j, "ws_timed_receivers", v[RF_probes_ws]);
+            jnum(&j, "tcp_timed_receivers", v[RF_probes] - v[RF_probes_ws]);
+        }
+        if (h) {
+            if (o->mode == MODE_MUC_FANOUT)
+                printf("  occupants: %.0f over WebSocket (%.0f timing), %.0f over TCP (%.0f timing)\n",
+                       v[RF_occupants_ws], v[RF_probes_ws], v[RF_occupants] - v[RF_occupants_ws],
+                       v[RF_probes] - v[RF_probes_ws]);
+            for (int t = 1; t >= 0; t--)
+                printf("  %s: %llu timed, p50 %.3f ms  p99 %.3f ms  max %.3f ms\n", t ? "WebSocket" : "TCP      ",
+                       (unsigned long long)th[t]->count, ms(hist_pct(th[t], 0.5)), ms(hist_pct(th[t], 0.99)),
+                       ms(th[t]->max));
+        }
     }
     double cpu = v[RF_cpu_s];
     jnum(&j, "elapsed_s", v[RF_elapsed_s]);

@@ -71,8 +71,15 @@ static void launch(bench *b)
         unsigned long i = b->launched++;
         bool fixed = b->o->mode == MODE_MSGS || IS_MUC(b->o->mode); /* one conn per account */
         unsigned long user = fixed ? b->o->user_offset + 1 + i : user_for(b, i);
+        /* The connection's global index decides its transport (--ws-share).
+         * msgs numbers the senders first, then the receivers, so that each
+         * role has its share of WebSocket connections. */
+        unsigned long g = b->o->unit_first + (fixed ? i : i % (b->o->count ? b->o->count : 1));
+        if (b->o->mode == MODE_MSGS)
+            g = (i % 2) * (b->o->unit_total / 2) + b->o->unit_first / 2 + i / 2;
+        bool ws = bench_unit_is_ws(b->o, g);
         conn *c = NULL;
-        int r = conn_start(b, user, auth, b->phase, &c);
+        int r = conn_start(b, user, auth, b->phase, ws, &c);
         if (r < 0) {
             char msg[120];
             snprintf(msg, sizeof msg, "cannot start a connection: %s", uv_strerror(r));
@@ -205,6 +212,12 @@ static void msgs_stop(bench *b)
 
 /* ---- callbacks from conn.c --------------------------------------------------- */
 
+void bench_lat_add(bench *b, const conn *c, uint64_t ns)
+{
+    hist_add(&b->res.lat, ns);
+    hist_add(c && c->ws ? &b->res.lat_ws : &b->res.lat_tcp, ns);
+}
+
 static void close_handles(bench *b);
 
 void mode_conn_ready(conn *c)
@@ -220,11 +233,13 @@ void mode_conn_ready(conn *c)
         b->active--;
         b->done++;
     }
+    if (c->ws)
+        inc(b, RF_ws_ready);
     switch (b->o->mode) {
     case MODE_LOGIN:
         if (c->phase == PH_RUN) {
             inc(b, RF_ok);
-            hist_add(&b->res.lat, now - c->t_start);
+            bench_lat_add(b, c, now - c->t_start);
             b->t_last_ok = now;
         } else {
             inc(b, RF_setup_ok);
@@ -235,7 +250,7 @@ void mode_conn_ready(conn *c)
         inc(b, RF_setup_ok);
         b->up++;
         if (c->phase == PH_SETUP)
-            hist_add(&b->res.lat, now - c->t_start);
+            bench_lat_add(b, c, now - c->t_start);
         break;
     case MODE_MSGS: {
         inc(b, RF_setup_ok);
@@ -253,7 +268,7 @@ void mode_conn_ready(conn *c)
         break;
     case MODE_PROBE:
         inc(b, RF_ok);
-        hist_add(&b->res.lat, now - c->t_start);
+        bench_lat_add(b, c, now - c->t_start);
         conn_close_graceful(c);
         break;
     case MODE_MUC_JOIN:
@@ -340,7 +355,7 @@ void mode_conn_message(conn *c, const char *body, size_t len)
         return; /* not ours */
     unsigned long long seq = strtoull(end + 1, NULL, 10);
     uint64_t now = uv_hrtime();
-    hist_add(&b->res.lat, now >= ts ? now - ts : 0);
+    bench_lat_add(b, c, now >= ts ? now - ts : 0);
     inc(b, RF_received);
     if (b->phase == PH_RUN)
         inc(b, RF_received_window);
@@ -685,7 +700,12 @@ static int resolve(bench *b)
         return -1;
     }
     memcpy(&b->dst, res->ai_addr, res->ai_addrlen);
+    memcpy(&b->dst_ws, res->ai_addr, res->ai_addrlen);
     freeaddrinfo(res);
+    if (b->dst_ws.ss_family == AF_INET)
+        ((struct sockaddr_in *)&b->dst_ws)->sin_port = htons((uint16_t)b->o->ws_port);
+    else if (b->dst_ws.ss_family == AF_INET6)
+        ((struct sockaddr_in6 *)&b->dst_ws)->sin6_port = htons((uint16_t)b->o->ws_port);
     unsigned long total = 0;
     switch (b->o->mode) {
     case MODE_LOGIN: total = b->o->count + (b->o->warmup ? b->o->users : 0); break;
@@ -789,6 +809,8 @@ int bench_run(const bench_opts *o, int ctl_fd, int res_fd, result *out)
     if (ok) {
         if (o->mode == MODE_IDLE && o->server_pid > 0 && res_fd < 0)
             b->res.v[RF_rss_before_kib] = (double)read_vmrss_kib(o->server_pid);
+        if (o->mode == MODE_MUC_JOIN && o->server_pid > 0 && res_fd < 0)
+            b->res.v[RF_rss_start_kib] = (double)read_vmrss_kib(o->server_pid); /* before any login */
         start_setup(b);
     } else {
         ERR_print_errors_fp(stderr);

@@ -384,6 +384,37 @@ static void on_fan_stop(uv_timer_t *t)
 
 /* ---- phases ---------------------------------------------------------------------------- */
 
+/* --sample K: whether global occupant g times on arrival.  The K are split
+ * between the transports in proportion to their occupants (at least one
+ * each when both are there and K >= 2) and spread evenly over each
+ * transport's occupants, so that a mixed room is timed on both. */
+static bool is_probe(const bench_opts *o, unsigned long g)
+{
+    unsigned long total = o->muc_total, k = o->sample;
+    if (k == 0 || k >= total)
+        return true;
+    unsigned long w = o->ws_path ? o->ws_count : 0, t = total - w;
+    unsigned long k_ws = 0;
+    if (w > 0) {
+        k_ws = (unsigned long)llround((double)k * (double)w / (double)total);
+        if (k_ws < 1)
+            k_ws = 1;
+        if (t > 0 && k_ws > k - 1)
+            k_ws = k - 1;
+        if (k_ws > w)
+            k_ws = w;
+    }
+    unsigned long k_tcp = k - k_ws;
+    if (k_tcp > t)
+        k_tcp = t;
+    bool ws = bench_unit_is_ws(o, g);
+    unsigned long mine = ws ? k_ws : k_tcp, of = ws ? w : t;
+    if (mine == 0)
+        return false;
+    unsigned long stride = of / mine, rank = bench_unit_rank(o, g);
+    return rank % stride == 0 && rank / stride < mine;
+}
+
 bool muc_setup_pending(bench *b)
 {
     struct muc_state *m = b->muc;
@@ -418,22 +449,26 @@ int muc_setup_finish(bench *b)
             m->senders[m->nsenders++] = i;
     }
     if (b->o->mode == MODE_MUC_FANOUT) {
-        unsigned long total = b->o->muc_total, k = b->o->sample;
-        unsigned long stride = k > 0 && k < total ? total / k : 1, probes = 0;
+        unsigned long probes = 0, probes_ws = 0;
         for (unsigned long i = 0; i < m->n; i++) {
             occupant *o = &m->occ[i];
             if (!o->c || o->st != OS_SEATED)
                 continue;
-            o->probe = o->sender || gidx(b, o) % stride == 0;
+            o->probe = o->sender || is_probe(b->o, gidx(b, o));
             if (o->probe) {
                 probes++;
+                probes_ws += o->c->ws;
             } else {
                 conn_read_pause(o->c);
                 m->paused = true;
             }
         }
         b->res.v[RF_probes] = (double)probes;
+        b->res.v[RF_probes_ws] = (double)probes_ws;
     }
+    for (unsigned long i = 0; i < m->n; i++)
+        if (m->occ[i].c && m->occ[i].st == OS_SEATED && m->occ[i].c->ws)
+            b->res.v[RF_occupants_ws] += 1;
     b->res.v[RF_occupants] = (double)seated;
     b->res.v[RF_senders] = (double)m->nsenders;
     b->res.v[RF_timed_joins] = (double)m->timed_total;
@@ -506,7 +541,7 @@ static void joined(bench *b, occupant *o, uint64_t now)
             return; /* after the cap: not counted */
         m->timed_done++;
         inc(b, RF_ok);
-        hist_add(&b->res.lat, now - o->t_join);
+        bench_lat_add(b, o->c, now - o->t_join);
         m->t_last = now;
         launch_joins(b);
         return;
@@ -647,7 +682,7 @@ void muc_conn_message(conn *c, const char *body, size_t len)
             inc(b, RF_received_window);
         return;
     }
-    hist_add(&b->res.lat, now >= ts ? now - ts : 0);
+    bench_lat_add(b, c, now >= ts ? now - ts : 0);
     if (b->phase == PH_RUN)
         inc(b, RF_received_window);
     if (sender != gidx(b, o))

@@ -56,14 +56,10 @@ done
 case $PROCS in '' | *[!0-9]*) echo "muc.sh: --procs needs a number" >&2; exit 2 ;; esac
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/onair-mucbench.XXXXXX")
-START=$(date +%s)
-PASSWORD="bench-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
-PREFIX=bench
-DOMAIN=localhost
 PROSODY_PORT=16222
 ONAIRD_PORT=16322
 ONAIRD_HTTP_PORT=16380
+CHANNELS=24 # one per onaird start: each measurement books its own live
 
 ONAIRD_JOIN_N=5000 # target: 5,000 seated in under 1 s
 ONAIRD_LAT_N=3000  # target: p99 under 20 ms at 3,000 occupants
@@ -94,188 +90,6 @@ SCRIPT=muc.sh
 # shellcheck source=tests/bench/lib.sh
 . "$ROOT/tests/bench/lib.sh"
 bench_prepare
-
-# ---- Prosody ----------------------------------------------------------------------------
-
-PROSODY_ROOM="bench@conference.$DOMAIN"
-
-write_prosody_config() {
-    mkdir -p "$WORK/prosody-data"
-    cat >"$WORK/prosody.cfg.lua" <<EOF
--- Private Prosody configuration of tests/bench/muc.sh (loopback only).
-run_as_root = true -- the benchmark runs as root; no privilege switch
-pidfile = "$WORK/prosody.pid"
-data_path = "$WORK/prosody-data"
-plugin_paths = { }
-log = { { levels = { min = "warn" }, to = "file", filename = "$WORK/prosody.log" } }
-interfaces = { "127.0.0.1" }
-c2s_ports = { $PROSODY_PORT }
-c2s_direct_tls_ports = { }
-s2s_ports = { }
-component_ports = { }
-http_ports = { }
-https_ports = { }
-modules_enabled = { "roster", "saslauth", "register" }
--- "limits" (c2s/s2s read rate limits) is named so that it cannot be loaded
-modules_disabled = { "s2s", "s2s_auth_certs", "offline", "limits" }
-c2s_require_encryption = false
-allow_registration = true -- accounts are created by in-band registration
-authentication = "internal_hashed"
-password_hash = "SHA-256" -- offer SCRAM-SHA-256 (0.12 defaults to SHA-1)
-storage = "internal"
-network_settings = { tcp_backlog = 1024 }
-VirtualHost "$DOMAIN"
-
--- The chat rooms.  A room is made by its first occupant (the tool's occupant
--- 0, before the measurement), who becomes its owner (a moderator); rooms
--- are not locked until configured.  Presence is broadcast for moderators
--- only (0.12: the default of the room's muc#roomconfig_presencebroadcast),
--- so a joining occupant gets its own presence and the owner's.  History
--- keeps Prosody's default of 20 messages (joins ask for none).  Prosody
--- 0.12 has no MUC rate limit of its own; mod_limits is not loaded.
-Component "conference.$DOMAIN" "muc"
-    muc_room_locking = false
-    muc_room_default_presence_broadcast = { moderator = true }
-    muc_room_default_history_length = 20
-    muc_tombstones = false
-EOF
-}
-
-start_prosody() {
-    ROOM=$PROSODY_ROOM
-    run_server "$WORK/prosody.out" prosody -F --config "$WORK/prosody.cfg.lua" || {
-        tail -n 20 "$WORK/prosody.log" >&2 2>/dev/null || true
-        return 1
-    }
-}
-
-create_prosody_users() {
-    bench "prosody/register" register -n "$1" -c 20 --setup-timeout 600 ||
-        die "registering $1 accounts on prosody failed: $(jget first_error)"
-    note "  accounts: $(jget registered) created, $(jget exists) existed in $(jget elapsed_s) s"
-}
-
-# ---- onaird -----------------------------------------------------------------------------
-
-ONAIRD="$ROOT/build/release/onaird"
-ONAIRCTL="$ROOT/build/release/onairctl"
-CHANNELS=24 # one per onaird start: each measurement books its own live
-CHANNEL_NEXT=1
-
-write_onaird_config() {
-    mkdir -p "$WORK/onaird-data"
-    {
-        cat <<EOF
-# Private onaird configuration of tests/bench/muc.sh (loopback only).
-server = {
-  domain = "$DOMAIN";
-  guest_domain = "";
-  data_dir = "$WORK/onaird-data";
-  admin_socket = "$WORK/onaird-admin.sock";
-  log_level = "warn";
-};
-tls = { certificate = "$WORK/certs/$DOMAIN.crt"; key = "$WORK/certs/$DOMAIN.key"; generate = true; };
-c2s = {
-  listen = ["127.0.0.1"];
-  port = $ONAIRD_PORT;
-  direct_tls_port = 0;
-  require_tls = false;
-  max_connections = 100000;
-};
-http = { listen = ["127.0.0.1"]; port = $ONAIRD_HTTP_PORT; };
-# One-minute slots, no reconfirmation deadline before the start, and rooms
-# open an hour before the start: a live booked for the next minute and
-# reconfirmed has its room open at once.
-reservation = { timezone = "UTC"; slot_s = 60; };
-schedule = { reconfirm_before_s = 0; room_open_before_s = 3600; };
-# Presence broadcast is restricted beyond 100 occupants.
-muc = { presence_broadcast_limit = 100; rate_per_s = 1000000; rate_burst = 1000000; };
-# One channel per measurement (each books a fresh live on the next one).
-channels = (
-EOF
-        i=1
-        while [ $i -le $CHANNELS ]; do
-            sep=","
-            [ $i -eq $CHANNELS ] && sep=""
-            printf '  { id = "mb%02d"; name = "MUC benchmark %d"; capacity = 10000; bandwidth_kbps = 2000; price_per_hour = 0; }%s\n' \
-                $i $i "$sep"
-            i=$((i + 1))
-        done
-        echo ");"
-    } >"$WORK/onaird.conf"
-}
-
-# api METHOD PATH [BODY]: one request to onaird's HTTP API, bounded; sets
-# API_STATUS (000 when there was no answer) and API_BODY.
-API_TOKEN=""
-api() {
-    : >"$WORK/api.out"
-    set +e
-    if [ -n "$API_TOKEN" ]; then
-        API_STATUS=$(curl -s --max-time 10 -X "$1" -o "$WORK/api.out" -w '%{http_code}' \
-            -H 'Content-Type: application/json' -H "Authorization: Bearer $API_TOKEN" \
-            --data "${3:-}" "http://127.0.0.1:$ONAIRD_HTTP_PORT$2")
-    else
-        API_STATUS=$(curl -s --max-time 10 -X "$1" -o "$WORK/api.out" -w '%{http_code}' \
-            -H 'Content-Type: application/json' --data "${3:-}" "http://127.0.0.1:$ONAIRD_HTTP_PORT$2")
-    fi
-    set -e
-    API_BODY=$(cat "$WORK/api.out")
-    printf '%s %s -> %s %s\n' "$1" "$2" "$API_STATUS" "$API_BODY" >>"$WORK/api.log"
-}
-jfield() { printf '%s\n' "$API_BODY" | sed -n "s/.*\"$1\": *\"\([^\"]*\)\".*/\1/p" | head -n 1; }
-
-# book_live: a public live on the next channel from the next minute for 30
-# minutes, reconfirmed at once; sets ROOM to its chat room.
-book_live() {
-    [ "$CHANNEL_NEXT" -le "$CHANNELS" ] || { BOOK_ERR="no channel left"; return 1; }
-    ch=$(printf 'mb%02d' "$CHANNEL_NEXT")
-    CHANNEL_NEXT=$((CHANNEL_NEXT + 1))
-    API_TOKEN=""
-    api POST /api/v1/session "{\"user\": \"booker\", \"password\": \"$PASSWORD\"}"
-    tok=$(jfield token)
-    if [ "$API_STATUS" != 201 ] || [ -z "$tok" ]; then
-        BOOK_ERR="login as booker: HTTP $API_STATUS"
-        return 1
-    fi
-    API_TOKEN=$tok
-    now=$(date +%s)
-    s=$(((now / 60 + 1) * 60))
-    [ $((s - now)) -ge 5 ] || s=$((s + 60))
-    st=$(date -u -d "@$s" +%Y-%m-%dT%H:%M:%SZ)
-    en=$(date -u -d "@$((s + 1800))" +%Y-%m-%dT%H:%M:%SZ)
-    api POST /api/v1/reservations "{\"channel\": \"$ch\", \"start\": \"$st\", \"end\": \"$en\", \"level\": \"public\", \"title\": \"MUC benchmark\", \"broadcast_password\": \"cast-secret\"}"
-    id=$(jfield id)
-    if [ "$API_STATUS" != 201 ] || [ -z "$id" ]; then
-        BOOK_ERR="booking: HTTP $API_STATUS $(printf '%s' "$API_BODY" | cut -c1-200)"
-        return 1
-    fi
-    api POST "/api/v1/reservations/$id/reconfirm" ""
-    if [ "$API_STATUS" != 200 ]; then
-        BOOK_ERR="reconfirming $id: HTTP $API_STATUS $(printf '%s' "$API_BODY" | cut -c1-200)"
-        return 1
-    fi
-    room=$(jfield room_jid)
-    ROOM=${room:-$id@live.$DOMAIN}
-    printf '%s %s %s %s\n' "$ch" "$id" "$st" "$ROOM" >>"$WORK/bookings"
-}
-
-start_onaird() {
-    run_server "$WORK/onaird.out" "$ONAIRD" -c "$WORK/onaird.conf" || return 1
-    if ! book_live; then
-        note "  booking the live over the HTTP API failed: $BOOK_ERR"
-        return 1
-    fi
-}
-
-create_onaird_users() {
-    t0=$(date +%s)
-    printf '%s\n' "$PASSWORD" | timeout -k 5 900 "$ONAIRCTL" -c "$WORK/onaird.conf" \
-        account bulk-add "$PREFIX" "$1" >>"$WORK/onaird.out" 2>&1 || return 1
-    printf '%s\n' "$PASSWORD" | timeout -k 5 60 "$ONAIRCTL" -c "$WORK/onaird.conf" \
-        account add booker >>"$WORK/onaird.out" 2>&1 || return 1
-    note "  accounts: $1 added with onairctl in $(($(date +%s) - t0)) s, and booker (who books the lives)"
-}
 
 # ---- the measurements -------------------------------------------------------------------
 
@@ -435,26 +249,11 @@ note "machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/c
 note "server pinned to core 1, tool to core 0; work folder $WORK"
 
 # onaird first: its part takes a minute or two, Prosody's most of the budget
-ONAIRD_NOTE=""
-note ""
-if [ ! -x "$ONAIRD" ] || [ ! -x "$ONAIRCTL" ]; then
-    note "== building onaird (build/release)"
-    (cmake -S "$ROOT" -B "$ROOT/build/release" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
-        cmake --build "$ROOT/build/release" -j 2 --target onaird onairctl >/dev/null) ||
-        note "   the build failed"
-fi
-if [ ! -x "$ONAIRD" ] || [ ! -x "$ONAIRCTL" ]; then
-    ONAIRD_NOTE="onaird not built ($ONAIRD missing): skipped"
-    note "== $ONAIRD_NOTE"
-elif over_budget; then
-    ONAIRD_NOTE="onaird skipped: over the time budget"
-    note "== $ONAIRD_NOTE"
-else
+if onaird_part; then
     note "== onaird ($ONAIRD) on 127.0.0.1:$ONAIRD_PORT, HTTP API on 127.0.0.1:$ONAIRD_HTTP_PORT"
     PORT=$ONAIRD_PORT
     port_free "$PORT" || die "port $PORT is in use"
     write_onaird_config
-    mkdir -p "$WORK/certs"
     O_USERS=$ONAIRD_JOIN_N
     [ "$ONAIRD_LAT_N" -gt "$O_USERS" ] && O_USERS=$ONAIRD_LAT_N
     [ "$FAN_N" -gt "$O_USERS" ] && O_USERS=$FAN_N
@@ -523,10 +322,6 @@ awk -v fan_n="$FAN_N" -v fan_s="$FAN_S" -v rate="$LAT_RATE" '
     }' "$WORK/medians"
 note "(Prosody: presence to moderators only; onaird: muc.presence_broadcast_limit = 100)"
 [ -n "$ONAIRD_NOTE" ] && note "($ONAIRD_NOTE)"
-other=$(grep -v '^$' "$WORK/other" 2>/dev/null | sort -g | tail -n 1)
-if [ -n "$other" ]; then
-    note "busiest kept run: other processes used $other% of a core$(echo "$other" |
-        awk '$1 > 10 { printf " - those figures are distorted" }')"
-fi
+note_busiest
 note ""
 note "done in $(elapsed) s; every run's JSON line: results.jsonl in the work folder (--keep)"

@@ -37,11 +37,6 @@ for a in "$@"; do
 done
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/onair-bench.XXXXXX")
-START=$(date +%s)
-PASSWORD="bench-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
-PREFIX=bench
-DOMAIN=localhost
 PROSODY_PORT=15222
 ONAIRD_PORT=15322
 
@@ -73,6 +68,9 @@ SETTLE=12
 WINDOW=16
 
 SCRIPT=run.sh
+PROSODY_TLS=1 # STARTTLS for the TLS runs
+PROSODY_MUC=0
+ONAIRD_ROOMS=0
 # shellcheck source=tests/bench/lib.sh
 . "$ROOT/tests/bench/lib.sh"
 bench_prepare
@@ -86,71 +84,9 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
 
 # ---- servers ----------------------------------------------------------------------------
 
-write_prosody_config() {
-    mkdir -p "$WORK/prosody-data"
-    cat >"$WORK/prosody.cfg.lua" <<EOF
--- Private Prosody configuration of tests/bench/run.sh (loopback only).
-run_as_root = true -- the benchmark runs as root; no privilege switch
-pidfile = "$WORK/prosody.pid"
-data_path = "$WORK/prosody-data"
-plugin_paths = { }
-log = { { levels = { min = "warn" }, to = "file", filename = "$WORK/prosody.log" } }
-interfaces = { "127.0.0.1" }
-c2s_ports = { $PROSODY_PORT }
-c2s_direct_tls_ports = { }
-s2s_ports = { }
-modules_enabled = { "roster", "saslauth", "tls", "register" }
-modules_disabled = { "s2s", "s2s_auth_certs", "offline" }
-c2s_require_encryption = false -- plaintext runs; STARTTLS stays offered
-allow_registration = true -- accounts are created by in-band registration
-authentication = "internal_hashed"
-password_hash = "SHA-256" -- offer SCRAM-SHA-256 (0.12 defaults to SHA-1)
-storage = "internal"
-network_settings = { tcp_backlog = 1024 }
-certificates = "$WORK/certs"
-ssl = { certificate = "$WORK/certs/$DOMAIN.crt", key = "$WORK/certs/$DOMAIN.key" }
-VirtualHost "$DOMAIN"
-EOF
-}
-
-start_prosody() {
-    run_server "$WORK/prosody.out" prosody -F --config "$WORK/prosody.cfg.lua" || {
-        tail -n 20 "$WORK/prosody.log" >&2 2>/dev/null || true
-        return 1
-    }
-}
-
-create_prosody_users() {
-    bench "prosody/register" register -n "$USERS" -c 50 --setup-timeout 900 ||
-        die "registering $USERS accounts on prosody failed: $(jget first_error)"
-    note "  accounts: $(jget registered) created, $(jget exists) existed in $(jget elapsed_s) s"
-}
-
-ONAIRD="$ROOT/build/release/onaird"
-ONAIRCTL="$ROOT/build/release/onairctl"
-
-write_onaird_config() {
-    mkdir -p "$WORK/onaird-data"
-    cat >"$WORK/onaird.conf" <<EOF
-# Private onaird configuration of tests/bench/run.sh (loopback only).
-server = {
-  domain = "$DOMAIN";
-  guest_domain = "";
-  data_dir = "$WORK/onaird-data";
-  admin_socket = "$WORK/onaird-admin.sock";
-  log_level = "warn";
-};
-tls = { certificate = "$WORK/certs/$DOMAIN.crt"; key = "$WORK/certs/$DOMAIN.key"; };
-c2s = {
-  listen = ["127.0.0.1"];
-  port = $ONAIRD_PORT;
-  direct_tls_port = 0;
-  require_tls = false;
-  max_connections = 100000;
-};
-http = { port = 0; };
-EOF
-}
+# write_prosody_config (with PROSODY_TLS=1, PROSODY_MUC=0), start_prosody,
+# create_prosody_users, write_onaird_config (ONAIRD_ROOMS=0: no chat rooms, no
+# HTTP): lib.sh's
 
 start_onaird() {
     run_server "$WORK/onaird.out" "$ONAIRD" -c "$WORK/onaird.conf" || return 1
@@ -323,26 +259,12 @@ port_free "$PORT" || die "port $PORT is in use"
 check_quiet
 write_prosody_config
 start_prosody || die "prosody did not start"
-create_prosody_users
+create_prosody_users "$USERS" 50 900
 stop_server
 suite prosody
 
 # onaird
-ONAIRD_NOTE=""
-note ""
-if [ ! -x "$ONAIRD" ] || [ ! -x "$ONAIRCTL" ]; then
-    note "== building onaird (build/release)"
-    (cmake -S "$ROOT" -B "$ROOT/build/release" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
-        cmake --build "$ROOT/build/release" -j 2 --target onaird onairctl >/dev/null) ||
-        note "   the build failed"
-fi
-if [ ! -x "$ONAIRD" ] || [ ! -x "$ONAIRCTL" ]; then
-    ONAIRD_NOTE="onaird not built ($ONAIRD missing): skipped"
-    note "== $ONAIRD_NOTE"
-elif over_budget; then
-    ONAIRD_NOTE="onaird skipped: over the time budget"
-    note "== $ONAIRD_NOTE"
-else
+if onaird_part; then
     note "== onaird ($ONAIRD) on 127.0.0.1:$ONAIRD_PORT"
     PORT=$ONAIRD_PORT
     port_free "$PORT" || die "port $PORT is in use"
