@@ -1587,7 +1587,7 @@ static void ws_on_close(void *conn_ud)
     free(v);
 }
 
-static const web_ws_handler ws_handler = {ws_can_open, ws_on_open, ws_on_data, ws_on_close};
+static const web_ws_handler ws_handler = {ws_can_open, ws_on_open, ws_on_data, ws_on_close, 0};
 
 /* <token xmlns='urn:onair:media:1'/>: a media WebSocket token for a viewer
  * of the endpoint's live, under the rule of the Jingle viewers without a
