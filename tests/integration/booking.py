@@ -40,8 +40,15 @@ class Days:
 
     @classmethod
     def take(cls, hours=2):
+        """(start, end) of `hours` within one UTC day, with the slot after
+        the end on that day too (a day's availability shows the booking and
+        what follows it), on a day no earlier call was given."""
         start = slot_after(RECONFIRM + 3600) + cls.n * 86400
         cls.n += 1
+        if (start + hours * 3600 + SLOT - 1) // 86400 != start // 86400:
+            # it would reach midnight: early on the next day, which is then taken too
+            start = (start // 86400 + 1) * 86400 + 3600
+            cls.n += 1
         return start, start + hours * 3600
 
 
