@@ -390,6 +390,23 @@ static void pause_ms(watch *w, long ms)
         client_run_once(w->c, 50);
 }
 
+/* A disco query (ns: disco#info or disco#items) to the room: its answer
+ * (the caller releases it), or NULL with *why. */
+static xmpp_stanza_t *room_disco(watch *w, const char *ns, const char *id_prefix, const char **why)
+{
+    char id[64];
+    xmpp_stanza_t *iq = xmpp_iq_new(w->ctx, "get", client_next_id(w->c, id_prefix, id));
+    xmpp_stanza_set_to(iq, w->room);
+    xmpp_stanza_t *q = xmpp_stanza_new(w->ctx);
+    xmpp_stanza_set_name(q, "query");
+    xmpp_stanza_set_ns(q, ns);
+    xmpp_stanza_add_child(iq, q);
+    xmpp_stanza_release(q);
+    xmpp_stanza_t *res = client_request(w->c, iq, 0, why);
+    xmpp_stanza_release(iq);
+    return res;
+}
+
 /* disco#info of the room: title, password, times.  EXIT_OK, or the exit code
  * after printing why the room cannot be entered.  With --wait, a room that
  * is not open yet is asked again at its opening time (every 5 s when the
@@ -420,17 +437,8 @@ static int ask_room(watch *w)
 
 static int ask_room_once(watch *w, bool *not_open)
 {
-    char id[64];
-    xmpp_stanza_t *iq = xmpp_iq_new(w->ctx, "get", client_next_id(w->c, "info", id));
-    xmpp_stanza_set_to(iq, w->room);
-    xmpp_stanza_t *q = xmpp_stanza_new(w->ctx);
-    xmpp_stanza_set_name(q, "query");
-    xmpp_stanza_set_ns(q, NS_DISCO_INFO);
-    xmpp_stanza_add_child(iq, q);
-    xmpp_stanza_release(q);
     const char *why;
-    xmpp_stanza_t *res = client_request(w->c, iq, 0, &why);
-    xmpp_stanza_release(iq);
+    xmpp_stanza_t *res = room_disco(w, NS_DISCO_INFO, "info", &why);
     if (!res) {
         fprintf(stderr, PROG ": %s: %s\n", w->room, why);
         return EXIT_PROTOCOL;
@@ -569,17 +577,8 @@ static void send_private(watch *w, const char *nick, const char *text)
 
 static void list_participants(watch *w)
 {
-    char id[64];
-    xmpp_stanza_t *iq = xmpp_iq_new(w->ctx, "get", client_next_id(w->c, "who", id));
-    xmpp_stanza_set_to(iq, w->room);
-    xmpp_stanza_t *q = xmpp_stanza_new(w->ctx);
-    xmpp_stanza_set_name(q, "query");
-    xmpp_stanza_set_ns(q, NS_DISCO_ITEMS);
-    xmpp_stanza_add_child(iq, q);
-    xmpp_stanza_release(q);
     const char *why;
-    xmpp_stanza_t *res = client_request(w->c, iq, 0, &why);
-    xmpp_stanza_release(iq);
+    xmpp_stanza_t *res = room_disco(w, NS_DISCO_ITEMS, "who", &why);
     if (!res) {
         say_at(time(NULL), "!!! no participant list: %s", why);
         return;
