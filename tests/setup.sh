@@ -38,6 +38,36 @@ if [ -n "$missing" ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
+# libsrtp2 over OpenSSL.  Debian's libsrtp2 is built over NSS, whose
+# per-packet PKCS#11 context set-up is most of the relay's cost (about four
+# times OpenSSL's: tests/bench/README.md, the live stream).  Build Debian's own
+# source package of the installed version with libsrtp2's OpenSSL crypto
+# engine (AES-NI, SHA extensions), as a static library in $SRTP_PREFIX, which
+# CMake prefers when it is there (ONAIR_SRTP_PREFIX).  Once per version.
+SRTP_PREFIX=${ONAIR_SRTP_PREFIX:-/opt/onair/libsrtp2}
+srtp_version=$(dpkg-query -W -f='${Version}' libsrtp2-dev)
+if [ "$(cat "$SRTP_PREFIX/.onair-built" 2>/dev/null || true)" != "openssl $srtp_version" ]; then
+    echo "onair setup: building libsrtp2 $srtp_version over OpenSSL into $SRTP_PREFIX"
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    # apt-get source needs a deb-src line for the suite the package came from.
+    if ! apt-get source --print-uris -qq "libsrtp2=$srtp_version" >/dev/null 2>&1; then
+        printf 'Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' |
+            $SUDO tee /etc/apt/sources.list.d/onair-deb-src.sources >/dev/null
+        $SUDO apt-get update -qq
+    fi
+    src=$(mktemp -d "${TMPDIR:-/tmp}/onair-srtp.XXXXXX")
+    (
+        cd "$src"
+        apt-get source -qq "libsrtp2=$srtp_version" >/dev/null 2>&1
+        cd libsrtp2-*/
+        ./configure -q --enable-openssl --prefix="$SRTP_PREFIX" CFLAGS="-O2 -fPIC" >/dev/null
+        make -j2 libsrtp2.a >/dev/null
+        $SUDO make install >/dev/null
+    )
+    rm -rf "$src"
+    echo "openssl $srtp_version" | $SUDO tee "$SRTP_PREFIX/.onair-built" >/dev/null
+fi
 # The project's JavaScript (tests/js/package.json): exactly the locked
 # versions, into tests/js/node_modules (never globally).  @xmpp/client, whose
 # browser bundle the build copies into the web pages, always; the tests'

@@ -66,7 +66,7 @@ def health(ctl):
 
 async def main(a):
     srv = types.SimpleNamespace(host="127.0.0.1", port=a.c2s, http_port=a.http, domain="localhost",
-                                guest_domain="guest.localhost")
+                                guest_domain="guest.localhost", groups={})
     tok = login(srv, a.owner, a.password)
     start = (int(time.time()) // 60 + 1) * 60 + 120 + a.slot * 3600
     body = {"channel": "bench", "start": iso(start), "end": iso(start + 3600), "level": "public",

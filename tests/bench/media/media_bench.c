@@ -5,7 +5,8 @@
  *   1. measures the bare cost on this machine of what the relay does per
  *      viewer and packet: copy + libsrtp2 protect + sendmsg (one datagram a
  *      call), and the same with sendmmsg in batches of 1024, to a sink
- *      socket on loopback;
+ *      socket on loopback that a second thread drains on another core (as
+ *      the viewers' sockets are read by another process);
  *   2. plays the broadcaster: RTP of `pkt` bytes at `kbps`, protected with
  *      the broadcaster's key, to the server's media port, each payload
  *      carrying its sequence number and send time (CLOCK_MONOTONIC);
@@ -14,7 +15,7 @@
  *      and the delay from send to receipt (the relay's added latency plus
  *      this tool's own scheduling).
  *
- * One thread, epoll.  Prints one JSON line.  Everything is bounded in time.
+ * One thread (and the sink's during phase 1), epoll.  Prints one JSON line.  Everything is bounded in time.
  *
  *   onair-media-bench --server 127.0.0.1:5004 --cast-port 40000 --cast-key B64 \
  *       --sessions FILE [--seconds 10] [--kbps 2000] [--pkt 1200] [--bare-seconds 2]
@@ -29,6 +30,9 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <srtp2/srtp.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -38,6 +42,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -155,6 +160,46 @@ static double lat_pct(const lat_hist *h, double p)
     return (double)h->max_us;
 }
 
+/* Phase 1's sink: reads and discards until told to stop. */
+typedef struct sink {
+    int fd;
+    atomic_bool stop;
+} sink;
+
+static void *drain(void *arg)
+{
+    sink *k = arg;
+    uint8_t buf[2048];
+    while (!atomic_load(&k->stop))
+        (void)recv(k->fd, buf, sizeof buf, 0); /* SO_RCVTIMEO bounds each wait */
+    return NULL;
+}
+
+/* The sink's thread runs on another core than this one when there is one. */
+static void start_drain(sink *k, pthread_t *t)
+{
+    struct timeval tv = {0, 100000};
+    fcntl(k->fd, F_SETFL, fcntl(k->fd, F_GETFL) & ~O_NONBLOCK);
+    setsockopt(k->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    int here = sched_getcpu();
+    cpu_set_t others;
+    CPU_ZERO(&others);
+    for (int c = 0; c < CPU_SETSIZE && here >= 0; c++) {
+        if (c != here)
+            CPU_SET(c, &others);
+    }
+    if (CPU_COUNT(&others) > 0)
+        pthread_attr_setaffinity_np(&attr, sizeof others, &others);
+    if (pthread_create(t, &attr, drain, k) != 0) {
+        pthread_attr_destroy(&attr);
+        pthread_attr_init(&attr);
+        pthread_create(t, &attr, drain, k);
+    }
+    pthread_attr_destroy(&attr);
+}
+
 /* Phase 1: the bare cost of copy + protect + send, per datagram, with
  * nctx contexts used in turn (1: one key; N: one key per viewer, as the
  * relay does). */
@@ -168,12 +213,15 @@ static void bare(double seconds, size_t pkt, size_t nctx, double *pps_sendmsg, d
         ctxs[c] = srtp_ctx(key, true);
     }
     size_t turn = 0;
-    int sink = udp_socket(0, 64 << 20);
+    sink sk = {.fd = udp_socket(0, 64 << 20)};
+    atomic_init(&sk.stop, false);
     struct sockaddr_in to;
     socklen_t tl = sizeof to;
-    getsockname(sink, (struct sockaddr *)&to, &tl);
+    getsockname(sk.fd, (struct sockaddr *)&to, &tl);
+    pthread_t drainer;
+    start_drain(&sk, &drainer);
     int out = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-    uint8_t src[MAX_PKT], buf[MAX_PKT + 64], drain[2048];
+    uint8_t src[MAX_PKT], buf[MAX_PKT + 64];
     static uint8_t slots[BATCH][MAX_PKT + 64];
     static struct mmsghdr msgs[BATCH];
     static struct iovec iov[BATCH];
@@ -217,8 +265,6 @@ static void bare(double seconds, size_t pkt, size_t nctx, double *pps_sendmsg, d
                 }
                 n += (uint64_t)done;
             }
-            while (recv(sink, drain, sizeof drain, MSG_DONTWAIT) > 0) /* keep the sink from filling */
-                ;
         }
         double el = (double)(now_ns() - t0) / 1e9;
         if (mode == 0)
@@ -226,8 +272,10 @@ static void bare(double seconds, size_t pkt, size_t nctx, double *pps_sendmsg, d
         else
             *pps_sendmmsg = (double)n / el;
     }
+    atomic_store(&sk.stop, true);
+    pthread_join(drainer, NULL);
     close(out);
-    close(sink);
+    close(sk.fd);
     for (size_t c = 0; c < nctx; c++)
         srtp_dealloc(ctxs[c]);
     free(ctxs);
