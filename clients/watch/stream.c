@@ -7,7 +7,9 @@
  * authenticates and decrypts with libavformat's SRTP) into a private file,
  * and runs ffmpeg on it: copying the stream into the output file, to stdout
  * as MPEG-TS, or into a player's stdin.  A session-terminate (the live
- * ended) makes ffmpeg finish its output.
+ * ended) makes ffmpeg finish its output; the stream is then asked for again,
+ * and the server accepts it if the broadcaster comes back on air within the
+ * watching window (the next part of the output).
  */
 #include "stream.h"
 
@@ -86,9 +88,24 @@ static int write_sdp(watch_stream *w)
     return rc;
 }
 
+/* Where part w->part goes: FILE, then FILE-2.ext, FILE-3.ext ... */
+static const char *part_output(watch_stream *w)
+{
+    if (w->part <= 1 || strcmp(w->output, "-") == 0)
+        return w->output;
+    const char *slash = strrchr(w->output, '/');
+    const char *dot = strrchr(w->output, '.');
+    if (!dot || (slash && dot < slash) || dot == (slash ? slash + 1 : w->output))
+        dot = w->output + strlen(w->output);
+    snprintf(w->part_output, sizeof w->part_output, "%.*s-%d%s", (int)(dot - w->output), w->output, w->part, dot);
+    return w->part_output;
+}
+
 static void start_receiving(watch_stream *w, void (*say)(const char *line))
 {
     char line[512];
+    if (w->part < 1)
+        w->part = 1;
     if (write_sdp(w) != 0) {
         say("!!! the stream cannot be received: no temporary file for its description");
         w->failed = true;
@@ -129,14 +146,14 @@ static void start_receiving(watch_stream *w, void (*say)(const char *line))
         argv_push(&a, "pipe:1");
     } else {
         argv_push(&a, "-y");
-        argv_push(&a, w->output);
+        argv_push(&a, part_output(w));
     }
     if (!w->failed && !a.failed && media_proc_start(&w->ff, a.v, -1, out_fd, "onair-watch") == 0) {
         w->receiving = true;
         const jingle_content *v = &w->s.content[0], *au = &w->s.content[1];
         snprintf(line, sizeof line, "*** Receiving the stream (%s%s%s) into %s", v->accepted ? v->chosen.name : "",
                  v->accepted && au->accepted ? ", " : "", au->accepted ? au->chosen.name : "",
-                 w->player ? w->player : strcmp(w->output, "-") == 0 ? "stdout" : w->output);
+                 w->player ? w->player : strcmp(w->output, "-") == 0 ? "stdout" : part_output(w));
         say(line);
     } else {
         w->failed = true;
@@ -146,6 +163,28 @@ static void start_receiving(watch_stream *w, void (*say)(const char *line))
     if (pipefd[1] >= 0)
         close(pipefd[1]);
     argv_free(&a);
+}
+
+/* ffmpeg finishes its output, the player reads to its end; the SDP goes. */
+static void stop_receiving(watch_stream *w)
+{
+    if (w->ff.pid) {
+        media_proc_stop(&w->ff, 5000);
+        if (!media_proc_ok(&w->ff))
+            w->failed = true;
+    }
+    if (w->play.pid) {
+        /* the player reads to the end of what ffmpeg wrote, then ends */
+        for (int i = 0; i < 250 && !media_proc_poll(&w->play); i++)
+            usleep(20000);
+        media_proc_stop(&w->play, 2000);
+    }
+    w->ff = (media_proc){0};
+    w->play = (media_proc){0};
+    if (w->sdp_path[0])
+        unlink(w->sdp_path);
+    w->sdp_path[0] = '\0';
+    w->receiving = false;
 }
 
 void watch_stream_poll(watch_stream *w, void (*say)(const char *line))
@@ -180,10 +219,26 @@ void watch_stream_poll(watch_stream *w, void (*say)(const char *line))
         start_receiving(w, say);
     }
     if (w->s.terminated) {
-        media_proc_stop(&w->ff, 5000);
+        bool was_received = w->receiving;
+        stop_receiving(w);
         snprintf(line, sizeof line, "*** The stream ended: %s", w->s.reason_text[0] ? w->s.reason_text : w->s.reason);
         say(line);
-        w->over = true;
+        if (!was_received || w->failed || strcmp(w->s.reason, "success") != 0) {
+            w->over = true;
+            return;
+        }
+        /* Held by the server until the broadcaster is back on air; refused
+         * (or ended again, never received) once the window has closed. */
+        if (initiate(w, "onair-watch") != EXIT_OK) {
+            snprintf(line, sizeof line, "*** The stream is over: %.400s",
+                     w->s.error.text[0] ? w->s.error.text : w->s.error.condition);
+            say(line);
+            w->over = true;
+            w->s.c = NULL;
+            return;
+        }
+        w->part++;
+        say("*** Waiting for the live to come back on air");
         return;
     }
     if (w->receiving && media_proc_poll(&w->ff)) {
@@ -197,19 +252,7 @@ void watch_stream_poll(watch_stream *w, void (*say)(const char *line))
 
 void watch_stream_stop(watch_stream *w)
 {
-    if (w->s.c)
+    if (w->s.c && !w->s.terminated)
         jingle_terminate(&w->s, "success", NULL);
-    if (w->ff.pid)
-        media_proc_stop(&w->ff, 5000);
-    if (w->play.pid) {
-        /* the player reads to the end of what ffmpeg wrote, then ends */
-        for (int i = 0; i < 250 && !media_proc_poll(&w->play); i++)
-            usleep(20000);
-        media_proc_stop(&w->play, 2000);
-    }
-    if (w->ff.pid && !media_proc_ok(&w->ff))
-        w->failed = true;
-    if (w->sdp_path[0])
-        unlink(w->sdp_path);
-    w->sdp_path[0] = '\0';
+    stop_receiving(w);
 }

@@ -17,6 +17,8 @@ typedef struct watch_stream {
     media_proc ff, play;
     char sdp_path[256];
     bool receiving;         /* ffmpeg started */
+    int part;               /* 1, then 2, 3 ... each time the live comes back on air */
+    char part_output[512];  /* FILE for part 1, FILE-<part> (before the extension) later */
     bool over;              /* the session ended (either side) */
     bool failed;            /* ffmpeg or the negotiation failed */
     /* before the live's watching window opens: asked again then */
@@ -34,8 +36,11 @@ int watch_stream_start(watch_stream *w, client *c, const char *endpoint, const c
                        const char *password, void (*say)(const char *line), const char *progname);
 
 /* One turn of the client's loop: starts ffmpeg when the server accepted,
- * stops it when the session ended, notices when it failed.  say prints a
- * line for the viewer. */
+ * stops it when the session ended, notices when it failed.  When a live that
+ * was received ends, asks for the stream again: the server holds the new
+ * session until the broadcaster is back on air (the next part, into
+ * FILE-2.ext, FILE-3.ext ..., or the same stdout, or a new player), or ends
+ * it when the watching window closes.  say prints a line for the viewer. */
 void watch_stream_poll(watch_stream *w, void (*say)(const char *line));
 
 /* Ends the session (if still on) and ffmpeg, removes the SDP file. */

@@ -357,6 +357,23 @@ class Watch:
             if rx.search(ln):
                 return ln
 
+    async def expect_nth(self, pattern, n, timeout=WAIT):
+        """Waits for the n-th line matching pattern (1: the first)."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while sum(bool(rx.search(ln)) for ln in self.lines) < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no line {n} matching {pattern!r} in {timeout}s; got {self.lines}")
+            try:
+                raw = await asyncio.wait_for(self.proc.stdout.readline(), left)
+            except asyncio.TimeoutError:
+                continue
+            if not raw:
+                raise AssertionError(f"onair-watch ended before line {n} matching {pattern!r}; got {self.lines}")
+            self.lines.append(raw.decode().rstrip("\n"))
+        return [ln for ln in self.lines if rx.search(ln)][n - 1]
+
     async def say(self, text):
         self.proc.stdin.write(text.encode() + b"\n")
         await self.proc.stdin.drain()
@@ -576,6 +593,35 @@ async def test_whole_scheduled_broadcast(server_factory, tmp_path):
     # the server counted one viewer, and nothing unauthenticated
     health = srv.ctl("health").stdout
     assert re.search(r"^media_auth_failed: 0$", health, re.M), health
+    from test_muc_lifecycle import wait_log
+    await wait_log(srv, rf"live ended: {live.id} .*viewers peak 1 total 1")
+
+
+async def test_watch_follows_a_broadcaster_who_comes_back(server_factory, tmp_path):
+    """The broadcaster ends and goes on air again within the window: the
+    viewer is told, waits, and receives the second part into FILE-2.ts."""
+    cfg = {**OPEN, "schedule": {**OPEN["schedule"], "ingest_open_before_s": 86400}}
+    srv = server_factory(cfg)
+    live = book_live(srv, title="Twice")
+    host = Account(srv, tmp_path, live.owner, live.owner_pw)
+    out = tmp_path / "twice.ts"
+    viewer = await Watch.start(srv, live.room, "--nick", "fan", "--no-input", "--output", str(out))
+    await viewer.expect(r'Entered "Twice" as fan')
+    for part, name in ((1, out), (2, tmp_path / "twice-2.ts")):
+        cast = await cast_live(host, live.id, "--input", TEST_PATTERN, "--duration", "3")
+        if part == 2:
+            await viewer.expect(r'\*\*\* The live "Twice" is back on air\.', timeout=20)
+        await viewer.expect(rf"\*\*\* Receiving the stream \(H264, opus\) into {re.escape(str(name))}$",
+                            timeout=20)
+        out_c, err_c = await asyncio.wait_for(cast.communicate(), 30)
+        assert cast.returncode == 0, (out_c, err_c)
+        await viewer.expect_nth(r"\*\*\* The stream ended: the live has ended", part)
+        await viewer.expect_nth(r"\*\*\* Waiting for the live to come back on air", part)
+    viewer.proc.terminate()
+    assert await viewer.exit() == 0, viewer.err
+    for name in (out, tmp_path / "twice-2.ts"):
+        frames = probe_frames(name)
+        assert frames.get("h264", 0) >= 30, (name, frames)
     from test_muc_lifecycle import wait_log
     await wait_log(srv, rf"live ended: {live.id} .*viewers peak 1 total 1")
 
