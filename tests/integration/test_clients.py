@@ -336,29 +336,10 @@ class Watch:
         return cls(proc)
 
     async def expect(self, pattern, timeout=WAIT):
-        rx = re.compile(pattern)
-        for ln in self.lines:
-            if rx.search(ln):
-                return ln
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no line matching {pattern!r} in {timeout}s; got {self.lines}")
-            try:
-                raw = await asyncio.wait_for(self.proc.stdout.readline(), left)
-            except asyncio.TimeoutError:
-                continue
-            if not raw:
-                raise AssertionError(f"onair-watch ended without a line matching {pattern!r}; got {self.lines}"
-                                     f"; stderr {(await self.proc.stderr.read()).decode()}")
-            ln = raw.decode().rstrip("\n")
-            self.lines.append(ln)
-            if rx.search(ln):
-                return ln
+        return await self.expect_nth(pattern, 1, timeout)
 
     async def expect_nth(self, pattern, n, timeout=WAIT):
-        """Waits for the n-th line matching pattern (1: the first)."""
+        """Waits for the n-th line matching pattern (1: the first seen)."""
         rx = re.compile(pattern)
         deadline = time.monotonic() + timeout
         while sum(bool(rx.search(ln)) for ln in self.lines) < n:
@@ -370,7 +351,8 @@ class Watch:
             except asyncio.TimeoutError:
                 continue
             if not raw:
-                raise AssertionError(f"onair-watch ended before line {n} matching {pattern!r}; got {self.lines}")
+                raise AssertionError(f"onair-watch ended before line {n} matching {pattern!r}; got {self.lines}"
+                                     f"; stderr {(await self.proc.stderr.read()).decode()}")
             self.lines.append(raw.decode().rstrip("\n"))
         return [ln for ln in self.lines if rx.search(ln)][n - 1]
 
