@@ -1082,8 +1082,8 @@ static int content_setup(media_content *mc, const mj_content *c, mj_role role)
         memcpy(mc->offered, c->pts, c->npts * sizeof c->pts[0]);
         mc->noffered = c->npts;
     }
-    uint8_t key[MEDIA_SRTP_KEY_LEN];
-    if (media_srtp_new_key(key, mc->server_key) != 0)
+    uint8_t key[MEDIA_SRTP_KEY_MAX];
+    if (media_srtp_new_key(c->suite, key, mc->server_key) != 0)
         return -1;
     mc->out = media_srtp_new(c->suite, key, true);
     OPENSSL_cleanse(key, sizeof key);

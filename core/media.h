@@ -89,7 +89,7 @@ void media_broadcast_of(const struct server *srv, const char *id, media_broadcas
 /* The ingest parameters a live's settings carry (specs/media.md,
  * "Settings"): the server's media address and what it takes.  Strings are
  * static or owned by the media service (valid while it runs). */
-#define MEDIA_INGEST_SRTP "AES_CM_128_HMAC_SHA1_80, AES_CM_128_HMAC_SHA1_32"
+#define MEDIA_INGEST_SRTP "AES_CM_128_HMAC_SHA1_80, AES_CM_128_HMAC_SHA1_32, AEAD_AES_128_GCM"
 #define MEDIA_INGEST_VIDEO "H264/90000 packetization-mode=1, VP8/90000"
 #define MEDIA_INGEST_AUDIO "opus/48000/2, PCMU/8000, PCMA/8000, G722/8000"
 /* The UDP address announced to clients ("" / 0 before start). */

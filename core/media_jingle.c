@@ -283,7 +283,7 @@ static int parse_crypto(const xml_node *desc, mj_content *c, mj_error *e)
         if (!parse_uint(tag, 999999999, &t))
             return BAD(e, "content '%s': crypto: tag must be a number", c->name);
         const char *kwhy = NULL;
-        if (media_srtp_parse_key(xml_node_attr(k, "key-params"), c->key, &kwhy) != 0) {
+        if (media_srtp_parse_key(s, xml_node_attr(k, "key-params"), c->key, &kwhy) != 0) {
             why = kwhy;
             if (strstr(kwhy, "MKI"))
                 mki = true;
@@ -301,7 +301,7 @@ static int parse_crypto(const xml_node *desc, mj_content *c, mj_error *e)
     return fail(e, "modify", "not-acceptable", NS_JINGLE_RTP_ERRORS, "invalid-crypto",
                 "content '%s': %s", c->name,
                 mki ? "a master key identifier (MKI) is not supported"
-                    : "supported crypto suites: AES_CM_128_HMAC_SHA1_80, AES_CM_128_HMAC_SHA1_32");
+                    : "supported crypto suites: AES_CM_128_HMAC_SHA1_80, AES_CM_128_HMAC_SHA1_32, AEAD_AES_128_GCM");
 }
 
 int mj_parse_initiate(const xml_node *jingle, mj_initiate *out, mj_error *e)

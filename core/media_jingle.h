@@ -51,7 +51,7 @@ typedef struct mj_content {
     size_t npts;
     media_srtp_suite suite;
     char tag[16];
-    uint8_t key[MEDIA_SRTP_KEY_LEN]; /* the client's key: a secret */
+    uint8_t key[MEDIA_SRTP_KEY_MAX]; /* the client's key (media_srtp_key_len of suite): a secret */
     bool rtcp_mux;
     struct sockaddr_storage rtp;  /* component 1 */
     struct sockaddr_storage rtcp; /* component 2, or rtp's port + 1, or rtp (rtcp-mux) */

@@ -103,6 +103,10 @@ class SrtpPeer:
     """A UDP socket on 127.0.0.1 (port given or free) with an SRTP context:
     outbound (protects with key) or inbound (unprotects with key)."""
 
+    PROFILES = {"AES_CM_128_HMAC_SHA1_80": pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80,
+                "AES_CM_128_HMAC_SHA1_32": pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_32,
+                "AEAD_AES_128_GCM": pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_128_GCM}
+
     def __init__(self, key, inbound=False, port=0):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", port))
@@ -110,9 +114,9 @@ class SrtpPeer:
         self.port = self.sock.getsockname()[1]
         self.set_key(key, inbound)
 
-    def set_key(self, key, inbound):
+    def set_key(self, key, inbound, suite="AES_CM_128_HMAC_SHA1_80"):
         kind = pylibsrtp.Policy.SSRC_ANY_INBOUND if inbound else pylibsrtp.Policy.SSRC_ANY_OUTBOUND
-        self.srtp = pylibsrtp.Session(pylibsrtp.Policy(key=key, ssrc_type=kind))
+        self.srtp = pylibsrtp.Session(pylibsrtp.Policy(key=key, ssrc_type=kind, srtp_profile=self.PROFILES[suite]))
 
     def send_raw(self, to, data):
         self.sock.sendto(data, to)

@@ -49,10 +49,10 @@ async def go_live(srv, live, port, key=None, pt=H264, sid="cast"):
     return alice, c["key"], acc
 
 
-async def watch_live(c, live, port, sid="view", pt=(102, "H264", 90000), password=None, credential=None):
+async def watch_live(c, live, port, sid="view", pt=(102, "H264", 90000), password=None, credential=None, **content):
     jingle.watch(c)
     offer = Offer("watch", password=password, credential=credential if credential is not None else password is not None)
-    offer.content("video", port=port, pt=pt, rtcp_mux=True)
+    offer.content("video", port=port, pt=pt, rtcp_mux=True, **content)
     await initiate(c, media_jid(live), sid, offer)
     return offer
 
@@ -123,6 +123,36 @@ async def test_relay_reprotects_and_drops_what_is_not_authentic(server_factory):
     for k in (key, vacc.contents["video"].key):
         assert jingle.b64(k) not in log
     tx.close(), rx.close(), forger.close()
+
+
+async def test_a_viewer_on_aes_gcm(server_factory):
+    """AEAD_AES_128_GCM (RFC 7714): the viewer's 28-byte key, the server's
+    answer in the same suite, the stream re-protected under it (the
+    broadcaster on AES-CM); a key of the wrong length is refused."""
+    srv = server_factory(CONFIG)
+    live = book_live(srv, start=soon())
+    tx = SrtpPeer(b"\x00" * 30)
+    alice, key, acc = await go_live(srv, live, tx.port)
+    tx.set_key(key, inbound=False)
+    to = server_addr(acc)
+    viewer = await guest(srv)
+    wrong = Offer("watch", credential=False)
+    wrong.content("video", port=9, pt=(102, "H264", 90000), suite="AEAD_AES_128_GCM", key=b"\x01" * 30)
+    bad = await initiate_error(viewer, media_jid(live), "short", wrong)
+    assert bad.condition == "bad-request" and "28 bytes" in bad.text, bad
+    rx = SrtpPeer(b"\x00" * 30, inbound=True)
+    await watch_live(viewer, live, rx.port, suite="AEAD_AES_128_GCM", key=bytes(range(28)))
+    vacc = await wait_accept(viewer, "view")
+    got = vacc.contents["video"]
+    assert got.suite == "AEAD_AES_128_GCM" and len(got.key) == 28, (got.suite, got.key_params)
+    assert got.key_params.endswith("==")
+    rx.set_key(got.key, inbound=True, suite="AEAD_AES_128_GCM")
+    for seq, ts, payload, marker in key_group(2000, 18000):
+        tx.send_rtp(to, seq, ts, payload, marker=marker)
+    for i in range(4):
+        p = await rx.recv_rtp()
+        assert p.seq == 2000 + i and p.ts == 18000 and p.pt == 102
+    tx.close(), rx.close()
 
 
 async def wait_counts(srv, pred, timeout=5.0):

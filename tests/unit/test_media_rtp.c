@@ -112,21 +112,35 @@ static void test_rtcp_compound(void **state)
 static void test_srtp_keys(void **state)
 {
     (void)state;
-    uint8_t key[MEDIA_SRTP_KEY_LEN];
+    const media_srtp_suite cm = MEDIA_SRTP_AES_CM_128_HMAC_SHA1_80, gcm = MEDIA_SRTP_AEAD_AES_128_GCM;
+    uint8_t key[MEDIA_SRTP_KEY_MAX];
     const char *why = NULL;
-    assert_int_equal(media_srtp_parse_key("inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz", key, &why), 0);
-    assert_int_equal(media_srtp_parse_key("inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz|2^20", key, &why), 0);
-    assert_int_equal(media_srtp_parse_key("inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz|2^20|1:4", key, &why), -1);
+    assert_int_equal(media_srtp_parse_key(cm, "inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz", key, &why), 0);
+    assert_int_equal(media_srtp_parse_key(cm, "inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz|2^20", key, &why), 0);
+    assert_int_equal(media_srtp_parse_key(cm, "inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz|2^20|1:4", key, &why),
+                     -1);
     assert_non_null(strstr(why, "MKI"));
-    assert_int_equal(media_srtp_parse_key("inline:short", key, &why), -1);
-    assert_int_equal(media_srtp_parse_key("WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz", key, &why), -1);
-    assert_int_equal(media_srtp_parse_key("inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGV!", key, &why), -1);
-    char inl[MEDIA_SRTP_INLINE_MAX];
-    assert_int_equal(media_srtp_new_key(key, inl), 0);
-    uint8_t back[MEDIA_SRTP_KEY_LEN];
-    assert_int_equal(media_srtp_parse_key(inl, back, &why), 0);
-    assert_memory_equal(key, back, sizeof key);
+    assert_int_equal(media_srtp_parse_key(cm, "inline:short", key, &why), -1);
+    assert_int_equal(media_srtp_parse_key(cm, "WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz", key, &why), -1);
+    assert_int_equal(media_srtp_parse_key(cm, "inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGV!", key, &why), -1);
+    /* AES-GCM: 28 bytes, "==" at the end and nowhere else; a 30-byte key is refused */
+    assert_int_equal(media_srtp_parse_key(gcm, "inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGw==", key, &why), 0);
+    assert_int_equal(key[0], 0);
+    assert_int_equal(key[27], 27);
+    assert_int_equal(media_srtp_parse_key(gcm, "inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz", key, &why), -1);
+    assert_non_null(strstr(why, "28 bytes"));
+    assert_int_equal(media_srtp_parse_key(gcm, "inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaG==A", key, &why), -1);
+    assert_int_equal(media_srtp_parse_key(cm, "inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGw==", key, &why), -1);
+    for (media_srtp_suite s = cm; s <= gcm; s++) {
+        char inl[MEDIA_SRTP_INLINE_MAX];
+        assert_int_equal(media_srtp_new_key(s, key, inl), 0);
+        assert_int_equal(strlen(inl), 7 + 40);
+        uint8_t back[MEDIA_SRTP_KEY_MAX];
+        assert_int_equal(media_srtp_parse_key(s, inl, back, &why), 0);
+        assert_memory_equal(key, back, media_srtp_key_len(s));
+    }
     assert_int_equal(media_srtp_suite_by_name("AES_CM_128_HMAC_SHA1_32"), MEDIA_SRTP_AES_CM_128_HMAC_SHA1_32);
+    assert_int_equal(media_srtp_suite_by_name("AEAD_AES_128_GCM"), gcm);
     assert_int_equal(media_srtp_suite_by_name("NULL"), MEDIA_SRTP_NONE);
 }
 
@@ -134,10 +148,10 @@ static void test_srtp_roundtrip_tamper_replay(void **state)
 {
     (void)state;
     assert_int_equal(media_srtp_init(), 0);
-    for (int suite = MEDIA_SRTP_AES_CM_128_HMAC_SHA1_80; suite <= MEDIA_SRTP_AES_CM_128_HMAC_SHA1_32; suite++) {
-        uint8_t key[MEDIA_SRTP_KEY_LEN];
+    for (int suite = MEDIA_SRTP_AES_CM_128_HMAC_SHA1_80; suite <= MEDIA_SRTP_AEAD_AES_128_GCM; suite++) {
+        uint8_t key[MEDIA_SRTP_KEY_MAX];
         char inl[MEDIA_SRTP_INLINE_MAX];
-        assert_int_equal(media_srtp_new_key(key, inl), 0);
+        assert_int_equal(media_srtp_new_key((media_srtp_suite)suite, key, inl), 0);
         media_srtp *tx = media_srtp_new((media_srtp_suite)suite, key, true);
         media_srtp *rx = media_srtp_new((media_srtp_suite)suite, key, false);
         assert_non_null(tx);
