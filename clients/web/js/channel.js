@@ -1,7 +1,9 @@
-// My channel (F7, F8): the account's reservations with their states
+// My channel (F7, F8, F15): the account's reservations with their states
 // (GET /api/v1/reservations), reconfirming (the settings come back),
-// the settings again, cancelling, and past lives' viewer counts.
-import { $, api, el, clear, say, formatDateTime, formatSpan, formatMoney, safeLink, LEVELS, STATES, initNav } from "./common.js";
+// the settings again, cancelling, past lives' viewer counts, and their
+// chat transcripts (GET /api/v1/reservations/<id>/transcript, served by
+// the transcript plugin) shown in the page and downloaded as text.
+import { $, api, el, clear, say, formatDateTime, formatSpan, formatMoney, safeLink, session, LEVELS, STATES, initNav } from "./common.js";
 import { requireLogin } from "./login.js";
 
 let reservations = [];
@@ -17,6 +19,9 @@ function card(r) {
   if (r.state === "awaiting_reconfirmation" || r.state === "reconfirmed") {
     actions.append(el("button", { type: "button", className: "cancel secondary danger", onclick: () => askCancel(r, li) }, "Cancel this live"));
   }
+  if (r.state === "done") {
+    actions.append(el("button", { type: "button", className: "show-transcript secondary", onclick: () => showTranscript(r) }, "Transcript"));
+  }
   if (r.state !== "cancelled") actions.append(el("a", { href: `/live/${encodeURIComponent(r.id)}`, className: "page-link" }, "The live's page"));
   const facts = el(
     "dl",
@@ -31,7 +36,10 @@ function card(r) {
     el("dd", {}, formatMoney(r.fee, r.currency)),
   );
   if (r.state === "awaiting_reconfirmation") facts.append(el("dt", {}, "Reconfirm by"), el("dd", { className: "deadline" }, formatDateTime(r.reconfirm_by)));
-  if (r.state === "done" || r.state === "live") facts.append(el("dt", {}, "Viewers"), el("dd", { className: "viewers" }, String(r.viewers)));
+  if (r.state === "done" || r.state === "live") {
+    facts.append(el("dt", {}, "Most viewers at once"), el("dd", { className: "viewers" }, String(r.viewers)));
+    facts.append(el("dt", {}, "Viewers in all"), el("dd", { className: "viewers-total" }, String(r.viewers_total ?? 0)));
+  }
   if (r.state === "cancelled" && r.cancelled_by) {
     const by = { owner: "by you", deadline: "not reconfirmed in time", operator: "by the operator" }[r.cancelled_by] || r.cancelled_by;
     facts.append(el("dt", {}, "Cancelled"), el("dd", {}, by));
@@ -123,6 +131,68 @@ async function showSettings(r) {
   }
 }
 
+const PARTS = {
+  all: "everything said in the room",
+  live: "what was said during the live",
+  addressed: "the messages addressed to you",
+};
+
+function transcriptPath(r, format) {
+  return `/api/v1/reservations/${encodeURIComponent(r.id)}/transcript?format=${format}`;
+}
+
+function renderTranscript(r, t) {
+  $("transcript-h").textContent = `Transcript of “${t.title || r.title}”`;
+  const notices = t.notices ? "with the room's notices" : "without the room's notices";
+  say($("transcript-about"), `${PARTS[t.part] || t.part}, ${notices}: ${t.count} ${t.count === 1 ? "message" : "messages"}. Times are from the start of the live (${formatDateTime(t.started)}).`, "info");
+  const list = clear($("transcript-list"));
+  for (const m of t.messages) {
+    const who = m.notice ? el("span", { className: "nick notice" }, "notice") : el("span", { className: "nick" }, m.nick);
+    const li = el("li", { className: `line${m.notice ? " notice" : ""}${m.addressed ? " addressed" : ""}` },
+      el("time", { dateTime: m.time, title: formatDateTime(m.time) }, m.offset), " ", who, " ", el("span", { className: "body" }, m.body));
+    if (m.addressed) li.append(" ", el("span", { className: "badge to-you" }, "to you"));
+    list.append(li);
+  }
+  if (!t.messages.length) list.append(el("li", { className: "empty" }, "Nothing was said."));
+  $("transcript").hidden = false;
+  $("transcript").dataset.id = r.id;
+  $("transcript-h").focus();
+}
+
+async function showTranscript(r) {
+  const li = document.querySelector(`li[data-id="${CSS.escape(r.id)}"]`);
+  try {
+    renderTranscript(r, await api("GET", transcriptPath(r, "json"), undefined, { auth: true }));
+  } catch (e) {
+    if (e.status === 401) return requireLogin(load);
+    rowStatus(li, e.status === 404 ? "There is no transcript of this live (yet): it is made when its chat room closes." : e.message, "error");
+  }
+}
+
+// The text form, as a file: fetched with the login, handed over as a blob.
+async function downloadTranscript() {
+  const id = $("transcript").dataset.id;
+  const status = $("transcript-about");
+  let res;
+  try {
+    res = await fetch(transcriptPath({ id }, "text"), { headers: { Authorization: `Bearer ${session.token()}` }, cache: "no-store" });
+  } catch (e) {
+    say(status, "The server cannot be reached. Check your connection and try again.", "error");
+    return;
+  }
+  if (res.status === 401) return requireLogin(load);
+  if (!res.ok) {
+    say(status, `The transcript could not be downloaded (${res.status}).`, "error");
+    return;
+  }
+  const url = URL.createObjectURL(await res.blob());
+  const a = el("a", { href: url, download: `transcript-${id}.txt` });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
 // Cancelling asks once more, in place.
 function askCancel(r, li) {
   const box = li.querySelector(".confirm-cancel");
@@ -155,5 +225,9 @@ async function cancel(r, li, ask) {
 initNav();
 $("settings-close").addEventListener("click", () => {
   $("settings").hidden = true;
+});
+$("transcript-download").addEventListener("click", downloadTranscript);
+$("transcript-close").addEventListener("click", () => {
+  $("transcript").hidden = true;
 });
 requireLogin(load);
