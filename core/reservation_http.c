@@ -149,6 +149,11 @@ static json_t *public_json(server *srv, const reservation *r, int64_t now)
         json_object_set_new(o, "chat",
                             json_pack("{s:s, s:o, s:o}", "state", chat_states[chat.state], "opens",
                                       time_json(chat.opens_at), "closes", time_json(chat.closes_at)));
+    /* the stream now: on air or not, and how many watch it (specs/media.md) */
+    if (o) {
+        json_object_set_new(o, "on_air", json_boolean(media_is_on_air(srv, r->id)));
+        json_object_set_new(o, "viewers_now", json_integer((json_int_t)media_viewer_count(srv, r->id)));
+    }
     if (o && r->show_email && r->email[0])
         json_object_set_new(o, "email", json_string(r->email));
     if (o && r->show_url && r->url[0])

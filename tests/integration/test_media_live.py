@@ -355,6 +355,9 @@ async def test_broadcaster_ends_the_live_viewers_terminated_and_counted(server_f
     fields = {f.get("var"): [v.text for v in f.findall("{jabber:x:data}value")]
               for f in form.findall("{jabber:x:data}field")}
     assert fields["x-onair#viewers"] == ["2"] and fields["x-onair#on_air"] in (["1"], ["true"])
+    # the live as anyone sees it (its page): on air, two watching
+    pub = request(srv, "GET", f"/api/v1/lives/{live.id}").json["live"]
+    assert (pub["on_air"], pub["viewers_now"]) == (True, 2), pub
     await terminate(viewers[1], media_jid(live), "v1")
     await terminate(alice, media_jid(live), "cast")
     cond, text = await wait_terminate(g, "v0")
@@ -366,6 +369,8 @@ async def test_broadcaster_ends_the_live_viewers_terminated_and_counted(server_f
     r = request(srv, "GET", "/api/v1/reservations", token=tok)
     mine = next(x for x in r.json["reservations"] if x["id"] == live.id)
     assert (mine["viewers"], mine["viewers_total"], mine["on_air"]) == (2, 2, False)
+    pub = request(srv, "GET", f"/api/v1/lives/{live.id}").json["live"]
+    assert (pub["on_air"], pub["viewers_now"]) == (False, 0), pub
     assert mine["aired_at"] and mine["ended_at"]
     assert "live ended: " + live.id + " (broadcaster), viewers peak 2 total 2" in srv.stderr_text()
     # Going on air again within the window: the room says it is back.

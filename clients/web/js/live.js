@@ -57,11 +57,18 @@ function renderDetails() {
     ...row("Viewers", `up to ${live.capacity}`),
     ...row("Access", ACCESS[live.level] || live.level),
     ...row("Chat room", el("span", { id: "chat-state" }, chatStateText())),
+    ...row("Watching now", el("span", { id: "viewers-now" }, viewersNowText())),
   );
   if (live.email) dl.append(...row("Broadcaster", el("a", { href: `mailto:${live.email}` }, live.email)));
   if (live.url) dl.append(...row("Home page", safeLink(live.url)));
   $("password-row").hidden = !live.password_required;
   $("password").required = Boolean(live.password_required);
+}
+
+function viewersNowText() {
+  const n = live.viewers_now || 0;
+  if (live.on_air) return `${n} ${n === 1 ? "viewer" : "viewers"} (on air)`;
+  return n ? `${n} waiting (not on air)` : "Not on air";
 }
 
 function chatStateText() {
@@ -119,7 +126,9 @@ function tick() {
   $("chat-time").textContent = line;
   // The room opens or closes on the server's schedule: look again now and then.
   const due = (c.state === "not_open" && opens && now >= opens.getTime()) || (c.state === "open" && closes && now >= closes.getTime());
-  if ((due && now - lastRefresh > 5000) || now - lastRefresh > 60000) refresh();
+  // The viewer count changes while the live is on air: every 10 s then.
+  const every = live.on_air || c.state === "open" ? 10000 : 60000;
+  if ((due && now - lastRefresh > 5000) || now - lastRefresh > every) refresh();
 }
 
 async function refresh() {
@@ -128,6 +137,7 @@ async function refresh() {
     const { live: fresh } = await api("GET", `/api/v1/lives/${encodeURIComponent(liveId)}`);
     live = fresh;
     $("chat-state").textContent = chatStateText();
+    $("viewers-now").textContent = viewersNowText();
   } catch (e) {
     // keep what is shown; the next refresh tries again
   }
@@ -136,6 +146,8 @@ async function refresh() {
 // ---- the stream ----
 
 function showStream(state, text) {
+  // on air or ended: the viewer count has changed
+  if (state !== $("player").dataset.stream && (state === "playing" || state === "ended")) refresh();
   $("player").dataset.stream = state;
   $("video").hidden = !(state === "playing" || (state === "ended" && player && player.frames > 0));
   $("stream-state").textContent = text;
