@@ -1,6 +1,6 @@
 // The schedule (F10): upcoming public and password lives from
-// GET /api/v1/schedule, each linking to its live page.  Secret lives are
-// never in the answer.
+// GET /api/v1/schedule, each linking to its live page, those on air marked
+// with how many watch.  Secret lives are never in the answer.
 import { $, api, el, clear, say, formatSpan, formatDateTime, LEVELS, initNav } from "./common.js";
 
 function chatLine(live) {
@@ -19,6 +19,7 @@ function card(live) {
     el(
       "p",
       { className: "meta" },
+      live.on_air ? el("span", { className: "badge on-air" }, `On air · ${live.viewers_now} watching`) : null,
       el("span", { className: `badge level-${live.level}` }, LEVELS[live.level] || live.level),
       live.genre ? el("span", { className: "genre" }, live.genre) : null,
       el("time", { dateTime: live.start }, formatSpan(live.start, live.end)),
