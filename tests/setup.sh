@@ -46,27 +46,28 @@ fi
 # CMake prefers when it is there (ONAIR_SRTP_PREFIX).  Once per version.
 SRTP_PREFIX=${ONAIR_SRTP_PREFIX:-/opt/onair/libsrtp2}
 srtp_version=$(dpkg-query -W -f='${Version}' libsrtp2-dev)
-if [ "$(cat "$SRTP_PREFIX/.onair-built" 2>/dev/null || true)" != "openssl $srtp_version" ]; then
-    echo "onair setup: building libsrtp2 $srtp_version over OpenSSL into $SRTP_PREFIX"
+build_srtp() {
     SUDO=""
     [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     # apt-get source needs a deb-src line for the suite the package came from.
     if ! apt-get source --print-uris -qq "libsrtp2=$srtp_version" >/dev/null 2>&1; then
         printf 'Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' |
-            $SUDO tee /etc/apt/sources.list.d/onair-deb-src.sources >/dev/null
-        $SUDO apt-get update -qq
+            $SUDO tee /etc/apt/sources.list.d/onair-deb-src.sources >/dev/null &&
+            $SUDO apt-get update -qq || return 1
     fi
-    src=$(mktemp -d "${TMPDIR:-/tmp}/onair-srtp.XXXXXX")
-    (
-        cd "$src"
-        apt-get source -qq "libsrtp2=$srtp_version" >/dev/null 2>&1
-        cd libsrtp2-*/
-        ./configure -q --enable-openssl --prefix="$SRTP_PREFIX" CFLAGS="-O2 -fPIC" >/dev/null
-        make -j2 libsrtp2.a >/dev/null
-        $SUDO make install >/dev/null
-    )
+    src=$(mktemp -d "${TMPDIR:-/tmp}/onair-srtp.XXXXXX") || return 1
+    (cd "$src" && apt-get source -qq "libsrtp2=$srtp_version" >/dev/null 2>&1 &&
+        cd libsrtp2-*/ &&
+        ./configure -q --enable-openssl --prefix="$SRTP_PREFIX" CFLAGS="-O2 -fPIC" >/dev/null &&
+        make -j2 libsrtp2.a >/dev/null && $SUDO make install >/dev/null)
+    rc=$?
     rm -rf "$src"
-    echo "openssl $srtp_version" | $SUDO tee "$SRTP_PREFIX/.onair-built" >/dev/null
+    [ $rc -eq 0 ] && echo "openssl $srtp_version" | $SUDO tee "$SRTP_PREFIX/.onair-built" >/dev/null
+}
+if [ "$(cat "$SRTP_PREFIX/.onair-built" 2>/dev/null || true)" != "openssl $srtp_version" ]; then
+    echo "onair setup: building libsrtp2 $srtp_version over OpenSSL into $SRTP_PREFIX"
+    # Without it everything works over the system's libsrtp2, slower.
+    build_srtp || echo "onair setup: warning: libsrtp2 over OpenSSL could not be built; the system's is used" >&2
 fi
 # The project's JavaScript (tests/js/package.json): exactly the locked
 # versions, into tests/js/node_modules (never globally).  @xmpp/client, whose
