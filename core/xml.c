@@ -528,10 +528,11 @@ char *xml_to_string(const xml_node *node, const char *parent_ns)
  *
  * xml_parser_release frees expat between stanzas.  A released parser holds
  * 256 bytes of heap, malloc's chunk headers included: this struct (152
- * bytes) and root_tag (the synthetic root below, 85 bytes for the usual c2s
- * header); one released before the stream header, or a framed one (whose
- * root is the constant FRAMED_ROOT), the struct alone (160 bytes with its
- * chunk header).  The next feed recreates expat and parses root_tag through it
+ * bytes) and root_tag (the synthetic root below) when the stream's header
+ * declared other namespaces than the usual c2s header; one released before
+ * the stream header, a framed one, or one whose root is the usual header
+ * (all three rebuild from the constant FRAMED_ROOT), the struct alone (160
+ * bytes with its chunk header).  The next feed recreates expat and parses root_tag through it
  * with the callbacks suppressed, which redeclares the stream's namespaces
  * and leaves expat inside the stream root, as before the release; after
  * one stanza it holds 10.3 KiB again, until the next release.  Measured
@@ -557,6 +558,9 @@ struct xml_parser {
      * creation), text between elements must be whitespace, and closing the
      * root is not well-formed */
     bool is_framed;
+    /* The root's start tag is FRAMED_ROOT, the usual c2s header too: a
+     * rebuild feeds that constant and root_tag keeps no copy */
+    bool root_is_common;
     /* Byte offsets in expat's input since it was created: consumed is what
      * expat has been given; mark is where the current unit began (the stream
      * header, a stanza, or the unreported bytes after the last one).  A unit
@@ -573,7 +577,7 @@ struct xml_parser {
      * xmlns:stream='http://etherx.jabber.org/streams'>".  NULL before any
      * declaration, or when expat gave no input context to read the name
      * from (then the parser is never released inside a stream).  Always NULL
-     * in a framed parser (see xml_parser_root_tag). */
+     * in a framed parser, and with root_is_common (see xml_parser_root_tag). */
     char *root_tag;
     xml_node *stanza; /* owned; the stanza being built */
     xml_node *cur;    /* borrowed; its innermost open element */
@@ -594,6 +598,7 @@ static void xml_parser_drop_state(xml_parser *p)
     p->root_tag = NULL;
     p->released = false;
     p->in_cdata = false;
+    p->root_is_common = false;
 }
 
 /* Records the first error and stops expat; only from inside a handler. */
@@ -789,6 +794,11 @@ static bool xml_parser_finish_root_tag(xml_parser *p)
     memcpy(tag + 1 + namelen + declslen, ">", 2);
     free(p->root_tag);
     p->root_tag = tag;
+    if (strcmp(tag, FRAMED_ROOT) == 0) { /* nearly every client's: kept once, not per stream */
+        free(p->root_tag);
+        p->root_tag = NULL;
+        p->root_is_common = true;
+    }
     return true;
 }
 
@@ -1031,12 +1041,14 @@ xml_parser *xml_parser_new(const xml_limits *limits, const xml_parser_callbacks 
 }
 
 /* The synthetic root start tag a rebuild feeds expat, NULL for none: a
- * framed parser's is its implicit root, the same for every stream, so it
- * keeps no copy of its own (one allocation less per idle WebSocket
- * stream). */
+ * framed parser's is its implicit root, and so is that of a stream whose
+ * header declared just what the implicit root declares (nearly every
+ * client's); both are the same for every stream, so the parser keeps no
+ * copy of its own (one allocation less per idle stream, in a size class
+ * that a login's short-lived buffers use a lot). */
 static const char *xml_parser_root_tag(const xml_parser *p)
 {
-    return p->is_framed ? FRAMED_ROOT : p->root_tag;
+    return p->is_framed || p->root_is_common ? FRAMED_ROOT : p->root_tag;
 }
 
 /* Feeds a framed parser its implicit root, as if the peer had sent it;
