@@ -133,6 +133,9 @@ typedef struct ws_msg {
     unsigned char data[];
 } ws_msg;
 
+/* Kept for the connection's life, so kept small: with the XMPP transport's
+ * data it is one 112-byte allocation (specs/websocket.md, "Inside the
+ * server"); what only a closing connection needs is allocated then. */
 struct web_ws {
     unsigned char kind;        /* WEB_KIND_WS */
     bool closing;              /* close asked for: no more sends; close frame after the queue */
@@ -141,15 +144,17 @@ struct web_ws {
     bool told_closed;          /* the handler heard on_close */
     bool close_sent;           /* our close frame is out: waiting for the peer's */
     unsigned short close_code;
-    char close_reason[124];    /* RFC 6455 section 5.5: at most 123 bytes with the code */
     struct web *web;
     struct lws *wsi;           /* NULL once closed */
     const web_ws_endpoint *ep;
     void *ud;                  /* the handler's connection data */
+    char *close_reason;        /* owned, NULL for none: RFC 6455 section 5.5, at most 123 bytes */
     ws_msg *queue, *queue_tail; /* owned */
     size_t queued;             /* payload bytes in the queue */
     max_align_t data[];        /* the handler's conn_bytes (web_ws_data) */
 };
+
+#define WS_CLOSE_REASON_MAX 123
 
 typedef enum txn_state { TXN_READING, TXN_HANDLING, TXN_ANSWERED } txn_state;
 
@@ -1137,6 +1142,7 @@ static int web_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
             web_ws *ws = (web_ws *)op;
             ws_detach(ws);
             ws->web->nwebsockets--;
+            free(ws->close_reason);
             free(ws);
             lws_set_opaque_user_data(wsi, NULL);
         }
@@ -1444,7 +1450,7 @@ int web_ws_set_send_buffer(web_ws *ws, size_t bytes)
 static void ws_send_close(web_ws *ws)
 {
     ws->close_sent = true;
-    size_t rlen = strlen(ws->close_reason);
+    size_t rlen = ws->close_reason ? strlen(ws->close_reason) : 0;
     lws_close_reason(ws->wsi, (enum lws_close_status)ws->close_code, (unsigned char *)ws->close_reason, rlen);
     ws_close_soon(ws, PENDING_TIMEOUT_HTTP_KEEPALIVE_IDLE);
 }
@@ -1483,7 +1489,8 @@ void web_ws_close_reason(web_ws *ws, unsigned short code, const char *reason)
 {
     if (!ws || !ws->wsi || ws->closing)
         return;
-    snprintf(ws->close_reason, sizeof ws->close_reason, "%s", reason ? reason : "");
+    if (reason && *reason)
+        ws->close_reason = strndup(reason, WS_CLOSE_REASON_MAX); /* without it on failure: the code alone */
     ws->closing = true;
     ws->close_code = code ? code : LWS_CLOSE_STATUS_NORMAL;
     if (!ws->queue && !lws_partial_buffered(ws->wsi)) {
@@ -1502,6 +1509,16 @@ void web_ws_abort(web_ws *ws)
 void *web_ws_data(web_ws *ws)
 {
     return ws && ws->ep->h->conn_bytes ? (void *)ws->data : NULL;
+}
+
+web_ws *web_ws_of_data(void *data)
+{
+    return (web_ws *)((char *)data - offsetof(web_ws, data));
+}
+
+struct server *web_ws_server(const web_ws *ws)
+{
+    return ws->web->srv;
 }
 
 bool web_ws_is_tls(const web_ws *ws)

@@ -202,6 +202,11 @@ bool web_ws_is_tls(const web_ws *ws);
 /* The handler's conn_bytes of data for this connection (NULL when it asked
  * for none): owned by web.c, valid from on_open until on_close returns. */
 void *web_ws_data(web_ws *ws);
+/* The connection of data that web_ws_data returned (its handler's data
+ * need not keep a pointer back); valid as long as the data is. */
+web_ws *web_ws_of_data(void *data);
+/* The server the connection belongs to. */
+struct server *web_ws_server(const web_ws *ws);
 /* Whether the peer's address is a loopback one (127.0.0.0/8, ::1). */
 bool web_ws_peer_is_loopback(const web_ws *ws);
 /* "ip:port" of the peer, for logs: a buffer of the server's, valid until the

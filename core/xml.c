@@ -528,8 +528,10 @@ char *xml_to_string(const xml_node *node, const char *parent_ns)
  *
  * xml_parser_release frees expat between stanzas.  A released parser holds
  * 256 bytes of heap, malloc's chunk headers included: this struct (152
- * bytes) and root_tag (the synthetic root below, 85 bytes for the usual c2s
- * header); one released before the stream header, the struct alone (160
+ * bytes) and root_tag (the synthetic root below) when the stream's header
+ * declared other namespaces than the usual c2s header; one released before
+ * the stream header, a framed one, or one whose root is the usual header
+ * (all three rebuild from the constant FRAMED_ROOT), the struct alone (160
  * bytes with its chunk header).  The next feed recreates expat and parses root_tag through it
  * with the callbacks suppressed, which redeclares the stream's namespaces
  * and leaves expat inside the stream root, as before the release; after
@@ -556,6 +558,9 @@ struct xml_parser {
      * creation), text between elements must be whitespace, and closing the
      * root is not well-formed */
     bool is_framed;
+    /* The root's start tag is FRAMED_ROOT, the usual c2s header too: a
+     * rebuild feeds that constant and root_tag keeps no copy */
+    bool root_is_common;
     /* Byte offsets in expat's input since it was created: consumed is what
      * expat has been given; mark is where the current unit began (the stream
      * header, a stanza, or the unreported bytes after the last one).  A unit
@@ -571,7 +576,8 @@ struct xml_parser {
      * declarations, e.g. "<stream:stream xmlns='jabber:client'
      * xmlns:stream='http://etherx.jabber.org/streams'>".  NULL before any
      * declaration, or when expat gave no input context to read the name
-     * from (then the parser is never released inside a stream). */
+     * from (then the parser is never released inside a stream).  Always NULL
+     * in a framed parser, and with root_is_common (see xml_parser_root_tag). */
     char *root_tag;
     xml_node *stanza; /* owned; the stanza being built */
     xml_node *cur;    /* borrowed; its innermost open element */
@@ -592,6 +598,7 @@ static void xml_parser_drop_state(xml_parser *p)
     p->root_tag = NULL;
     p->released = false;
     p->in_cdata = false;
+    p->root_is_common = false;
 }
 
 /* Records the first error and stops expat; only from inside a handler. */
@@ -735,7 +742,7 @@ static void XMLCALL xml_on_ns_decl(void *ud, const XML_Char *prefix, const XML_C
     if (xml_parser_halted(p) || p->released)
         return;
     p->ndecls++;
-    if (p->depth != 0)
+    if (p->depth != 0 || p->is_framed) /* a framed root is FRAMED_ROOT: nothing to note */
         return;
     if (!xml_parser_note_root_decl(p, prefix, uri)) {
         xml_parser_fail(p, XML_ERR_NO_MEMORY);
@@ -787,6 +794,11 @@ static bool xml_parser_finish_root_tag(xml_parser *p)
     memcpy(tag + 1 + namelen + declslen, ">", 2);
     free(p->root_tag);
     p->root_tag = tag;
+    if (strcmp(tag, FRAMED_ROOT) == 0) { /* nearly every client's: kept once, not per stream */
+        free(p->root_tag);
+        p->root_tag = NULL;
+        p->root_is_common = true;
+    }
     return true;
 }
 
@@ -797,7 +809,7 @@ static void xml_parser_open_stream(xml_parser *p, const XML_Char *name, const XM
         xml_parser_fail(p, XML_ERR_BAD_NAMESPACE);
         return;
     }
-    if (!xml_parser_finish_root_tag(p)) {
+    if (!p->is_framed && !xml_parser_finish_root_tag(p)) {
         xml_parser_fail(p, XML_ERR_NO_MEMORY);
         return;
     }
@@ -1028,6 +1040,17 @@ xml_parser *xml_parser_new(const xml_limits *limits, const xml_parser_callbacks 
     return p;
 }
 
+/* The synthetic root start tag a rebuild feeds expat, NULL for none: a
+ * framed parser's is its implicit root, and so is that of a stream whose
+ * header declared just what the implicit root declares (nearly every
+ * client's); both are the same for every stream, so the parser keeps no
+ * copy of its own (one allocation less per idle stream, in a size class
+ * that a login's short-lived buffers use a lot). */
+static const char *xml_parser_root_tag(const xml_parser *p)
+{
+    return p->is_framed || p->root_is_common ? FRAMED_ROOT : p->root_tag;
+}
+
 /* Feeds a framed parser its implicit root, as if the peer had sent it;
  * false (err set) when out of memory. */
 static bool xml_parser_prime(xml_parser *p)
@@ -1108,13 +1131,14 @@ static bool xml_parser_rebuild(xml_parser *p)
         p->err = XML_ERR_NO_MEMORY;
         return false;
     }
-    if (!p->root_tag) { /* released before the first byte of the stream */
+    const char *root = xml_parser_root_tag(p);
+    if (!root) { /* released before the first byte of the stream */
         p->released = false;
         return true;
     }
-    size_t n = strlen(p->root_tag);
+    size_t n = strlen(root);
     p->parsing = true;
-    enum XML_Status st = XML_Parse(p->xp, p->root_tag, (int)n, XML_FALSE);
+    enum XML_Status st = XML_Parse(p->xp, root, (int)n, XML_FALSE);
     p->parsing = false;
     if (p->err != XML_OK)
         return false;
@@ -1239,7 +1263,7 @@ bool xml_parser_release(xml_parser *p)
      * holds no partial token.  Inside the stream that leaves only the
      * namespaces in scope, which root_tag restores; before the root, nothing
      * has been fed since the parser was created or reset. */
-    bool in_stream = p->depth == 1 && p->root_tag && !p->stanza;
+    bool in_stream = p->depth == 1 && xml_parser_root_tag(p) && !p->stanza;
     bool before_root = p->depth == 0 && p->consumed == 0;
     if (!(in_stream || before_root) || p->consumed != p->mark)
         return false;

@@ -9,13 +9,16 @@
  * message may not be larger than limits.max_stanza_bytes (policy-violation,
  * close code 1009), counted before any of it reaches the parser.
  *
- * Memory: per connection this object (about 56 bytes, kept by web.c in its
- * web_ws's allocation: conn_bytes), and libwebsockets' own connection with
- * its receive buffer of XMPP_WS_RX_CHUNK bytes; nothing else is kept between
- * messages (the stream's parser is released when idle, as on TCP).
+ * Memory: per connection this object (32 bytes, kept by web.c in its
+ * web_ws's allocation: conn_bytes; the server and the web_ws are found from
+ * there, not kept), and libwebsockets' own connection with its receive
+ * buffer of XMPP_WS_RX_CHUNK bytes; nothing else is kept between messages
+ * (the stream's parser is released when idle, as on TCP).  Where each byte
+ * of an idle session goes: specs/websocket.md, "Inside the server".
  */
 #include "xmpp_ws.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,22 +45,33 @@
 #define CLOSE_UNSUPPORTED_DATA 1003
 #define CLOSE_TOO_BIG 1009
 
+/* Lives in web.c's web_ws (web_ws_data), which outlives our on_close. */
 typedef struct xmpp_ws {
     transport tr;
-    server *srv;
-    web_ws *ws; /* web.c's; valid until our on_close */
     const transport_callbacks *cb;
     void *ud;
-    size_t msg_bytes;          /* of the message being received */
+    uint32_t msg_bytes;        /* of the message being received (limits.max_stanza_bytes is at most 64 MiB) */
     unsigned short close_code; /* for the close frame; 0 = normal */
     bool is_secure;
+    bool closed;               /* web.c's connection has gone: nothing more to it */
 } xmpp_ws;
+_Static_assert(sizeof(xmpp_ws) <= 32, "an idle WebSocket session keeps this: web_ws and it fit 112 bytes");
 
 static const transport_ops ws_ops;
 
 static xmpp_ws *ws_of(const transport *t)
 {
     return (xmpp_ws *)((char *)t - offsetof(xmpp_ws, tr));
+}
+
+static web_ws *web_of(xmpp_ws *x)
+{
+    return web_ws_of_data(x);
+}
+
+static server *srv_of(xmpp_ws *x)
+{
+    return web_ws_server(web_of(x));
 }
 
 /* ---- web.c's handler ---- */
@@ -75,8 +89,6 @@ static void *on_open(void *ud, web_ws *ws)
     if (!x)
         return NULL;
     x->tr.ops = &ws_ops;
-    x->srv = srv;
-    x->ws = ws;
     x->is_secure = web_ws_is_tls(ws) || (srv->cfg.http_loopback_is_secure && web_ws_peer_is_loopback(ws));
     srv->nconnections++;
     srv->stats.connections_accepted++;
@@ -98,12 +110,12 @@ static void on_ws_data(void *conn_ud, const char *data, size_t len, bool is_bina
         x->cb->on_error(x->ud, "bad-format", "XMPP over WebSocket uses text messages only");
         return;
     }
-    if (len > x->srv->cfg.max_stanza_bytes - x->msg_bytes) {
+    if (len > srv_of(x)->cfg.max_stanza_bytes - x->msg_bytes) {
         x->close_code = CLOSE_TOO_BIG;
         x->cb->on_error(x->ud, "policy-violation", "a WebSocket message larger than the server accepts");
         return;
     }
-    x->msg_bytes += len;
+    x->msg_bytes += (uint32_t)len;
     if (len > 0)
         x->cb->on_data(x->ud, data, len);
     if (is_last) {
@@ -115,8 +127,8 @@ static void on_ws_data(void *conn_ud, const char *data, size_t len, bool is_bina
 static void on_ws_close(void *conn_ud)
 {
     xmpp_ws *x = conn_ud;
-    x->ws = NULL;
-    x->srv->nconnections--;
+    x->closed = true;
+    srv_of(x)->nconnections--;
     if (x->cb && x->cb->on_close)
         x->cb->on_close(x->ud);
     /* x goes with web.c's connection */
@@ -136,7 +148,7 @@ static void tr_set_callbacks(transport *t, const transport_callbacks *cb, void *
 static int tr_write(transport *t, const char *const *parts, const size_t *lens, size_t n)
 {
     xmpp_ws *x = ws_of(t);
-    return x->ws ? web_ws_send(x->ws, parts, lens, n) : -1;
+    return x->closed ? -1 : web_ws_send(web_of(x), parts, lens, n);
 }
 
 static bool tr_is_secure(const transport *t)
@@ -147,24 +159,20 @@ static bool tr_is_secure(const transport *t)
 static void tr_close(transport *t)
 {
     xmpp_ws *x = ws_of(t);
-    if (x->ws)
-        web_ws_close(x->ws, x->close_code ? x->close_code : CLOSE_NORMAL);
+    if (!x->closed)
+        web_ws_close(web_of(x), x->close_code ? x->close_code : CLOSE_NORMAL);
 }
 
 static void tr_abort(transport *t)
 {
     xmpp_ws *x = ws_of(t);
-    if (x->ws)
-        web_ws_abort(x->ws);
+    if (!x->closed)
+        web_ws_abort(web_of(x));
 }
 
 static const char *tr_peer(const transport *t)
 {
-    xmpp_ws *x = ws_of(t);
-    if (x->ws)
-        return web_ws_peer(x->ws);
-    snprintf(x->srv->peer_buf, sizeof x->srv->peer_buf, "?");
-    return x->srv->peer_buf;
+    return web_ws_peer(web_of(ws_of(t))); /* "?" once the connection has gone */
 }
 
 static const transport_ops ws_ops = {

@@ -838,6 +838,28 @@ static void test_release_namespaces(void **state)
         "<b/>",
     };
     assert_int_equal(check_release_equivalent(esc, 3, 4096, 8, 8), 3);
+    /* near the usual header but not it (rebuilt from the stream's own
+     * copy, not the shared one): another prefix, whose end tag must still
+     * match after a rebuild, and the declarations in the other order */
+    static const char *const prefixed[] = {
+        "<s:stream xmlns='jabber:client' xmlns:s='" STREAMS "'>",
+        "<s:features/>",
+        "<stream:features/>", /* not declared here */
+    };
+    assert_int_equal(check_release_equivalent(prefixed, 3, 4096, 8, 8), 2);
+    static const char *const closing[] = {
+        "<s:stream xmlns='jabber:client' xmlns:s='" STREAMS "'>",
+        "<a/>",
+        "</s:stream>",
+    };
+    assert_int_equal(check_release_equivalent(closing, 3, 4096, 8, 8), 2);
+    static const char *const swapped[] = {
+        "<stream:stream xmlns:stream='" STREAMS "' xmlns='jabber:client'>",
+        "<message><body>b</body></message>",
+        "<stream:features/>",
+        "</stream:stream>",
+    };
+    assert_int_equal(check_release_equivalent(swapped, 4, 4096, 8, 8), 3);
 }
 
 static void test_release_refused_mid_stanza(void **state)
