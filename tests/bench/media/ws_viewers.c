@@ -65,6 +65,7 @@ typedef struct wsv {
     wstate state;
     bool was_playing; /* reached "playing" at some point */
     bool want_out;    /* EPOLLOUT is being watched */
+    bool in_recv;     /* inside wslay_event_recv: its context is freed after it */
     char *token;
     char accept[32];
     char head[HEAD_MAX + 1];
@@ -114,7 +115,9 @@ static void set_state(wsv *v, wstate s)
     v->state = s;
 }
 
-/* The viewer is done: its socket is closed (which takes it off the epoll set). */
+/* The viewer is done: its socket is closed (which takes it off the epoll
+ * set) and its wslay context freed, or, from inside a wslay callback, once
+ * wslay_event_recv has returned (frames). */
 static void finish(wsv *v, const char *fmt, ...)
 {
     if (v->state == W_DONE)
@@ -126,9 +129,10 @@ static void finish(wsv *v, const char *fmt, ...)
     if (v->fd >= 0)
         close(v->fd);
     v->fd = -1;
-    if (v->wx)
+    if (v->wx && !v->in_recv) {
         wslay_event_context_free(v->wx);
-    v->wx = NULL;
+        v->wx = NULL;
+    }
     set_state(v, W_DONE);
 }
 
@@ -147,7 +151,7 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
 {
     (void)flags;
     wsv *v = ud;
-    if (v->in_len == 0) {
+    if (v->in_len == 0 || v->state == W_DONE) {
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
     }
@@ -290,11 +294,16 @@ static void frames(wsv *v, const uint8_t *p, size_t n)
 {
     v->in = p;
     v->in_len = n;
+    v->in_recv = true;
     int rc = wslay_event_recv(v->wx);
+    v->in_recv = false;
     v->in = NULL;
     v->in_len = 0;
-    if (v->state == W_DONE)
+    if (v->state == W_DONE) {
+        wslay_event_context_free(v->wx);
+        v->wx = NULL;
         return;
+    }
     if (rc != 0) {
         finish(v, "WebSocket: bad frames from the server (wslay error %d)", rc);
         return;
