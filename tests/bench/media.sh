@@ -1,46 +1,66 @@
 #!/bin/sh
 # tests/bench/media.sh - the live stream's relay benchmark (specs/media.md).
 #
-#   sh tests/bench/media.sh [--viewers "100 1000 2000"] [--seconds 10] [--kbps 2000] [--keep]
+#   sh tests/bench/media.sh [--viewers "100 1000 2000"] [--ws-viewers "0 500"] [--seconds 10]
+#                           [--kbps 2000] [--keep]
 #
 # Builds onaird, onairctl and onair-media-bench in release mode (build/release,
-# or $ONAIR_BUILD_DIR) when missing, starts onaird with a private
+# or $ONAIR_BUILD_DIR; only what changed), starts onaird with a private
 # configuration pinned to core 1, creates the broadcaster's account, and for
-# each viewer count N: books a public live over the HTTP API, negotiates the
-# broadcaster's Jingle session and N viewer sessions (tests/bench/media_run.py,
-# with the tests' Jingle client), then onair-media-bench, pinned to core 0,
-# measures the bare cost of libsrtp2 protect + sendmsg (and + sendmmsg in
-# batches of 1024) on this machine, sends one H.264-sized RTP stream of
-# --kbps as SRTP for --seconds, and receives it on N UDP sockets, unprotecting
-# each viewer's copy with its own key: loss, gaps and the delay from send to
-# receipt.  The server's CPU time over the run gives relayed packets per second
-# per core.  Prints one JSON line per N and a table; results.jsonl in the
-# work folder (kept with --keep).  Every step is bounded; the server is
+# each viewer count N (with M WebSocket viewers: --ws-viewers is a list
+# matched with --viewers, or one number for every run; default 0): books a
+# public live over the HTTP API, negotiates the broadcaster's Jingle session
+# and N viewer sessions and asks M media WebSocket tokens
+# (tests/bench/media_run.py, with the tests' Jingle client), then
+# onair-media-bench, pinned to core 0, measures the bare cost of libsrtp2
+# protect + sendmsg (and + sendmmsg in batches of 1024) on this machine,
+# connects the M WebSocket viewers, sends an H.264 stream of --kbps (25
+# access units a second, a keyframe every 2 s, FU-A packets of 1,200 bytes)
+# as SRTP for --seconds, and receives it on N UDP sockets, unprotecting
+# each viewer's copy with its own key (loss, gaps and the delay from send to
+# receipt), and on the M WebSockets (access units, missing ones, and the
+# delay from the send of a unit's last packet to the receipt of its
+# message).  The server's CPU time over the run gives relayed packets per
+# second per core.  Prints one JSON line per N and a table; results.jsonl in
+# the work folder (kept with --keep).  Every step is bounded; the server is
 # stopped on exit.
 set -eu
 
 VIEWERS="100 1000 2000"
+WS_VIEWERS=0
 SECS=10
 KBPS=2000
 KEEP=0
 while [ $# -gt 0 ]; do
     case $1 in
     --viewers) VIEWERS=$2; shift ;;
+    --ws-viewers) WS_VIEWERS=$2; shift ;;
     --seconds) SECS=$2; shift ;;
     --kbps) KBPS=$2; shift ;;
     --keep) KEEP=1 ;;
-    -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "media.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
     shift
 done
 
+set -- $VIEWERS
+NRUNS=$#
+set -- $WS_VIEWERS
+if [ $# -ne 1 ] && [ $# -ne "$NRUNS" ]; then
+    echo "media.sh: --ws-viewers has $# numbers for $NRUNS runs of --viewers (give one, or one per run)" >&2
+    exit 2
+fi
+for n in $VIEWERS $WS_VIEWERS; do
+    case $n in
+    *[!0-9]*) echo "media.sh: viewer counts are whole numbers, not $n" >&2; exit 2 ;;
+    esac
+done
+
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${ONAIR_BUILD_DIR:-$ROOT/build/release}
-if [ ! -x "$BUILD/onaird" ] || [ ! -x "$BUILD/tests/bench/onair-media-bench" ]; then
-    cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DONAIR_TESTS=OFF >/dev/null
-    cmake --build "$BUILD" -j2 --target onaird onairctl onair-media-bench >/dev/null
-fi
+[ -f "$BUILD/CMakeCache.txt" ] || cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DONAIR_TESTS=OFF >/dev/null
+cmake --build "$BUILD" -j2 --target onaird onairctl onair-media-bench >/dev/null
 TOOL=$BUILD/tests/bench/onair-media-bench
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/onair-mediabench.XXXXXX")
 PID=""
@@ -68,6 +88,7 @@ http = { listen = ["127.0.0.1"]; port = $HTTP; };
 reservation = { slot_s = 60; max_advance_days = 30; };
 schedule = { reconfirm_before_s = 0; ingest_open_before_s = 86400; room_open_before_s = 0; notice_before_s = 0; close_warning_before_s = 0; };
 media = { listen = "127.0.0.1"; port = 0; socket_buffer_bytes = 16777216; ingest_timeout_s = 60; };
+# capacity: the SRTP and WebSocket viewers of a run count together
 channels = ( { id = "bench"; name = "Benchmark"; capacity = 100000; bandwidth_kbps = 100000; price_per_hour = 0; } );
 CONF
 taskset -c 1 "$BUILD/onaird" -c "$WORK/onaird.conf" 2>"$WORK/onaird.log" &
@@ -82,19 +103,27 @@ echo bench-pass | "$BUILD/onairctl" -c "$WORK/onaird.conf" account add caster >/
 echo "media.sh: onaird $PID on core 1, tool on core 0, $KBPS kbps for $SECS s; load average: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 slot=0
 for N in $VIEWERS; do
-    timeout $((SECS * 3 + 300)) /usr/bin/python3 "$ROOT/tests/bench/media_run.py" --c2s "$C2S" --http "$HTTP" \
+    set -- $WS_VIEWERS
+    [ $# -eq 1 ] || shift $slot
+    M=$1
+    [ $((N + M)) -le 100000 ] || { echo "media.sh: $N + $M viewers exceed the bench channel's capacity" >&2; exit 2; }
+    timeout $((SECS * 3 + 360)) /usr/bin/python3 "$ROOT/tests/bench/media_run.py" --c2s "$C2S" --http "$HTTP" \
         --pid "$PID" --ctl "$BUILD/onairctl -c $WORK/onaird.conf" --tool "$TOOL" --tool-cpu 0 \
-        --viewers "$N" --seconds "$SECS" --kbps "$KBPS" --slot "$slot" | tee -a "$WORK/results.jsonl"
+        --viewers "$N" --ws-viewers "$M" --seconds "$SECS" --kbps "$KBPS" --slot "$slot" |
+        tee -a "$WORK/results.jsonl"
     slot=$((slot + 1))
 done
 /usr/bin/python3 - "$WORK/results.jsonl" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 print(f"{'viewers':>8} {'sent':>6} {'lost':>6} {'p50 us':>7} {'p99 us':>7} {'max us':>7} {'srv cpu s':>9} "
-      f"{'relayed pps':>11} {'pps/core':>9} {'bare 1 key':>10} {'1 key mmsg':>10} {'bare N keys':>11} {'N keys mmsg':>11}")
+      f"{'relayed pps':>11} {'pps/core':>9} {'bare 1 key':>10} {'1 key mmsg':>10} {'bare N keys':>11} {'N keys mmsg':>11} "
+      f"{'ws':>5} {'ws ok':>5} {'ws units':>8} {'ws lost':>7} {'ws p50 us':>9} {'ws p99 us':>9} {'ws max us':>9}")
 for r in rows:
     print(f"{r['viewers']:>8} {r['sent']:>6} {r['lost']:>6} {r['lat_p50_us']:>7.0f} {r['lat_p99_us']:>7.0f} "
           f"{r['lat_max_us']:>7} {r['server_cpu_s']:>9.2f} {r['server_pps']:>11} {r['server_pps_per_core'] or 0:>9} "
           f"{r['bare_protect_sendmsg_pps']:>10.0f} {r['bare_protect_sendmmsg_pps']:>10.0f} "
-          f"{r['bare_n_keys_sendmsg_pps']:>11.0f} {r['bare_n_keys_sendmmsg_pps']:>11.0f}")
+          f"{r['bare_n_keys_sendmsg_pps']:>11.0f} {r['bare_n_keys_sendmmsg_pps']:>11.0f} "
+          f"{r['ws_viewers']:>5} {r['ws_viewers_ok']:>5} {r['ws_units']:>8} {r['ws_lost']:>7} "
+          f"{r['ws_lat_p50_us']:>9.0f} {r['ws_lat_p99_us']:>9.0f} {r['ws_lat_max_us']:>9}")
 PY

@@ -3,13 +3,15 @@
 Against a running onaird: books and reconfirms a public live over HTTP,
 negotiates the broadcaster's session and N viewer sessions (one guest with
 N sessions, each its own UDP port and key) with the tests' Jingle client
-(tests/integration/jingle.py), then runs onair-media-bench with those
-ports and keys while the XMPP streams stay up, and prints one JSON line:
-the tool's figures plus the server's CPU time over the run (from
-/proc/<pid>/stat) and its media counters (onairctl health).
+(tests/integration/jingle.py), asks the media endpoint for M tokens of the
+media WebSocket (the same guest: any client gets one for a public live),
+then runs onair-media-bench with those ports, keys and tokens while the XMPP
+streams stay up, and prints one JSON line: the tool's figures plus the
+server's CPU time over the run (from /proc/<pid>/stat) and its media
+counters (onairctl health).
 
     python3 media_run.py --c2s PORT --http PORT --pid PID --ctl "onairctl -c FILE" \
-        --tool PATH --viewers N [--seconds S] [--kbps K] [--owner USER --password PW]
+        --tool PATH --viewers N [--ws-viewers M] [--seconds S] [--kbps K] [--owner USER --password PW]
 """
 import argparse
 import asyncio
@@ -30,7 +32,11 @@ sys.path.insert(0, str(HERE.parent / "integration"))
 import clients  # noqa: E402
 import jingle  # noqa: E402
 from jingle import Offer  # noqa: E402
+from media_ws import media_token  # noqa: E402
 from webapi import login, request  # noqa: E402
+
+
+BATCH = 200  # Jingle sessions or tokens asked at once
 
 
 def iso(t):
@@ -87,8 +93,8 @@ async def main(a):
     viewer = jingle.watch(await clients.login(srv, "guest.localhost", "", mech="ANONYMOUS", timeout=30))
     ports = free_ports(a.viewers)
     keys = []
-    for first in range(0, a.viewers, 200):
-        batch = range(first, min(first + 200, a.viewers))
+    for first in range(0, a.viewers, BATCH):
+        batch = range(first, min(first + BATCH, a.viewers))
         for i in batch:
             o = Offer("watch", credential=False)
             o.content("video", port=ports[i], pt=(96, "H264", 90000), rtcp_mux=True)
@@ -101,16 +107,29 @@ async def main(a):
         for p, k in zip(ports, keys):
             f.write(f"{p} {jingle.b64(k)}\n")
         sessions = f.name
+    # The tokens last media.token_ttl_s (60 s) unused: asked last, just before the tool connects.
+    live = types.SimpleNamespace(id=rid)
+    tokens = []
+    for first in range(0, a.ws_viewers, BATCH):
+        batch = [media_token(viewer, live) for _ in range(first, min(first + BATCH, a.ws_viewers))]
+        tokens += [t.text for t in await asyncio.gather(*batch)]
+    with tempfile.NamedTemporaryFile("w", delete=False, suffix=".tokens") as f:
+        f.writelines(t + "\n" for t in tokens)
+        token_file = f.name
     h0, t0 = health(a.ctl), cpu_ticks(a.pid)
     cmd = [a.tool, "--server", f"{server.ip}:{server.port}", "--cast-port", str(cast_port), "--cast-key",
            jingle.b64(c["key"]), "--sessions", sessions, "--seconds", str(a.seconds), "--kbps", str(a.kbps),
-           "--bare-seconds", str(a.bare_seconds)]
+           "--bare-seconds", str(a.bare_seconds), "--gop", str(a.gop)]
+    if a.ws_viewers:
+        cmd += ["--ws-viewers", token_file, "--http", f"127.0.0.1:{a.http}",
+                "--ws-connect-seconds", str(a.ws_connect_seconds)]
     if a.tool_cpu is not None:
         cmd = ["taskset", "-c", str(a.tool_cpu)] + cmd
     proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE)
-    out, _ = await asyncio.wait_for(proc.communicate(), a.seconds + a.bare_seconds * 2 + 60)
+    out, _ = await asyncio.wait_for(proc.communicate(), a.seconds + a.bare_seconds * 4 + a.ws_connect_seconds + 60)
     t1, h1 = cpu_ticks(a.pid), health(a.ctl)
     os.unlink(sessions)
+    os.unlink(token_file)
     res = json.loads(out.decode().strip().splitlines()[-1])
     hz = os.sysconf("SC_CLK_TCK")
     res["server_cpu_s"] = (t1 - t0) / hz
@@ -132,6 +151,9 @@ if __name__ == "__main__":
     p.add_argument("--ctl", required=True)
     p.add_argument("--tool", required=True)
     p.add_argument("--viewers", type=int, default=1000)
+    p.add_argument("--ws-viewers", type=int, default=0, help="viewers on the media WebSocket alongside")
+    p.add_argument("--ws-connect-seconds", type=float, default=30)
+    p.add_argument("--gop", type=int, default=50, help="access units from one keyframe to the next")
     p.add_argument("--seconds", type=float, default=10)
     p.add_argument("--kbps", type=float, default=2000)
     p.add_argument("--bare-seconds", type=float, default=2)

@@ -1,26 +1,41 @@
-/* media_bench.c - onair-media-bench: the UDP side of the live stream
- * benchmark (tests/bench/media.sh).  The Jingle sessions are negotiated
- * beforehand (media_run.py); this tool gets their ports and keys and then
+/* media_bench.c - onair-media-bench: the media side of the live stream
+ * benchmark (tests/bench/media.sh).  The Jingle sessions and the WebSocket
+ * tokens are obtained beforehand (media_run.py); this tool gets the
+ * sessions' ports and keys and the tokens, and then
  *
  *   1. measures the bare cost on this machine of what the relay does per
  *      viewer and packet: copy + libsrtp2 protect + sendmsg (one datagram a
  *      call), and the same with sendmmsg in batches of 1024, to a sink
  *      socket on loopback that a second thread drains on another core (as
  *      the viewers' sockets are read by another process);
- *   2. plays the broadcaster: RTP of `pkt` bytes at `kbps`, protected with
- *      the broadcaster's key, to the server's media port, each payload
- *      carrying its sequence number and send time (CLOCK_MONOTONIC);
- *   3. plays every viewer: one UDP socket each on its negotiated port,
+ *   2. connects the WebSocket viewers (ws_viewers.c), if any, before the
+ *      stream starts: each upgrades to the media WebSocket, sends its token
+ *      and must hear "playing" (or "waiting") within --ws-connect-seconds;
+ *   3. plays the broadcaster: an H.264 stream (RFC 6184) of 25 access units
+ *      a second (RTP timestamp step 3600), each kbps/25 bytes, sent as FU-A
+ *      fragments of at most --pkt bytes paced evenly over the unit's 40 ms,
+ *      the marker bit on each unit's last packet; every --gop units a
+ *      keyframe (an IDR slice after an SPS and a PPS, each in its own
+ *      packet), protected with the broadcaster's key, to the server's media
+ *      port.  The send time of every packet and of every unit's last packet
+ *      is kept (CLOCK_MONOTONIC);
+ *   4. plays every SRTP viewer: one UDP socket each on its negotiated port,
  *      unprotecting with the server's key for it, counting packets, gaps
- *      and the delay from send to receipt (the relay's added latency plus
- *      this tool's own scheduling).
+ *      (by the RTP sequence number) and the delay from the packet's send to
+ *      its receipt (the relay's added latency plus this tool's own
+ *      scheduling), and every WebSocket viewer: access units, missing ones,
+ *      and the delay from the send of the unit's last packet to the receipt
+ *      of its message.
  *
- * One thread (and the sink's during phase 1), epoll.  Prints one JSON line.  Everything is bounded in time.
+ * One thread (and the sink's during phase 1), epoll.  Prints one JSON line.
+ * Everything is bounded in time.
  *
  *   onair-media-bench --server 127.0.0.1:5004 --cast-port 40000 --cast-key B64 \
- *       --sessions FILE [--seconds 10] [--kbps 2000] [--pkt 1200] [--bare-seconds 2]
+ *       --sessions FILE [--seconds 10] [--kbps 2000] [--pkt 1200] [--gop 50] [--bare-seconds 2] \
+ *       [--ws-viewers TOKENS --http 127.0.0.1:5280 [--ws-connect-seconds 30]]
  *
- * FILE: one line per viewer, "<port> <server key base64>".
+ * FILE: one line per SRTP viewer, "<port> <server key base64>"; TOKENS: one
+ * media token per line, one WebSocket viewer each.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -46,6 +61,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "media_bench.h"
+
 #define KEY_LEN 30
 #define MAX_PKT 1500
 #define BATCH 1024
@@ -57,12 +74,7 @@ typedef struct viewer {
     int64_t last_seq;
 } viewer;
 
-typedef struct lat_hist { /* microseconds, 0..100 ms in 10 us steps, then overflow */
-    uint64_t b[10001];
-    uint64_t n, max_us;
-} lat_hist;
-
-static uint64_t now_ns(void)
+uint64_t now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -126,19 +138,156 @@ static int udp_socket(int port, int bufsize)
     return fd;
 }
 
-static size_t make_rtp(uint8_t *p, size_t size, uint16_t seq, uint32_t ts, uint64_t seq64, uint64_t t_ns)
+static void rtp_header_put(uint8_t *p, uint16_t seq, uint32_t ts, bool marker)
 {
-    uint8_t h[12] = {0x80, 96, (uint8_t)(seq >> 8), (uint8_t)seq, (uint8_t)(ts >> 24), (uint8_t)(ts >> 16),
-                     (uint8_t)(ts >> 8), (uint8_t)ts, 0x0b, 0xe0, 0xbe, 0x01};
+    uint8_t h[12] = {0x80, (uint8_t)(96 | (marker ? 0x80 : 0)), (uint8_t)(seq >> 8), (uint8_t)seq,
+                     (uint8_t)(ts >> 24), (uint8_t)(ts >> 16), (uint8_t)(ts >> 8), (uint8_t)ts,
+                     0x0b, 0xe0, 0xbe, 0x01};
     memcpy(p, h, 12);
-    p[12] = 0x41; /* an H.264 non-IDR slice: nothing for the keyframe group */
-    memcpy(p + 13, &seq64, 8);
-    memcpy(p + 21, &t_ns, 8);
-    memset(p + 29, 0xab, size - 29);
+}
+
+/* ---- the H.264 stream ----------------------------------------------------------- */
+
+/* Constrained Baseline (profile 66, constraint flags 0xe0), level 3.1,
+ * 1280x720, POC type 2, one reference frame; and its PPS (CAVLC).  The
+ * server reads the codec string from the SPS's bytes 1-3; it decodes no
+ * picture, so the slices are filler. */
+static const uint8_t SPS[] = {0x67, 0x42, 0xe0, 0x1f, 0xda, 0x01, 0x40, 0x16, 0xe4};
+static const uint8_t PPS[] = {0x68, 0xce, 0x3c, 0x80};
+#define NAL_IDR_HDR 0x65     /* nal_ref_idc 3, type 5 */
+#define NAL_SLICE_HDR 0x41   /* nal_ref_idc 2, type 1 */
+#define FU_A 28
+#define UNIT_NS (1000000000ull / UNITS_PER_S)
+
+typedef struct stream {
+    stream_plan plan;
+    size_t frag_max;       /* slice bytes in one FU-A packet */
+    size_t nfrag;          /* packets of a slice (1: a single NAL unit packet) */
+    uint8_t *slice;        /* the slice's bytes after its NAL header (filler) */
+    uint64_t t0;
+    size_t u, k, n_u;      /* the next packet: unit u, its packet k of n_u */
+    uint64_t sent;         /* packets sent: the next one's index */
+    uint64_t *pkt_sent_ns; /* per packet index: when it was sent */
+    size_t pkt_cap;
+} stream;
+
+static size_t unit_packets(const stream *s, size_t u)
+{
+    return s->nfrag + (u % s->plan.gop == 0 ? 2 : 0);
+}
+
+static void stream_init(stream *s, double seconds, double kbps, size_t pkt, size_t gop, uint32_t ts_base)
+{
+    memset(s, 0, sizeof *s);
+    s->plan.ts_base = ts_base;
+    s->plan.gop = gop;
+    s->plan.nunits = (size_t)(seconds * UNITS_PER_S + 0.5);
+    if (s->plan.nunits == 0)
+        s->plan.nunits = 1;
+    size_t ub = (size_t)(kbps * 1000.0 / 8.0 / UNITS_PER_S + 0.5);
+    s->plan.unit_bytes = ub < 2 ? 2 : ub;
+    s->plan.au_len = 4 + s->plan.unit_bytes;
+    s->plan.key_au_len = 4 + sizeof SPS + 4 + sizeof PPS + s->plan.au_len;
+    s->frag_max = pkt - 14;
+    size_t body = s->plan.unit_bytes - 1;
+    s->nfrag = body + 1 <= pkt - 12 ? 1 : (body + s->frag_max - 1) / s->frag_max;
+    s->slice = malloc(body);
+    s->plan.unit_sent_ns = calloc(s->plan.nunits, sizeof *s->plan.unit_sent_ns);
+    s->pkt_cap = s->plan.nunits * (s->nfrag + 2);
+    s->pkt_sent_ns = calloc(s->pkt_cap, sizeof *s->pkt_sent_ns);
+    if (!s->slice || !s->plan.unit_sent_ns || !s->pkt_sent_ns) {
+        fprintf(stderr, "onair-media-bench: out of memory for a stream of %zu units\n", s->plan.nunits);
+        exit(1);
+    }
+    for (size_t i = 0; i < body; i++) /* no zero byte: no start code or emulation in the filler */
+        s->slice[i] = (uint8_t)(0x80 | ((i * 37) & 0x7f));
+    s->n_u = unit_packets(s, 0);
+}
+
+static void stream_free(stream *s)
+{
+    free(s->slice);
+    free(s->plan.unit_sent_ns);
+    free(s->pkt_sent_ns);
+}
+
+static bool stream_done(const stream *s)
+{
+    return s->u >= s->plan.nunits;
+}
+
+/* When the next packet is due: packet k of unit u's n_u at u * 40 ms + k * 40 ms / n_u. */
+static uint64_t stream_next_ns(const stream *s)
+{
+    return s->t0 + (uint64_t)s->u * UNIT_NS + (uint64_t)s->k * UNIT_NS / s->n_u;
+}
+
+/* Writes the next packet (in the clear) to p; returns its length. */
+static size_t stream_packet(const stream *s, uint8_t *p)
+{
+    bool key = s->u % s->plan.gop == 0, last = s->k + 1 == s->n_u;
+    rtp_header_put(p, (uint16_t)s->sent, s->plan.ts_base + (uint32_t)(s->u * UNIT_TS_STEP), last);
+    size_t f = s->k;
+    if (key && f == 0) {
+        memcpy(p + 12, SPS, sizeof SPS);
+        return 12 + sizeof SPS;
+    }
+    if (key && f == 1) {
+        memcpy(p + 12, PPS, sizeof PPS);
+        return 12 + sizeof PPS;
+    }
+    f -= key ? 2 : 0;
+    uint8_t hdr = key ? NAL_IDR_HDR : NAL_SLICE_HDR;
+    size_t body = s->plan.unit_bytes - 1;
+    if (s->nfrag == 1) {
+        p[12] = hdr;
+        memcpy(p + 13, s->slice, body);
+        return 13 + body;
+    }
+    size_t off = f * s->frag_max, n = body - off < s->frag_max ? body - off : s->frag_max;
+    p[12] = (uint8_t)((hdr & 0xe0) | FU_A);
+    p[13] = (uint8_t)((f == 0 ? 0x80 : 0) | (f + 1 == s->nfrag ? 0x40 : 0) | (hdr & 0x1f));
+    memcpy(p + 14, s->slice + off, n);
+    return 14 + n;
+}
+
+/* The packet just built went out at t. */
+static void stream_sent(stream *s, uint64_t t)
+{
+    if (s->sent < s->pkt_cap)
+        s->pkt_sent_ns[s->sent] = t;
+    s->sent++;
+    if (++s->k == s->n_u) {
+        s->plan.unit_sent_ns[s->u] = t;
+        s->u++;
+        s->k = 0;
+        s->n_u = unit_packets(s, s->u);
+    }
+}
+
+/* The index of a packet received with RTP sequence number seq: the latest
+ * sent one with those 16 bits (a packet is received after its send and
+ * within 65,536 packets of it); -1 for one never sent. */
+static int64_t packet_index(const stream *s, uint16_t seq)
+{
+    if (s->sent == 0)
+        return -1;
+    uint64_t last = s->sent - 1;
+    uint64_t back = (uint16_t)((uint16_t)last - seq);
+    return back <= last ? (int64_t)(last - back) : -1;
+}
+
+/* An RTP packet of `size` bytes for the bare measurement (its payload is
+ * never parsed). */
+static size_t make_rtp(uint8_t *p, size_t size, uint16_t seq, uint32_t ts)
+{
+    rtp_header_put(p, seq, ts, false);
+    p[12] = 0x41;
+    memset(p + 13, 0xab, size - 13);
     return size;
 }
 
-static void lat_add(lat_hist *h, uint64_t us)
+void lat_add(lat_hist *h, uint64_t us)
 {
     h->n++;
     if (us > h->max_us)
@@ -147,7 +296,7 @@ static void lat_add(lat_hist *h, uint64_t us)
     h->b[i > 10000 ? 10000 : i]++;
 }
 
-static double lat_pct(const lat_hist *h, double p)
+double lat_pct(const lat_hist *h, double p)
 {
     uint64_t want = (uint64_t)((double)h->n * p + 0.5), seen = 0;
     if (want == 0)
@@ -232,7 +381,7 @@ static void bare(double seconds, size_t pkt, size_t nctx, double *pps_sendmsg, d
             if (mode == 0) {
                 for (int k = 0; k < 256; k++, turn++) {
                     /* context turn % nctx, its next index turn / nctx */
-                    make_rtp(src, pkt, (uint16_t)(turn / nctx), seq, seq, 0);
+                    make_rtp(src, pkt, (uint16_t)(turn / nctx), seq);
                     memcpy(buf, src, pkt);
                     int len = (int)pkt;
                     srtp_protect(ctxs[turn % nctx], buf, &len);
@@ -241,7 +390,7 @@ static void bare(double seconds, size_t pkt, size_t nctx, double *pps_sendmsg, d
                     seq++;
                 }
             } else {
-                make_rtp(src, pkt, seq, seq, seq, 0);
+                make_rtp(src, pkt, seq, seq);
                 for (int k = 0; k < BATCH; k++, turn++) {
                     memcpy(slots[k], src, pkt);
                     slots[k][3] = (uint8_t)(turn / nctx); /* the next index of its context */
@@ -281,12 +430,58 @@ static void bare(double seconds, size_t pkt, size_t nctx, double *pps_sendmsg, d
     free(ctxs);
 }
 
+/* The SRTP viewers' receipts. */
+typedef struct udp_rx {
+    uint8_t buf[16][2048];
+    struct mmsghdr m[16];
+    struct iovec iov[16];
+    lat_hist lat;
+    uint64_t rtcp, bad;
+} udp_rx;
+
+static void udp_input(udp_rx *rx, viewer *v, const stream *s)
+{
+    int r;
+    while ((r = recvmmsg(v->fd, rx->m, 16, MSG_DONTWAIT, NULL)) > 0) {
+        uint64_t t = now_ns();
+        for (int k = 0; k < r; k++) {
+            uint8_t *d = rx->buf[k];
+            int len = (int)rx->m[k].msg_len;
+            if (len >= 2 && d[1] >= 192 && d[1] <= 223) {
+                rx->rtcp++;
+                continue;
+            }
+            if (srtp_unprotect(v->rx, d, &len) != srtp_err_status_ok || len < 13) {
+                rx->bad++;
+                continue;
+            }
+            int64_t i = packet_index(s, (uint16_t)(d[2] << 8 | d[3]));
+            if (i < 0 || (uint64_t)i >= s->pkt_cap) {
+                rx->bad++;
+                continue;
+            }
+            v->received++;
+            if (v->last_seq >= 0 && i > v->last_seq + 1)
+                v->gaps += (uint64_t)(i - v->last_seq - 1);
+            if (i <= v->last_seq)
+                v->dup_or_old++;
+            else
+                v->last_seq = i;
+            uint64_t sent = s->pkt_sent_ns[i];
+            lat_add(&rx->lat, t > sent ? (t - sent) / 1000 : 0);
+        }
+    }
+}
+
+#define WS_TAG UINT64_MAX /* the epoll event of the WebSocket viewers' set */
+
 int main(int argc, char **argv)
 {
-    const char *server = "127.0.0.1:5004", *sessions = NULL, *cast_key_b64 = NULL;
+    const char *server = "127.0.0.1:5004", *sessions = NULL, *cast_key_b64 = NULL, *ws_tokens = NULL,
+               *http = NULL;
     int cast_port = 0;
-    double seconds = 10, bare_seconds = 2, kbps = 2000;
-    size_t pkt = 1200;
+    double seconds = 10, bare_seconds = 2, kbps = 2000, ws_connect_s = 30;
+    size_t pkt = 1200, gop = 50;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
@@ -309,15 +504,26 @@ int main(int argc, char **argv)
             kbps = atof(v);
         else if (strcmp(a, "--pkt") == 0)
             pkt = (size_t)atoi(v);
+        else if (strcmp(a, "--gop") == 0)
+            gop = (size_t)atoi(v);
+        else if (strcmp(a, "--ws-viewers") == 0)
+            ws_tokens = v;
+        else if (strcmp(a, "--http") == 0)
+            http = v;
+        else if (strcmp(a, "--ws-connect-seconds") == 0)
+            ws_connect_s = atof(v);
         else {
             fprintf(stderr, "onair-media-bench: unknown option %s\n", a);
             return 2;
         }
         i++;
     }
-    if (!sessions || !cast_key_b64 || !cast_port || pkt < 64 || pkt > MAX_PKT || seconds <= 0) {
+    if (!sessions || !cast_key_b64 || !cast_port || pkt < 64 || pkt > MAX_PKT || seconds <= 0 ||
+        seconds > 3600 || kbps < 1 || kbps > 1000000 || gop < 1 || !ws_tokens != !http || ws_connect_s <= 0) {
         fprintf(stderr, "usage: onair-media-bench --server H:P --cast-port N --cast-key B64 --sessions FILE "
-                        "[--seconds S] [--kbps K] [--pkt BYTES] [--bare-seconds S]\n");
+                        "[--seconds S (to 3600)] [--kbps K] [--pkt BYTES (64-%d)] [--gop UNITS] [--bare-seconds S] "
+                        "[--ws-viewers TOKENS --http H:P [--ws-connect-seconds S]]\n",
+                MAX_PKT);
         return 2;
     }
     if (srtp_init() != srtp_err_status_ok)
@@ -325,7 +531,10 @@ int main(int argc, char **argv)
     struct rlimit rl = {65536, 65536};
     setrlimit(RLIMIT_NOFILE, &rl);
 
-    /* viewers */
+    static stream st;
+    stream_init(&st, seconds, kbps, pkt, gop, 0x10000000u);
+
+    /* the SRTP viewers */
     FILE *f = fopen(sessions, "r");
     if (!f)
         die(sessions);
@@ -350,15 +559,31 @@ int main(int argc, char **argv)
         nv++;
     }
     fclose(f);
+    /* the WebSocket viewers */
+    ws_viewers *wv = NULL;
+    if (ws_tokens) {
+        char err[300];
+        wv = wsv_new(ws_tokens, http, &st.plan, err, sizeof err);
+        if (!wv) {
+            fprintf(stderr, "onair-media-bench: %s\n", err);
+            return 2;
+        }
+    }
     double bare_pps = 0, bare_mmsg_pps = 0, bare_n_pps = 0, bare_n_mmsg_pps = 0;
     if (bare_seconds > 0) {
         bare(bare_seconds, pkt, 1, &bare_pps, &bare_mmsg_pps);
         bare(bare_seconds, pkt, nv ? nv : 1, &bare_n_pps, &bare_n_mmsg_pps);
     }
+    if (wv)
+        wsv_connect_all(wv, ws_connect_s);
     int ep = epoll_create1(0);
     for (size_t i = 0; i < nv; i++) {
         struct epoll_event ev = {.events = EPOLLIN, .data.u64 = i};
         epoll_ctl(ep, EPOLL_CTL_ADD, vs[i].fd, &ev);
+    }
+    if (wv) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = WS_TAG};
+        epoll_ctl(ep, EPOLL_CTL_ADD, wsv_fd(wv), &ev);
     }
     /* the broadcaster */
     uint8_t ck[KEY_LEN];
@@ -377,68 +602,41 @@ int main(int argc, char **argv)
     }
     srv.sin_port = htons((uint16_t)sport);
 
-    double pps = kbps * 1000.0 / 8.0 / (double)pkt;
-    uint64_t interval = (uint64_t)(1e9 / pps);
-    static lat_hist lat;
-    uint64_t sent = 0, t_start = now_ns(), t_send_end = t_start + (uint64_t)(seconds * 1e9);
-    uint64_t next = t_start, t_end = t_send_end + 1000000000ull; /* 1 s to drain */
+    static udp_rx rx;
+    for (int k = 0; k < 16; k++) {
+        rx.iov[k] = (struct iovec){rx.buf[k], sizeof rx.buf[k]};
+        rx.m[k].msg_hdr.msg_iov = &rx.iov[k];
+        rx.m[k].msg_hdr.msg_iovlen = 1;
+    }
+    uint64_t send_errors = 0, t_last_send = 0;
+    st.t0 = now_ns();
+    uint64_t t_end = UINT64_MAX;
     double cpu0 = cpu_s();
     uint8_t p[MAX_PKT + 64];
     struct epoll_event evs[256];
-    static uint8_t rbuf[16][2048];
-    struct mmsghdr rm[16];
-    struct iovec riov[16];
-    for (int k = 0; k < 16; k++) {
-        riov[k] = (struct iovec){rbuf[k], sizeof rbuf[k]};
-        memset(&rm[k], 0, sizeof rm[k]);
-        rm[k].msg_hdr.msg_iov = &riov[k];
-        rm[k].msg_hdr.msg_iovlen = 1;
-    }
-    uint64_t rtcp_seen = 0, bad = 0;
     for (;;) {
         uint64_t now = now_ns();
-        while (now >= next && next < t_send_end) {
-            size_t len = make_rtp(p, pkt, (uint16_t)sent, (uint32_t)(sent * 3000), sent, now_ns());
-            int n = (int)len;
+        while (!stream_done(&st) && now >= stream_next_ns(&st)) {
+            int n = (int)stream_packet(&st, p);
             srtp_protect(tx, p, &n);
-            if (sendto(cfd, p, (size_t)n, 0, (struct sockaddr *)&srv, sizeof srv) > 0)
-                sent++;
-            next += interval;
+            uint64_t t = now_ns();
+            if (sendto(cfd, p, (size_t)n, 0, (struct sockaddr *)&srv, sizeof srv) < 0)
+                send_errors++;
+            stream_sent(&st, t);
+            t_last_send = t;
         }
+        if (stream_done(&st) && t_end == UINT64_MAX)
+            t_end = t_last_send + 1000000000ull; /* 1 s to drain */
         if (now >= t_end)
             break;
-        uint64_t wake = next < t_send_end ? next : t_end;
+        uint64_t wake = stream_done(&st) ? t_end : stream_next_ns(&st);
         int timeout_ms = wake > now ? (int)((wake - now) / 1000000) : 0;
         int n = epoll_wait(ep, evs, 256, timeout_ms);
         for (int i = 0; i < n; i++) {
-            viewer *v = &vs[evs[i].data.u64];
-            int r;
-            while ((r = recvmmsg(v->fd, rm, 16, MSG_DONTWAIT, NULL)) > 0) {
-                uint64_t t = now_ns();
-                for (int k = 0; k < r; k++) {
-                    uint8_t *d = rbuf[k];
-                    int len = (int)rm[k].msg_len;
-                    if (len >= 2 && d[1] >= 192 && d[1] <= 223) {
-                        rtcp_seen++;
-                        continue;
-                    }
-                    if (srtp_unprotect(v->rx, d, &len) != srtp_err_status_ok || len < 29) {
-                        bad++;
-                        continue;
-                    }
-                    uint64_t seq64, ts;
-                    memcpy(&seq64, d + 13, 8);
-                    memcpy(&ts, d + 21, 8);
-                    v->received++;
-                    if (v->last_seq >= 0 && (int64_t)seq64 > v->last_seq + 1)
-                        v->gaps += (uint64_t)((int64_t)seq64 - v->last_seq - 1);
-                    if ((int64_t)seq64 <= v->last_seq)
-                        v->dup_or_old++;
-                    else
-                        v->last_seq = (int64_t)seq64;
-                    lat_add(&lat, (t - ts) / 1000);
-                }
-            }
+            if (evs[i].data.u64 == WS_TAG)
+                wsv_poll(wv);
+            else
+                udp_input(&rx, &vs[evs[i].data.u64], &st);
         }
     }
     double cpu = cpu_s() - cpu0;
@@ -450,22 +648,42 @@ int main(int argc, char **argv)
         if (vs[i].received < min_rx)
             min_rx = vs[i].received;
     }
-    uint64_t expected = sent * nv;
-    printf("{\"viewers\": %zu, \"kbps\": %.0f, \"pkt\": %zu, \"seconds\": %.1f, \"sent\": %llu, \"expected\": %llu, "
+    uint64_t sent = st.sent, expected = sent * nv;
+    printf("{\"viewers\": %zu, \"kbps\": %.0f, \"pkt\": %zu, \"seconds\": %.1f, \"units\": %zu, \"gop\": %zu, "
+           "\"unit_bytes\": %zu, \"sent\": %llu, \"send_errors\": %llu, \"expected\": %llu, "
            "\"received\": %llu, \"lost\": %lld, \"gaps\": %llu, \"out_of_order\": %llu, \"unauthentic\": %llu, "
            "\"rtcp\": %llu, \"min_per_viewer\": %llu, \"lat_p50_us\": %.0f, \"lat_p99_us\": %.0f, "
-           "\"lat_p999_us\": %.0f, \"lat_max_us\": %llu, \"tool_cpu_s\": %.2f, \"bare_protect_sendmsg_pps\": %.0f, "
-           "\"bare_protect_sendmmsg_pps\": %.0f, \"bare_n_keys_sendmsg_pps\": %.0f, \"bare_n_keys_sendmmsg_pps\": %.0f}\n",
-           nv, kbps, pkt, seconds, (unsigned long long)sent, (unsigned long long)expected,
-           (unsigned long long)received, (long long)expected - (long long)received, (unsigned long long)gaps,
-           (unsigned long long)old, (unsigned long long)bad, (unsigned long long)rtcp_seen,
-           (unsigned long long)(nv ? min_rx : 0), lat_pct(&lat, 0.5), lat_pct(&lat, 0.99), lat_pct(&lat, 0.999),
-           (unsigned long long)lat.max_us, cpu, bare_pps, bare_mmsg_pps, bare_n_pps, bare_n_mmsg_pps);
+           "\"lat_p999_us\": %.0f, \"lat_max_us\": %llu, ",
+           nv, kbps, pkt, seconds, st.u, gop, st.plan.unit_bytes, (unsigned long long)sent,
+           (unsigned long long)send_errors, (unsigned long long)expected, (unsigned long long)received,
+           (long long)expected - (long long)received, (unsigned long long)gaps, (unsigned long long)old,
+           (unsigned long long)rx.bad, (unsigned long long)rx.rtcp, (unsigned long long)(nv ? min_rx : 0),
+           lat_pct(&rx.lat, 0.5), lat_pct(&rx.lat, 0.99), lat_pct(&rx.lat, 0.999), (unsigned long long)rx.lat.max_us);
+    ws_report wr = {0};
+    static const lat_hist no_lat;
+    const lat_hist *wl = &no_lat;
+    if (wv) {
+        wsv_report(wv, st.u, &wr);
+        wl = wsv_latency(wv);
+    }
+    printf("\"ws_viewers\": %zu, \"ws_viewers_ok\": %zu, \"ws_refused\": %zu, \"ws_connect_s\": %.2f, "
+           "\"ws_units\": %llu, \"ws_expected\": %llu, \"ws_lost\": %lld, \"ws_gaps\": %llu, "
+           "\"ws_out_of_order\": %llu, \"ws_bad\": %llu, \"ws_other_kinds\": %llu, \"ws_min_per_viewer\": %llu, "
+           "\"ws_lat_p50_us\": %.0f, \"ws_lat_p99_us\": %.0f, \"ws_lat_max_us\": %llu, ",
+           wr.viewers, wr.ok, wr.refused, wr.connect_s, (unsigned long long)wr.units, (unsigned long long)wr.expected,
+           (long long)wr.expected - (long long)wr.units, (unsigned long long)wr.gaps, (unsigned long long)wr.old,
+           (unsigned long long)wr.bad, (unsigned long long)wr.other_kinds, (unsigned long long)wr.min_per_viewer,
+           wl->n ? lat_pct(wl, 0.5) : 0.0, wl->n ? lat_pct(wl, 0.99) : 0.0, (unsigned long long)wl->max_us);
+    printf("\"tool_cpu_s\": %.2f, \"bare_protect_sendmsg_pps\": %.0f, \"bare_protect_sendmmsg_pps\": %.0f, "
+           "\"bare_n_keys_sendmsg_pps\": %.0f, \"bare_n_keys_sendmmsg_pps\": %.0f}\n",
+           cpu, bare_pps, bare_mmsg_pps, bare_n_pps, bare_n_mmsg_pps);
     for (size_t i = 0; i < nv; i++) {
         close(vs[i].fd);
         srtp_dealloc(vs[i].rx);
     }
     free(vs);
+    wsv_free(wv);
+    stream_free(&st);
     srtp_dealloc(tx);
     close(cfd);
     close(ep);
