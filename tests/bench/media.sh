@@ -2,7 +2,7 @@
 # tests/bench/media.sh - the live stream's relay benchmark (specs/media.md).
 #
 #   sh tests/bench/media.sh [--viewers "100 1000 2000"] [--ws-viewers "0 500"] [--seconds 10]
-#                           [--kbps 2000] [--keep]
+#                           [--kbps 2000] [--suite AES_CM_128_HMAC_SHA1_80|AEAD_AES_128_GCM] [--keep]
 #
 # Builds onaird, onairctl and onair-media-bench in release mode (build/release,
 # or $ONAIR_BUILD_DIR; only what changed), starts onaird with a private
@@ -21,7 +21,8 @@
 # receipt), and on the M WebSockets (access units, missing ones, and the
 # delay from the send of a unit's last packet to the receipt of its
 # message).  The server's CPU time over the run gives relayed packets per
-# second per core.  Prints one JSON line per N and a table; results.jsonl in
+# second per core.  --suite is the SRTP viewers' crypto suite (and the bare
+# cost's); the broadcaster is on AES-CM.  Prints one JSON line per N and a table; results.jsonl in
 # the work folder (kept with --keep).  Every step is bounded; the server is
 # stopped on exit.
 set -eu
@@ -30,6 +31,7 @@ VIEWERS="100 1000 2000"
 WS_VIEWERS=0
 SECS=10
 KBPS=2000
+SUITE=AES_CM_128_HMAC_SHA1_80
 KEEP=0
 while [ $# -gt 0 ]; do
     case $1 in
@@ -37,8 +39,9 @@ while [ $# -gt 0 ]; do
     --ws-viewers) WS_VIEWERS=$2; shift ;;
     --seconds) SECS=$2; shift ;;
     --kbps) KBPS=$2; shift ;;
+    --suite) SUITE=$2; shift ;;
     --keep) KEEP=1 ;;
-    -h | --help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "media.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
     shift
@@ -109,7 +112,7 @@ for N in $VIEWERS; do
     [ $((N + M)) -le 100000 ] || { echo "media.sh: $N + $M viewers exceed the bench channel's capacity" >&2; exit 2; }
     timeout $((SECS * 3 + 360)) /usr/bin/python3 "$ROOT/tests/bench/media_run.py" --c2s "$C2S" --http "$HTTP" \
         --pid "$PID" --ctl "$BUILD/onairctl -c $WORK/onaird.conf" --tool "$TOOL" --tool-cpu 0 \
-        --viewers "$N" --ws-viewers "$M" --seconds "$SECS" --kbps "$KBPS" --slot "$slot" |
+        --viewers "$N" --ws-viewers "$M" --seconds "$SECS" --kbps "$KBPS" --suite "$SUITE" --slot "$slot" |
         tee -a "$WORK/results.jsonl"
     slot=$((slot + 1))
 done

@@ -97,7 +97,8 @@ async def main(a):
         batch = range(first, min(first + BATCH, a.viewers))
         for i in batch:
             o = Offer("watch", credential=False)
-            o.content("video", port=ports[i], pt=(96, "H264", 90000), rtcp_mux=True)
+            o.content("video", port=ports[i], pt=(96, "H264", 90000), rtcp_mux=True, suite=a.suite,
+                      key=os.urandom(28 if a.suite == "AEAD_AES_128_GCM" else 30))
             iq = viewer.make_iq_set(ito=media)
             iq.append(o.xml(f"v{i}", str(viewer.boundjid)))
             iq.send()  # the acceptances are awaited below
@@ -119,7 +120,7 @@ async def main(a):
     h0, t0 = health(a.ctl), cpu_ticks(a.pid)
     cmd = [a.tool, "--server", f"{server.ip}:{server.port}", "--cast-port", str(cast_port), "--cast-key",
            jingle.b64(c["key"]), "--sessions", sessions, "--seconds", str(a.seconds), "--kbps", str(a.kbps),
-           "--bare-seconds", str(a.bare_seconds), "--gop", str(a.gop)]
+           "--bare-seconds", str(a.bare_seconds), "--gop", str(a.gop), "--suite", a.suite]
     if a.ws_viewers:
         cmd += ["--ws-viewers", token_file, "--http", f"127.0.0.1:{a.http}",
                 "--ws-connect-seconds", str(a.ws_connect_seconds)]
@@ -154,6 +155,8 @@ if __name__ == "__main__":
     p.add_argument("--ws-viewers", type=int, default=0, help="viewers on the media WebSocket alongside")
     p.add_argument("--ws-connect-seconds", type=float, default=30)
     p.add_argument("--gop", type=int, default=50, help="access units from one keyframe to the next")
+    p.add_argument("--suite", default="AES_CM_128_HMAC_SHA1_80", choices=["AES_CM_128_HMAC_SHA1_80", "AEAD_AES_128_GCM"],
+                   help="the SRTP viewers' crypto suite")
     p.add_argument("--seconds", type=float, default=10)
     p.add_argument("--kbps", type=float, default=2000)
     p.add_argument("--bare-seconds", type=float, default=2)

@@ -32,6 +32,7 @@
  *
  *   onair-media-bench --server 127.0.0.1:5004 --cast-port 40000 --cast-key B64 \
  *       --sessions FILE [--seconds 10] [--kbps 2000] [--pkt 1200] [--gop 50] [--bare-seconds 2] \
+ *       [--suite AES_CM_128_HMAC_SHA1_80|AEAD_AES_128_GCM (the viewers' and the bare cost's)] \
  *       [--ws-viewers TOKENS --http 127.0.0.1:5280 [--ws-connect-seconds 30]]
  *
  * FILE: one line per SRTP viewer, "<port> <server key base64>"; TOKENS: one
@@ -95,22 +96,31 @@ static void die(const char *what)
     exit(1);
 }
 
-static int b64key(const char *s, uint8_t key[KEY_LEN])
+/* The viewers' suite (--suite): AES-CM with HMAC-SHA1 (30-byte keys) or
+ * AEAD AES-GCM (RFC 7714, 28-byte keys); the broadcaster is on AES-CM. */
+static bool viewers_gcm;
+
+static int b64key(const char *s, uint8_t key[KEY_LEN], size_t len)
 {
     unsigned char out[64];
-    size_t n = strlen(s);
-    if (n != 40 || EVP_DecodeBlock(out, (const unsigned char *)s, (int)n) != KEY_LEN)
+    size_t n = strlen(s), pad = (3 - len % 3) % 3;
+    if (n != (len + 2) / 3 * 4 || EVP_DecodeBlock(out, (const unsigned char *)s, (int)n) != (int)(len + pad))
         return -1;
-    memcpy(key, out, KEY_LEN);
+    memcpy(key, out, len);
     return 0;
 }
 
-static srtp_t srtp_ctx(const uint8_t key[KEY_LEN], bool outbound)
+static srtp_t srtp_ctx(const uint8_t key[KEY_LEN], bool outbound, bool gcm)
 {
     srtp_policy_t p;
     memset(&p, 0, sizeof p);
-    srtp_crypto_policy_set_rtp_default(&p.rtp);
-    srtp_crypto_policy_set_rtcp_default(&p.rtcp);
+    if (gcm) {
+        srtp_crypto_policy_set_aes_gcm_128_16_auth(&p.rtp);
+        srtp_crypto_policy_set_aes_gcm_128_16_auth(&p.rtcp);
+    } else {
+        srtp_crypto_policy_set_rtp_default(&p.rtp);
+        srtp_crypto_policy_set_rtcp_default(&p.rtcp);
+    }
     p.ssrc.type = outbound ? ssrc_any_outbound : ssrc_any_inbound;
     uint8_t k[KEY_LEN];
     memcpy(k, key, KEY_LEN);
@@ -359,7 +369,7 @@ static void bare(double seconds, size_t pkt, size_t nctx, double *pps_sendmsg, d
     for (size_t c = 0; c < nctx; c++) {
         for (int i = 0; i < KEY_LEN; i++)
             key[i] = (uint8_t)(i * 7 + 1 + c);
-        ctxs[c] = srtp_ctx(key, true);
+        ctxs[c] = srtp_ctx(key, true, viewers_gcm);
     }
     size_t turn = 0;
     sink sk = {.fd = udp_socket(0, 64 << 20)};
@@ -512,6 +522,9 @@ int main(int argc, char **argv)
             http = v;
         else if (strcmp(a, "--ws-connect-seconds") == 0)
             ws_connect_s = atof(v);
+        else if (strcmp(a, "--suite") == 0 && (strcmp(v, "AEAD_AES_128_GCM") == 0 ||
+                                                strcmp(v, "AES_CM_128_HMAC_SHA1_80") == 0))
+            viewers_gcm = strcmp(v, "AEAD_AES_128_GCM") == 0;
         else {
             fprintf(stderr, "onair-media-bench: unknown option %s\n", a);
             return 2;
@@ -522,7 +535,8 @@ int main(int argc, char **argv)
         seconds > 3600 || kbps < 1 || kbps > 1000000 || gop < 1 || !ws_tokens != !http || ws_connect_s <= 0) {
         fprintf(stderr, "usage: onair-media-bench --server H:P --cast-port N --cast-key B64 --sessions FILE "
                         "[--seconds S (to 3600)] [--kbps K] [--pkt BYTES (64-%d)] [--gop UNITS] [--bare-seconds S] "
-                        "[--ws-viewers TOKENS --http H:P [--ws-connect-seconds S]]\n",
+                        "[--ws-viewers TOKENS --http H:P [--ws-connect-seconds S]] "
+                        "[--suite AES_CM_128_HMAC_SHA1_80|AEAD_AES_128_GCM]\n",
                 MAX_PKT);
         return 2;
     }
@@ -548,13 +562,13 @@ int main(int argc, char **argv)
             vs = realloc(vs, cap * sizeof *vs);
         }
         uint8_t key[KEY_LEN];
-        if (b64key(kb, key) != 0) {
+        if (b64key(kb, key, viewers_gcm ? 28 : KEY_LEN) != 0) {
             fprintf(stderr, "onair-media-bench: bad key for port %d\n", port);
             return 1;
         }
         memset(&vs[nv], 0, sizeof vs[nv]);
         vs[nv].fd = udp_socket(port, 1 << 20);
-        vs[nv].rx = srtp_ctx(key, false);
+        vs[nv].rx = srtp_ctx(key, false, viewers_gcm);
         vs[nv].last_seq = -1;
         nv++;
     }
@@ -587,11 +601,11 @@ int main(int argc, char **argv)
     }
     /* the broadcaster */
     uint8_t ck[KEY_LEN];
-    if (b64key(cast_key_b64, ck) != 0) {
+    if (b64key(cast_key_b64, ck, KEY_LEN) != 0) {
         fprintf(stderr, "onair-media-bench: bad --cast-key\n");
         return 2;
     }
-    srtp_t tx = srtp_ctx(ck, true);
+    srtp_t tx = srtp_ctx(ck, true, false);
     int cfd = udp_socket(cast_port, 1 << 20);
     struct sockaddr_in srv = {.sin_family = AF_INET};
     char host[64];
