@@ -161,13 +161,13 @@ async def test_a_browser_without_token_is_closed(server_factory):
         raise AssertionError("a handshake without the onair-media subprotocol was accepted")
 
 
-@pytest.mark.xfail(strict=False, raises=TimeoutError,
-                   reason="known fault, under investigation: in some full-suite runs a browser that "
-                          "starts reading again after its queue overflowed receives nothing more")
 async def test_a_slow_browser_drops_to_the_next_keyframe(server_factory):
     """A browser that stops reading misses access units once its queue is
     full (media.websocket_queue_bytes), and resumes at a keyframe; another
-    browser of the same live receives every access unit meanwhile."""
+    browser of the same live receives every access unit meanwhile.  The
+    stream lasts long enough for a loaded machine (ffmpeg encoding slower
+    than real time): the slow browser reads until it has seen a gap and a
+    second of the stream after it, not a fixed count."""
     srv = server_factory(dict(CONFIG, media={"websocket_queue_bytes": 65536}))
     live = book_live(srv, level="password", start=soon())
     viewer = await guest(srv)
@@ -181,7 +181,7 @@ async def test_a_slow_browser_drops_to_the_next_keyframe(server_factory):
     fast = await open_media(srv, (await media_token(viewer, live)).text)
     assert await next_message(slow) == {"type": "waiting"}
     assert await next_message(fast) == {"type": "waiting"}
-    alice, caster = await cast_video(srv, live, seconds=12)
+    alice, caster = await cast_video(srv, live, seconds=40)
     try:
         assert await next_message(fast) == {"type": "playing"}
         # The fast browser reads 6 seconds of video (one access unit per
@@ -193,12 +193,13 @@ async def test_a_slow_browser_drops_to_the_next_keyframe(server_factory):
         got = []
         m = await next_message(slow)
         assert m == {"type": "playing"}, m
-        while len(got) < 200:
+        gaps = []
+        while not gaps or len(got) - gaps[0] < 25:
             m = await next_message(slow)
-            if isinstance(m, dict):
-                break
+            assert not isinstance(m, dict), (m, len(got), gaps)
             got.append(m)
-        gaps = [i for i in range(1, len(got)) if got[i].ts - got[i - 1].ts != 3600]
+            if len(got) > 1 and got[-1].ts - got[-2].ts != 3600:
+                gaps.append(len(got) - 1)
         assert gaps, "the slow browser missed nothing"
         assert all(got[i].is_key for i in gaps), [(got[i].ts - got[i - 1].ts, got[i].is_key) for i in gaps]
         assert got[0].is_key
