@@ -3,7 +3,8 @@
 // chat's connection and waits on the media WebSocket; the broadcaster
 // (ffmpeg, on the test's side) goes on air; the player decodes frames with
 // WebCodecs and draws them (data-frames counts them); the broadcaster ends
-// the live and the player says so.  In the room of a later live, whose
+// the live and the player says so, then comes back and the page plays again
+// without a reload.  In the room of a later live, whose
 // stream may not be watched yet, the player says from when.
 // Input: base, live, password, early (a live ID), early_opens.
 import { input, run, newPage, shot, check, call, text, log } from "./lib.mjs";
@@ -61,6 +62,29 @@ run(async () => {
   await page.waitForFunction(() => document.querySelector("#player-state").textContent === "This live has ended");
   check((await frames(page)) >= before, "the frame count stays");
   await shot(page, "03-ended");
+
+  // ---- the broadcaster comes back: the page plays again, no reload ----
+  // (the page waits as a viewer again meanwhile, still saying the live has ended)
+  const deadline = Date.now() + FRAMES_WITHIN_MS;
+  while ((await call("viewers")) !== 1) {
+    check(Date.now() < deadline, "the page waits for the broadcaster as a viewer again");
+    await page.waitForTimeout(100);
+  }
+  check((await text(page, "#stream-state")) === "The live has ended.", "meanwhile it still says the live has ended");
+  const ended = await frames(page);
+  await call("go_live");
+  await page.waitForSelector('#player[data-stream="playing"]', { timeout: FRAMES_WITHIN_MS });
+  await page.waitForFunction((n) => Number(document.querySelector("#player").dataset.frames) >= n + 25, ended, { timeout: FRAMES_WITHIN_MS });
+  await page.waitForFunction(() => document.querySelector("#viewers-now").textContent === "1 viewer (on air)", null, { timeout: FRAMES_WITHIN_MS });
+  // the schedule marks it on air, with its viewer
+  const schedule = await newPage({ name: "schedule" });
+  await schedule.goto(`${input.base}/`);
+  const badge = schedule.locator(`li[data-id="${input.live}"] .badge.on-air`);
+  await badge.waitFor();
+  check((await badge.textContent()) === "On air · 1 watching", `the schedule's badge: ${await badge.textContent()}`);
+  await shot(page, "03b-back-on-air");
+  await call("end_live");
+  await page.waitForSelector('#player[data-stream="ended"]');
 
   // ---- a live whose room is open before its stream may be watched ----
   const early = await newPage({ name: "early" });

@@ -4,7 +4,9 @@ media token over the page's XMPP connection, opens the media WebSocket and
 decodes the H.264 stream with WebCodecs (decoded frames > 0, a picture of
 the stream's size that is not black), while ffmpeg (Debian's) sends a test
 pattern as SRTP ingest with the negotiated key, as in
-tests/integration/test_media_ffmpeg.py; the live's end reaches the page.  In
+tests/integration/test_media_ffmpeg.py; the live's end reaches the page, and
+when the broadcaster comes back the page plays again without a reload (and
+the schedule shows the live on air with its viewer).  In
 the room of a live whose stream window has not opened, the player says when
 it opens."""
 import time
@@ -34,12 +36,16 @@ async def test_live_page_plays_the_stream(server):
     state = {}
 
     async def go_live():
-        alice = jingle.watch(await owner(server, live))
+        if "caster" in state:  # on air again: the first ffmpeg is done with
+            stop(state.pop("caster"))
+        state["sid"] = sid = f"cast{state.get('n', 0)}"
+        state["n"] = state.get("n", 0) + 1
+        alice = state.get("alice") or jingle.watch(await owner(server, live))
         vport = free_udp_pair()
         offer = Offer("broadcast", password="cast-secret")
         v = offer.content("video", port=vport, pt=(96, "H264", 90000))
-        await initiate(alice, media_jid(live), "cast", offer)
-        acc = await wait_accept(alice, "cast")
+        await initiate(alice, media_jid(live), sid, offer)
+        acc = await wait_accept(alice, sid)
         addr = (acc.contents["video"].ip, acc.contents["video"].port)
         # H.264 baseline, a keyframe every second, for longer than the page needs
         state["caster"] = ffmpeg_cast(addr, video=(vport, v["key"]), seconds=60, gop=25, profile="baseline")
@@ -50,7 +56,7 @@ async def test_live_page_plays_the_stream(server):
         return health(server)["media_viewers"]
 
     async def end_live():
-        await terminate(state["alice"], media_jid(live), "cast")
+        await terminate(state["alice"], media_jid(live), state["sid"])
         return True
 
     try:

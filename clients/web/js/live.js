@@ -25,6 +25,10 @@ let site = null;
 let chat = null;
 let player = null;
 let streamRetry = 0;
+// The live ended while this page watched it: the page asks for the stream
+// again and waits as a viewer, still showing the end, until the broadcaster
+// is back on air (or the watching window closes and the token is refused).
+let endedWatching = false;
 let lastRefresh = 0;
 const people = new Map(); // nick -> {intro, role, affiliation, self}
 
@@ -168,22 +172,36 @@ function streamText(state, text) {
   }
 }
 
+function onPlayerState(state, text) {
+  if (endedWatching && (state === "connecting" || state === "waiting")) return; // still "ended" on the page
+  if (state === "playing") endedWatching = false;
+  if (state === "ended" && /^the live has ended$/i.test(text || "")) {
+    endedWatching = true;
+    clearTimeout(streamRetry);
+    streamRetry = setTimeout(() => {
+      if (chat) startStream();
+    }, 1000);
+  }
+  showStream(state, streamText(state, text));
+}
+
 // Once in the room: a media token over the chat's connection, then the stream.
 async function startStream() {
   if (!chat || !site.media_domain) return;
   if (!player) {
     player = new LivePlayer($("video"));
-    player.addEventListener("state", (e) => showStream(e.detail.state, streamText(e.detail.state, e.detail.text)));
+    player.addEventListener("state", (e) => onPlayerState(e.detail.state, e.detail.text));
     player.addEventListener("frame", (e) => {
       $("player").dataset.frames = String(e.detail.frames);
       if (e.detail.frames === 1) showStream("playing", "");
     });
   }
   clearTimeout(streamRetry);
-  showStream("connecting", streamText("connecting"));
+  if (!endedWatching) showStream("connecting", streamText("connecting"));
   try {
     player.start(await chat.mediaToken(`${live.id}@${site.media_domain}`));
   } catch (e) {
+    if (endedWatching) return; // the window has closed: the live stays ended
     // Too early (the room opens before the stream may be watched): try again when it may.
     const from = e.condition === "not-allowed" ? /watched from (\S+) to/.exec(e.text || "") : null;
     const at = from ? parseTime(from[1]) : null;
@@ -200,6 +218,7 @@ async function startStream() {
 
 function stopStream() {
   clearTimeout(streamRetry);
+  endedWatching = false;
   if (player) player.stop();
   showStream("", "Join the chat to watch the live.");
 }
