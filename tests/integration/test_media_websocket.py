@@ -10,7 +10,6 @@ import socket
 import subprocess
 import time
 
-import pytest
 
 import websockets
 
@@ -19,6 +18,7 @@ from jingle import Offer, initiate, initiate_error, media_jid, terminate, wait_a
 from media_peer import FFMPEG, free_udp_pair, ffmpeg_cast, health, stop
 from media_ws import closed, media_token, next_message, open_media, token_error
 from muc_client import book_live, guest, join, owner
+from webapi import login, request
 
 TTL = 3
 CONFIG = {
@@ -141,6 +141,11 @@ async def test_tokens_capacity_and_stream(server_factory, tmp_path):
         rest, (code, reason) = await closed(ws3)
         assert rest and rest[-1] == {"type": "ended", "message": "the live has ended"}, rest[-3:]
         assert code == 1000, (code, reason)
+        # My channel counts the browsers with the Jingle viewer: two at once
+        # (the first browser and the Jingle viewer), three in all (and the late browser).
+        r = request(srv, "GET", "/api/v1/reservations", token=login(srv, live.owner.split("@")[0], live.owner_pw))
+        mine = next(x for x in r.json["reservations"] if x["id"] == live.id)
+        assert (mine["viewers"], mine["viewers_total"]) == (2, 3), mine
     finally:
         stop(caster)
 
