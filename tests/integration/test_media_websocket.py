@@ -10,7 +10,6 @@ import socket
 import subprocess
 import time
 
-
 import websockets
 
 import jingle
