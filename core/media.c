@@ -16,8 +16,8 @@
  * binary message each (media_h264.c depacketizes once per live), counted
  * against the channel's capacity with the Jingle viewers.
  *
- * What this module does not do: ICE, DTLS-SRTP, transcoding, audio to
- * browsers.
+ * What this module does not do: ICE, DTLS-SRTP, transcoding; browsers get
+ * H.264 video and Opus audio only.
  */
 #include "media.h"
 
@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <uthash.h>
 #include <utlist.h>
@@ -77,6 +78,7 @@ typedef struct media_wsv {
     int64_t opened_ms;         /* until its token came: on the service's pending list */
     bool is_pending;
     bool need_key;             /* dropping access units until a keyframe */
+    bool is_playing;           /* told "playing": audio frames go to it */
     bool is_done;              /* refused or ended: what it sends is ignored */
     char token[MEDIA_WS_RX + 1];
     size_t token_len;
@@ -558,6 +560,7 @@ static void live_end(media_service *m, media_live *l, const char *reason, const 
 static void ws_live_started(media_service *m, media_live *l);
 static void ws_live_ended(media_service *m, media_live *l, const char *text);
 static void ws_deliver_all(void *ud, const uint8_t *au, size_t len, uint32_t ts, bool is_key);
+static void ws_audio_all(media_live *l, const uint8_t *frame, size_t len, uint32_t ts);
 
 /* Ends a session: tells its peer (unless notify is false), and when it was
  * the broadcaster's, ends the live. */
@@ -835,6 +838,8 @@ static void ingest_packet(media_service *m, media_session *s, media_content *c, 
         cache_packet(m, l, c->codec, p, len, &h);
     if (c->media == MJ_VIDEO && c->codec == MEDIA_CODEC_H264)
         h264_au_push(&l->au, p, &h, ws_deliver_all, l);
+    else if (c->media == MJ_AUDIO && strcasecmp(c->pt.name, "opus") == 0 && h.payload_len > 0)
+        ws_audio_all(l, p + h.header_len, h.payload_len, h.ts);
     relay(m, l, c->media, p, len, false);
 }
 
@@ -1385,6 +1390,24 @@ static void ws_deliver_all(void *ud, const uint8_t *au, size_t len, uint32_t ts,
         ws_deliver(v, au, len, ts, is_key);
 }
 
+/* One Opus packet (an RTP payload of the live's audio) to the browsers that
+ * are playing: kind 2 (specs/media.md, "Browsers").  Each stands alone, so
+ * one that does not fit a browser's queue is dropped for it alone. */
+static void ws_audio_all(media_live *l, const uint8_t *frame, size_t len, uint32_t ts)
+{
+    uint8_t hdr[WS_HEADER_LEN] = {2, 0, 0, 0, (uint8_t)(ts >> 24), (uint8_t)(ts >> 16), (uint8_t)(ts >> 8), (uint8_t)ts};
+    const char *parts[2] = {(const char *)hdr, (const char *)frame};
+    size_t lens[2] = {sizeof hdr, len};
+    media_wsv *v;
+    DL_FOREACH(l->ws_viewers, v)
+    {
+        if (v->is_done || !v->is_playing ||
+            web_ws_queued(v->ws) + sizeof hdr + len > v->srv->cfg.media_websocket_queue_bytes)
+            continue;
+        web_ws_send_binary(v->ws, parts, lens, 2);
+    }
+}
+
 static void ws_deliver_one(void *ud, const uint8_t *au, size_t len, uint32_t ts, bool is_key)
 {
     ws_deliver(ud, au, len, ts, is_key);
@@ -1413,6 +1436,7 @@ static void ws_send_start(media_service *m, media_live *l, media_wsv *v)
         return;
     }
     ws_send_json(v, json_pack("{s:s}", "type", "playing"));
+    v->is_playing = true;
     keyframe_cache *c = &l->cache;
     if (!c->is_valid || c->n == 0)
         return;

@@ -1,8 +1,8 @@
 """The browsers' media WebSocket from Python (specs/media.md, "Browsers"):
 a token asked over XMPP by a room occupant, the WebSocket opened with it
 (python3-websockets), and the messages read back: JSON text messages
-(waiting, playing, ended, error) and binary access units (an 8-byte header,
-then H.264 Annex B)."""
+(waiting, playing, ended, error) and binary messages (an 8-byte header,
+then an H.264 access unit in Annex B form, kind 1, or an Opus packet, kind 2)."""
 import asyncio
 import json
 import struct
@@ -44,12 +44,17 @@ async def open_media(srv, token):
 
 
 class AccessUnit:
+    """A binary message: kind 1 (H.264: is_key, ts at 90 kHz, annexb) or 2
+    (Opus: is_audio, ts at 48 kHz, opus)."""
+
     def __init__(self, data):
         kind, flags, _, ts = struct.unpack("!BBHI", data[:8])
-        assert kind == 1, kind
+        assert kind in (1, 2), kind
+        self.is_audio = kind == 2
         self.is_key = bool(flags & 1)
         self.ts = ts
-        self.annexb = data[8:]
+        self.annexb = b"" if self.is_audio else data[8:]
+        self.opus = data[8:] if self.is_audio else b""
 
     def nal_types(self):
         return [self.annexb[i + 4] & 0x1F for i in range(len(self.annexb) - 4)

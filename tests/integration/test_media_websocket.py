@@ -149,6 +149,43 @@ async def test_tokens_capacity_and_stream(server_factory, tmp_path):
         stop(caster)
 
 
+async def test_browsers_get_the_opus_audio(server_factory):
+    """A live with H.264 video and Opus audio (ffmpeg): a playing browser
+    receives the audio too, one Opus packet per message (kind 2), each of
+    20 ms (its TOC byte) at timestamps 960 apart, between the access units."""
+    srv = server_factory(CONFIG)
+    live = book_live(srv, start=soon())  # public
+    viewer = await guest(srv)
+    ws = await open_media(srv, (await media_token(viewer, live)).text)
+    assert await next_message(ws) == {"type": "waiting"}
+    alice = jingle.watch(await owner(srv, live))
+    vport, aport = free_udp_pair(), free_udp_pair()
+    offer = Offer("broadcast", password="cast-secret")
+    v = offer.content("video", port=vport, pt=(96, "H264", 90000))
+    a = offer.content("audio", port=aport, pt=(111, "opus", 48000, 2))
+    await initiate(alice, media_jid(live), "cast", offer)
+    acc = await wait_accept(alice, "cast")
+    server = (acc.contents["video"].ip, acc.contents["video"].port)
+    caster = ffmpeg_cast(server, video=(vport, v["key"]), audio=(aport, a["key"]), seconds=20, gop=25,
+                         profile="baseline")
+    try:
+        assert await next_message(ws) == {"type": "playing"}
+        video, audio = [], []
+        while len(audio) < 100 or len(video) < 25:
+            m = await next_message(ws)
+            assert not isinstance(m, dict), m
+            (audio if m.is_audio else video).append(m)
+        assert video[0].is_key
+        steps = [b.ts - a.ts for a, b in zip(audio, audio[1:])]
+        assert steps.count(960) >= len(steps) - 2, steps[:20]  # 20 ms each, in order
+        twenty_ms = {3, 7, 11, 13, 15, 19, 23, 27, 31}  # RFC 6716 section 3.1: configurations of 20 ms
+        assert all(p.opus and p.opus[0] >> 3 in twenty_ms and p.opus[0] & 3 == 0 for p in audio), \
+            [p.opus[:1].hex() for p in audio[:10]]
+    finally:
+        stop(caster)
+        await terminate(alice, media_jid(live), "cast")
+
+
 async def test_a_browser_without_token_is_closed(server_factory):
     """A connection that never sends its token does not stay open."""
     srv = server_factory({"c2s": {"auth_timeout_s": 1}})
