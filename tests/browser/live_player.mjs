@@ -2,7 +2,8 @@
 // (the shared password), the player asks for its media token over the
 // chat's connection and waits on the media WebSocket; the broadcaster
 // (ffmpeg, on the test's side) goes on air; the player decodes frames with
-// WebCodecs and draws them (data-frames counts them); the broadcaster ends
+// WebCodecs and draws them (data-frames counts them), and decodes its Opus
+// sound (data-audio-frames), played once turned on; the broadcaster ends
 // the live and the player says so, then comes back and the page plays again
 // without a reload.  In the room of a later live, whose
 // stream may not be watched yet, the player says from when.
@@ -52,6 +53,15 @@ run(async () => {
   check(pic.mean > 20, `the picture is not black (mean ${pic.mean})`);
   const viewers = await call("viewers");
   check(viewers === 1, `the browser counts as a viewer (${viewers})`);
+  // the sound: decoded (AudioDecoder, Opus), and played once turned on, by keyboard
+  await page.waitForFunction(() => Number(document.querySelector("#player").dataset.audioFrames) >= 25, null, { timeout: FRAMES_WITHIN_MS });
+  check(await page.locator("#sound").isVisible(), "the live has sound: the button shows");
+  check((await page.getAttribute("#sound", "aria-pressed")) === "false", "the sound starts off");
+  await page.locator("#sound").focus();
+  await page.keyboard.press("Enter");
+  await page.waitForFunction(() => document.querySelector("#player").dataset.sound !== "off");
+  check((await page.getAttribute("#player", "data-sound")) === "on", "the sound plays (its AudioContext runs)");
+  check((await page.getAttribute("#sound", "aria-pressed")) === "true", "the button says the sound is on");
   await shot(page, "02-playing");
 
   // ---- the broadcaster ends the live ----

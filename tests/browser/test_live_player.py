@@ -2,7 +2,8 @@
 Debian's chromium with playwright-core): the live page's player gets its
 media token over the page's XMPP connection, opens the media WebSocket and
 decodes the H.264 stream with WebCodecs (decoded frames > 0, a picture of
-the stream's size that is not black), while ffmpeg (Debian's) sends a test
+the stream's size that is not black) and its Opus sound (decoded packets > 0,
+played once the viewer turns the sound on), while ffmpeg (Debian's) sends a test
 pattern as SRTP ingest with the negotiated key, as in
 tests/integration/test_media_ffmpeg.py; the live's end reaches the page, and
 when the broadcaster comes back the page plays again without a reload (and
@@ -41,14 +42,16 @@ async def test_live_page_plays_the_stream(server):
         state["sid"] = sid = f"cast{state.get('n', 0)}"
         state["n"] = state.get("n", 0) + 1
         alice = state.get("alice") or jingle.watch(await owner(server, live))
-        vport = free_udp_pair()
+        vport, aport = free_udp_pair(), free_udp_pair()
         offer = Offer("broadcast", password="cast-secret")
         v = offer.content("video", port=vport, pt=(96, "H264", 90000))
+        a = offer.content("audio", port=aport, pt=(111, "opus", 48000, 2))
         await initiate(alice, media_jid(live), sid, offer)
         acc = await wait_accept(alice, sid)
         addr = (acc.contents["video"].ip, acc.contents["video"].port)
-        # H.264 baseline, a keyframe every second, for longer than the page needs
-        state["caster"] = ffmpeg_cast(addr, video=(vport, v["key"]), seconds=60, gop=25, profile="baseline")
+        # H.264 baseline, a keyframe every second, and an Opus tone, for longer than the page needs
+        state["caster"] = ffmpeg_cast(addr, video=(vport, v["key"]), audio=(aport, a["key"]), seconds=60, gop=25,
+                                      profile="baseline")
         state["alice"] = alice
         return True
 

@@ -195,6 +195,10 @@ async function startStream() {
       $("player").dataset.frames = String(e.detail.frames);
       if (e.detail.frames === 1) showStream("playing", "");
     });
+    player.addEventListener("audio", (e) => {
+      $("player").dataset.audioFrames = String(e.detail.frames);
+      $("sound").hidden = false; // the live has sound
+    });
   }
   clearTimeout(streamRetry);
   if (!endedWatching) showStream("connecting", streamText("connecting"));
@@ -214,6 +218,17 @@ async function startStream() {
     }
     showStream("error", streamText("error", e.text || e.message));
   }
+}
+
+// Sound: off until the viewer turns it on (browsers need the gesture).
+async function toggleSound() {
+  if (!player) return;
+  const on = player.muted;
+  $("sound").textContent = on ? "Sound off" : "Sound on";
+  $("sound").setAttribute("aria-pressed", String(on));
+  const playing = await player.setMuted(!on);
+  // "blocked": the browser did not let the sound start
+  $("player").dataset.sound = on ? (playing ? "on" : "blocked") : "off";
 }
 
 function stopStream() {
@@ -483,6 +498,7 @@ async function load() {
   $("join").addEventListener("submit", onJoin);
   $("send").addEventListener("submit", onSend);
   $("leave").addEventListener("click", onLeave);
+  $("sound").addEventListener("click", toggleSound);
   window.addEventListener("pagehide", () => {
     if (chat) chat.leave();
   });

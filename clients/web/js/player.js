@@ -5,16 +5,23 @@
 // stream (F20).
 //
 // Messages: JSON text ({type: "waiting"|"playing"|"ended"|"error",
-// message}) and binary access units: byte 0 the kind (1: H.264 Annex B),
-// byte 1 the flags (bit 0: keyframe), bytes 4-7 the RTP timestamp (90 kHz,
-// big-endian), then the access unit.  The codec string comes from the SPS
-// of the first keyframe.
+// message}) and binary ones: byte 0 the kind (1: an H.264 access unit in
+// Annex B form; 2: an Opus packet), byte 1 the flags (bit 0: keyframe),
+// bytes 4-7 the RTP timestamp (90 kHz for video, 48 kHz for audio,
+// big-endian), then the access unit or the packet.  The codec string comes
+// from the SPS of the first keyframe.  The sound is decoded with
+// AudioDecoder (Opus) and, once the viewer turns it on (browsers start
+// sound only after a gesture), played through Web Audio in the order it
+// came, 100 ms behind, as it arrives.
 //
 // Events (dispatched on the LivePlayer, an EventTarget):
 //   state  {state: "connecting"|"waiting"|"playing"|"ended"|"error", text}
 //   frame  {frames}       a picture was drawn (the count so far)
+//   audio  {frames}       an Opus packet was decoded (the count so far)
 
 const KIND_H264 = 1;
+const KIND_OPUS = 2;
+const AUDIO_DELAY_S = 0.1; // what the sound is played behind, against jitter
 const FLAG_KEY = 1;
 const MAX_QUEUE = 30; // access units waiting in the decoder before we drop to the next keyframe
 
@@ -40,6 +47,24 @@ export class LivePlayer extends EventTarget {
     this.needKey = true;
     this.lastTs = null;
     this.time = 0; // microseconds, unwrapped from the 32-bit RTP timestamps
+    this.audioFrames = 0;
+    this.audioDecoder = null;
+    this.audioLastTs = null;
+    this.audioTime = 0;
+    this.audioCtx = null; // made when the viewer turns the sound on
+    this.muted = true;
+    this.playAt = 0; // where the next sound goes on the AudioContext's clock
+  }
+
+  // Sound on or off; on needs a user gesture the first time (the AudioContext).
+  // Resolves to whether the sound plays.
+  async setMuted(muted) {
+    this.muted = muted;
+    if (muted) return false;
+    if (!this.audioCtx) this.audioCtx = new AudioContext({ sampleRate: 48000 });
+    this.playAt = 0;
+    await this.audioCtx.resume();
+    return this.audioCtx.state === "running";
   }
 
   _set(state, text = "") {
@@ -97,6 +122,53 @@ export class LivePlayer extends EventTarget {
     this.decoder = null;
     this.needKey = true;
     this.lastTs = null;
+    if (this.audioDecoder && this.audioDecoder.state !== "closed") this.audioDecoder.close();
+    this.audioDecoder = null;
+    this.audioLastTs = null;
+  }
+
+  _onAudio(bytes) {
+    if (!window.AudioDecoder || !window.EncodedAudioChunk) return;
+    const ts = ((bytes[4] << 24) | (bytes[5] << 16) | (bytes[6] << 8) | bytes[7]) >>> 0;
+    if (this.audioLastTs !== null) this.audioTime += Math.round((((ts - this.audioLastTs) >>> 0) * 1e6) / 48000);
+    this.audioLastTs = ts;
+    if (!this.audioDecoder) {
+      this.audioDecoder = new AudioDecoder({
+        output: (data) => this._play(data),
+        error: () => {
+          this.audioDecoder = null; // the next packet starts a new one
+        },
+      });
+      this.audioDecoder.configure({ codec: "opus", sampleRate: 48000, numberOfChannels: 2 });
+    }
+    try {
+      this.audioDecoder.decode(new EncodedAudioChunk({ type: "key", timestamp: this.audioTime, data: bytes.subarray(8) }));
+    } catch (e) {
+      this.audioDecoder = null;
+    }
+  }
+
+  _play(data) {
+    this.audioFrames++;
+    this.dispatchEvent(new CustomEvent("audio", { detail: { frames: this.audioFrames } }));
+    const ctx = this.audioCtx;
+    if (!this.muted && ctx && ctx.state === "running") {
+      const buf = ctx.createBuffer(data.numberOfChannels, data.numberOfFrames, data.sampleRate);
+      for (let ch = 0; ch < data.numberOfChannels; ch++) {
+        const plane = new Float32Array(data.numberOfFrames);
+        data.copyTo(plane, { planeIndex: ch, format: "f32-planar" });
+        buf.copyToChannel(plane, ch);
+      }
+      const now = ctx.currentTime;
+      // behind or too far ahead (a gap, a stall): start again just behind now
+      if (this.playAt < now || this.playAt > now + 1) this.playAt = now + AUDIO_DELAY_S;
+      const src = ctx.createBufferSource();
+      src.buffer = buf;
+      src.connect(ctx.destination);
+      src.start(this.playAt);
+      this.playAt += buf.duration;
+    }
+    data.close();
   }
 
   _draw(frame) {
@@ -113,6 +185,7 @@ export class LivePlayer extends EventTarget {
   }
 
   _onUnit(bytes) {
+    if (bytes.length >= 9 && bytes[0] === KIND_OPUS) return this._onAudio(bytes);
     if (bytes.length < 9 || bytes[0] !== KIND_H264) return;
     const isKey = (bytes[1] & FLAG_KEY) !== 0;
     const ts = ((bytes[4] << 24) | (bytes[5] << 16) | (bytes[6] << 8) | bytes[7]) >>> 0;
