@@ -84,14 +84,15 @@ async def main(a):
     assert r.status == 200, r
     media = f"{rid}@media.localhost"
     owner = jingle.watch(await clients.login(srv, f"{a.owner}@localhost", a.password, timeout=30))
-    cast_port = free_ports(1)[0]
+    # the broadcaster's port and the viewers' in one go: never the same port twice
+    ports = free_ports(a.viewers + 1)
+    cast_port = ports.pop()
     offer = Offer("broadcast", password="cast-secret")
     c = offer.content("video", port=cast_port, pt=(96, "H264", 90000), rtcp_mux=True)
     await jingle.initiate(owner, media, "cast", offer)
     acc = await jingle.wait_accept(owner, "cast")
     server = acc.contents["video"]
     viewer = jingle.watch(await clients.login(srv, "guest.localhost", "", mech="ANONYMOUS", timeout=30))
-    ports = free_ports(a.viewers)
     keys = []
     for first in range(0, a.viewers, BATCH):
         batch = range(first, min(first + BATCH, a.viewers))
