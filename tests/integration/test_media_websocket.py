@@ -4,12 +4,14 @@ by a room occupant (refused to others), bad, reused and expired tokens
 refused with their close code, the browser counted against the channel's
 capacity together with the Jingle viewers, the stream arriving as access
 units that start with a keyframe carrying its SPS and PPS and that ffmpeg
-decodes, and the close when the live ends."""
+decodes, the close when the live ends, and the browser that opens again
+with a new token when the broadcaster comes back."""
 import asyncio
 import socket
 import subprocess
 import time
 
+import pytest
 import websockets
 
 import jingle
@@ -184,6 +186,60 @@ async def test_browsers_get_the_opus_audio(server_factory):
     finally:
         stop(caster)
         await terminate(alice, media_jid(live), "cast")
+
+
+async def test_a_browser_follows_the_broadcaster_back(server_factory, tmp_path):
+    """The broadcaster ends the live and goes live again inside the ingest
+    window: the browser closed at the end opens again with a new token (as
+    the live page does), waits, and plays the new stream from its first
+    keyframe, with nothing of the old stream before it."""
+    srv = server_factory(CONFIG)
+    live = book_live(srv, start=soon())  # public
+    viewer = await guest(srv)
+    ws = await open_media(srv, (await media_token(viewer, live)).text)
+    assert await next_message(ws) == {"type": "waiting"}
+
+    alice, caster = await cast_video(srv, live, seconds=20)
+    try:
+        assert await next_message(ws) == {"type": "playing"}
+        first = [await next_message(ws) for _ in range(10)]
+        assert all(not isinstance(m, dict) for m in first) and first[0].is_key
+        await terminate(alice, media_jid(live), "cast")
+        rest, (code, _) = await closed(ws)
+        assert rest and rest[-1] == {"type": "ended", "message": "the live has ended"}, rest[-3:]
+        assert code == 1000
+    finally:
+        stop(caster)
+    await wait_for(lambda: health(srv)["media_lives_on_air"] == 0, 5, "the live's end")
+
+    # Off air, inside the window: a new token, and the browser waits.
+    ws = await open_media(srv, (await media_token(viewer, live)).text)
+    assert await next_message(ws) == {"type": "waiting"}
+    with pytest.raises(TimeoutError):  # nothing is sent while off air (the old stream is not kept)
+        await next_message(ws, timeout=1)
+
+    # The broadcaster is back: the browser plays the new stream.
+    alice, caster = await cast_video(srv, live, seconds=20)
+    try:
+        assert await next_message(ws) == {"type": "playing"}
+        units = []
+        while len(units) < 30:
+            m = await next_message(ws)
+            assert not isinstance(m, dict), m
+            units.append(m)
+        assert units[0].is_key and {7, 8, 5} <= set(units[0].nal_types()), units[0].nal_types()
+        assert {b.ts - a.ts for a, b in zip(units, units[1:])} == {3600}
+        path = tmp_path / "again.h264"
+        path.write_bytes(b"".join(u.annexb for u in units))
+        out = subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-f", "h264", "-i", str(path), "-f",
+                              "framemd5", "-"], capture_output=True, text=True, timeout=30)
+        frames = [line for line in out.stdout.splitlines() if line and not line.startswith("#")]
+        assert len(frames) == 30 and not out.stderr.strip(), (len(frames), out.stderr)
+    finally:
+        stop(caster)
+        await terminate(alice, media_jid(live), "cast")
+    rest, (code, _) = await closed(ws)
+    assert rest and rest[-1] == {"type": "ended", "message": "the live has ended"}, rest[-3:]
 
 
 async def test_a_browser_without_token_is_closed(server_factory):
