@@ -1350,7 +1350,9 @@ done:
 /* ---- browsers: the media WebSocket ---- */
 
 /* One JSON text message (obj stolen). */
-static void ws_send_json(media_wsv *v, json_t *obj)
+/* Sends obj (taken) as a text message; when bounded, only if it fits the
+ * browser's queue bound (media.websocket_queue_bytes). */
+static void ws_send_json_to(media_wsv *v, json_t *obj, bool bounded)
 {
     char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
     json_decref(obj);
@@ -1358,8 +1360,14 @@ static void ws_send_json(media_wsv *v, json_t *obj)
         return;
     const char *parts[1] = {text};
     size_t lens[1] = {strlen(text)};
-    web_ws_send(v->ws, parts, lens, 1);
+    if (!bounded || web_ws_queued(v->ws) + lens[0] <= v->srv->cfg.media_websocket_queue_bytes)
+        web_ws_send(v->ws, parts, lens, 1);
     free(text);
+}
+
+static void ws_send_json(media_wsv *v, json_t *obj)
+{
+    ws_send_json_to(v, obj, false);
 }
 
 /* Takes a browser whose token has not come off the pending list. */
@@ -1429,10 +1437,14 @@ static void ws_audio_all(media_live *l, const uint8_t *frame, size_t len, uint32
     }
 }
 
+/* A clock message to a playing browser, unless its queue is full (a slow
+ * browser keeps the clock it has: a later report replaces it). */
 static void ws_send_clock(media_wsv *v, unsigned kind, const ws_clock *c)
 {
-    ws_send_json(v, json_pack("{s:s,s:I,s:I,s:I}", "type", "clock", "kind", (json_int_t)kind, "rtp",
-                              (json_int_t)c->rtp, "ntp_ms", (json_int_t)c->ntp_ms));
+    ws_send_json_to(v,
+                    json_pack("{s:s,s:I,s:I,s:I}", "type", "clock", "kind", (json_int_t)kind, "rtp",
+                              (json_int_t)c->rtp, "ntp_ms", (json_int_t)c->ntp_ms),
+                    true);
 }
 
 /* A sender report of the broadcaster's H.264 video or Opus audio (kind
