@@ -58,6 +58,8 @@
 #define MEDIA_TOKENS_MAX 65536   /* tokens outstanding at once, every live together */
 #define MEDIA_AU_MAX (4u << 20)  /* the largest access unit sent to a browser */
 #define WS_HEADER_LEN 8
+#define WS_KIND_H264 1 /* byte 0 of a binary message */
+#define WS_KIND_OPUS 2
 /* RFC 6455 section 7.4 */
 #define WS_CLOSE_NORMAL 1000
 #define WS_CLOSE_UNSUPPORTED 1003
@@ -85,6 +87,14 @@ typedef struct media_wsv {
     char peer[64];             /* for the log */
     struct media_wsv *prev, *next;
 } media_wsv;
+
+/* What a sender report (RFC 3550 section 6.4.1) says of one of the
+ * broadcaster's RTP clocks: the RTP timestamp of a wall-clock instant. */
+typedef struct ws_clock {
+    bool is_set;
+    uint32_t rtp;
+    int64_t ntp_ms; /* milliseconds since 1900 (NTP's era 0) */
+} ws_clock;
 
 /* A media WebSocket token: one live, single use, expires unused. */
 typedef struct media_token {
@@ -175,6 +185,7 @@ struct media_live {
     keyframe_cache cache;
     h264_au au;                /* the access units for browsers (H.264 video) */
     media_wsv *ws_viewers;     /* DL list: browsers, counted in nviewers too */
+    ws_clock clocks[2];        /* the broadcaster's latest sender reports: [0] H.264, [1] Opus */
     uint32_t peak, total;      /* this broadcast's counts (with what the store had) */
     bool has_record;           /* media_lives has a record for it */
     bool counts_dirty;
@@ -561,6 +572,7 @@ static void ws_live_started(media_service *m, media_live *l);
 static void ws_live_ended(media_service *m, media_live *l, const char *text);
 static void ws_deliver_all(void *ud, const uint8_t *au, size_t len, uint32_t ts, bool is_key);
 static void ws_audio_all(media_live *l, const uint8_t *frame, size_t len, uint32_t ts);
+static void ws_clock_all(media_live *l, unsigned kind, const uint8_t *sr, size_t len);
 
 /* Ends a session: tells its peer (unless notify is false), and when it was
  * the broadcaster's, ends the live. */
@@ -827,8 +839,16 @@ static void ingest_packet(media_service *m, media_session *s, media_content *c, 
     if (rtcp) {
         rtcp_item items[16];
         unsigned kinds;
-        if (rtcp_walk(p, len, items, 16, &kinds) > 0 && (kinds & RTCP_HAS_SR))
-            relay(m, l, c->media, p, len, true);
+        int n = rtcp_walk(p, len, items, 16, &kinds);
+        if (n <= 0 || !(kinds & RTCP_HAS_SR))
+            return;
+        unsigned kind = c->media == MJ_VIDEO && c->codec == MEDIA_CODEC_H264 ? WS_KIND_H264
+                        : c->media == MJ_AUDIO && strcasecmp(c->pt.name, "opus") == 0 ? WS_KIND_OPUS
+                                                                                     : 0;
+        for (int i = 0; kind && i < n && i < 16; i++)
+            if (items[i].pt == 200)
+                ws_clock_all(l, kind, p + items[i].off, items[i].len);
+        relay(m, l, c->media, p, len, true);
         return;
     }
     rtp_header h;
@@ -1304,6 +1324,7 @@ static void handle_initiate(media_service *m, const xml_node *iq, const xml_node
         cache_clear(&l->cache);
         h264_au_free(&l->au);
         h264_au_init(&l->au, MEDIA_AU_MAX);
+        memset(l->clocks, 0, sizeof l->clocks); /* a new stream: its own clocks */
         send_accept(m, s);
         log_write(&srv->log, LOG_INFO, "media", "live on air: %s by %s (%s), %zu content%s", l->id, from, s->sid,
                   s->ncontents, s->ncontents == 1 ? "" : "s");
@@ -1329,7 +1350,9 @@ done:
 /* ---- browsers: the media WebSocket ---- */
 
 /* One JSON text message (obj stolen). */
-static void ws_send_json(media_wsv *v, json_t *obj)
+/* Sends obj (taken) as a text message; when bounded, only if it fits the
+ * browser's queue bound (media.websocket_queue_bytes). */
+static void ws_send_json_to(media_wsv *v, json_t *obj, bool bounded)
 {
     char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
     json_decref(obj);
@@ -1337,8 +1360,14 @@ static void ws_send_json(media_wsv *v, json_t *obj)
         return;
     const char *parts[1] = {text};
     size_t lens[1] = {strlen(text)};
-    web_ws_send(v->ws, parts, lens, 1);
+    if (!bounded || web_ws_queued(v->ws) + lens[0] <= v->srv->cfg.media_websocket_queue_bytes)
+        web_ws_send(v->ws, parts, lens, 1);
     free(text);
+}
+
+static void ws_send_json(media_wsv *v, json_t *obj)
+{
+    ws_send_json_to(v, obj, false);
 }
 
 /* Takes a browser whose token has not come off the pending list. */
@@ -1374,7 +1403,7 @@ static void ws_deliver(media_wsv *v, const uint8_t *au, size_t len, uint32_t ts,
         v->need_key = true;
         return;
     }
-    uint8_t hdr[WS_HEADER_LEN] = {1, is_key ? 1 : 0, 0, 0, (uint8_t)(ts >> 24), (uint8_t)(ts >> 16),
+    uint8_t hdr[WS_HEADER_LEN] = {WS_KIND_H264, is_key ? 1 : 0, 0, 0, (uint8_t)(ts >> 24), (uint8_t)(ts >> 16),
                                   (uint8_t)(ts >> 8), (uint8_t)ts};
     const char *parts[2] = {(const char *)hdr, (const char *)au};
     size_t lens[2] = {sizeof hdr, len};
@@ -1395,7 +1424,7 @@ static void ws_deliver_all(void *ud, const uint8_t *au, size_t len, uint32_t ts,
  * one that does not fit a browser's queue is dropped for it alone. */
 static void ws_audio_all(media_live *l, const uint8_t *frame, size_t len, uint32_t ts)
 {
-    uint8_t hdr[WS_HEADER_LEN] = {2, 0, 0, 0, (uint8_t)(ts >> 24), (uint8_t)(ts >> 16), (uint8_t)(ts >> 8), (uint8_t)ts};
+    uint8_t hdr[WS_HEADER_LEN] = {WS_KIND_OPUS, 0, 0, 0, (uint8_t)(ts >> 24), (uint8_t)(ts >> 16), (uint8_t)(ts >> 8), (uint8_t)ts};
     const char *parts[2] = {(const char *)hdr, (const char *)frame};
     size_t lens[2] = {sizeof hdr, len};
     media_wsv *v;
@@ -1405,6 +1434,38 @@ static void ws_audio_all(media_live *l, const uint8_t *frame, size_t len, uint32
             web_ws_queued(v->ws) + sizeof hdr + len > v->srv->cfg.media_websocket_queue_bytes)
             continue;
         web_ws_send_binary(v->ws, parts, lens, 2);
+    }
+}
+
+/* A clock message to a playing browser, unless its queue is full (a slow
+ * browser keeps the clock it has: a later report replaces it). */
+static void ws_send_clock(media_wsv *v, unsigned kind, const ws_clock *c)
+{
+    ws_send_json_to(v,
+                    json_pack("{s:s,s:I,s:I,s:I}", "type", "clock", "kind", (json_int_t)kind, "rtp",
+                              (json_int_t)c->rtp, "ntp_ms", (json_int_t)c->ntp_ms),
+                    true);
+}
+
+/* A sender report of the broadcaster's H.264 video or Opus audio (kind
+ * WS_KIND_*): kept for the browsers that start later and sent to those
+ * playing, so that a player can put both streams on the broadcaster's
+ * wall clock (specs/media.md, "The stream"). */
+static void ws_clock_all(media_live *l, unsigned kind, const uint8_t *sr, size_t len)
+{
+    if (len < 28 || kind < 1 || kind > 2)
+        return;
+    uint64_t sec = (uint64_t)sr[8] << 24 | (uint64_t)sr[9] << 16 | (uint64_t)sr[10] << 8 | sr[11];
+    uint64_t frac = (uint64_t)sr[12] << 24 | (uint64_t)sr[13] << 16 | (uint64_t)sr[14] << 8 | sr[15];
+    ws_clock *c = &l->clocks[kind - 1];
+    c->is_set = true;
+    c->rtp = (uint32_t)sr[16] << 24 | (uint32_t)sr[17] << 16 | (uint32_t)sr[18] << 8 | sr[19];
+    c->ntp_ms = (int64_t)(sec * 1000 + ((frac * 1000) >> 32));
+    media_wsv *v;
+    DL_FOREACH(l->ws_viewers, v)
+    {
+        if (!v->is_done && v->is_playing)
+            ws_send_clock(v, kind, c);
     }
 }
 
@@ -1437,6 +1498,9 @@ static void ws_send_start(media_service *m, media_live *l, media_wsv *v)
     }
     ws_send_json(v, json_pack("{s:s}", "type", "playing"));
     v->is_playing = true;
+    for (unsigned k = 0; k < 2; k++)
+        if (l->clocks[k].is_set)
+            ws_send_clock(v, k + 1, &l->clocks[k]);
     keyframe_cache *c = &l->cache;
     if (!c->is_valid || c->n == 0)
         return;

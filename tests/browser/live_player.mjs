@@ -3,7 +3,8 @@
 // chat's connection and waits on the media WebSocket; the broadcaster
 // (ffmpeg, on the test's side) goes on air; the player decodes frames with
 // WebCodecs and draws them (data-frames counts them), and decodes its Opus
-// sound (data-audio-frames), played once turned on; the broadcaster ends
+// sound (data-audio-frames), played once turned on, in step with the
+// pictures (data-audio-synced, from the sender reports); the broadcaster ends
 // the live and the player says so, then comes back and the page plays again
 // without a reload.  In the room of a later live, whose
 // stream may not be watched yet, the player says from when.
@@ -62,6 +63,8 @@ run(async () => {
   await page.waitForFunction(() => document.querySelector("#player").dataset.sound !== "off");
   check((await page.getAttribute("#player", "data-sound")) === "on", "the sound plays (its AudioContext runs)");
   check((await page.getAttribute("#sound", "aria-pressed")) === "true", "the button says the sound is on");
+  // lip sync: the broadcaster's sender reports put sound and pictures on one clock
+  await page.waitForFunction(() => Number(document.querySelector("#player").dataset.audioSynced) >= 25, null, { timeout: FRAMES_WITHIN_MS });
   await shot(page, "02-playing");
 
   // ---- the broadcaster ends the live ----

@@ -1,7 +1,7 @@
 """The browsers' media WebSocket from Python (specs/media.md, "Browsers"):
 a token asked over XMPP by a room occupant, the WebSocket opened with it
 (python3-websockets), and the messages read back: JSON text messages
-(waiting, playing, ended, error) and binary messages (an 8-byte header,
+(waiting, playing, clock, ended, error) and binary messages (an 8-byte header,
 then an H.264 access unit in Annex B form, kind 1, or an Opus packet, kind 2)."""
 import asyncio
 import json
@@ -61,10 +61,15 @@ class AccessUnit:
                 if self.annexb[i:i + 4] == b"\0\0\0\1"]
 
 
-async def next_message(ws, timeout=WAIT):
-    """The next message: a dict for text, an AccessUnit for binary."""
-    m = await asyncio.wait_for(ws.recv(), timeout)
-    return json.loads(m) if isinstance(m, str) else AccessUnit(m)
+async def next_message(ws, timeout=WAIT, clocks=False):
+    """The next message: a dict for text, an AccessUnit for binary; the
+    clock messages (the broadcaster's sender reports) only when clocks is
+    true, else they are passed over."""
+    while True:
+        m = await asyncio.wait_for(ws.recv(), timeout)
+        m = json.loads(m) if isinstance(m, str) else AccessUnit(m)
+        if clocks or not isinstance(m, dict) or m.get("type") != "clock":
+            return m
 
 
 async def closed(ws, timeout=WAIT):

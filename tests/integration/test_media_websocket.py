@@ -4,12 +4,14 @@ by a room occupant (refused to others), bad, reused and expired tokens
 refused with their close code, the browser counted against the channel's
 capacity together with the Jingle viewers, the stream arriving as access
 units that start with a keyframe carrying its SPS and PPS and that ffmpeg
-decodes, and the close when the live ends."""
+decodes, the close when the live ends, and the browser that opens again
+with a new token when the broadcaster comes back."""
 import asyncio
 import socket
 import subprocess
 import time
 
+import pytest
 import websockets
 
 import jingle
@@ -152,7 +154,11 @@ async def test_tokens_capacity_and_stream(server_factory, tmp_path):
 async def test_browsers_get_the_opus_audio(server_factory):
     """A live with H.264 video and Opus audio (ffmpeg): a playing browser
     receives the audio too, one Opus packet per message (kind 2), each of
-    20 ms (its TOC byte) at timestamps 960 apart, between the access units."""
+    20 ms (its TOC byte) at timestamps 960 apart, between the access units;
+    and the broadcaster's sender reports as clock messages, which put the
+    two streams' RTP timestamps (each from its own random start) on one
+    wall clock, where what arrives together was captured together.  A
+    browser that starts later is given the clocks at once."""
     srv = server_factory(CONFIG)
     live = book_live(srv, start=soon())  # public
     viewer = await guest(srv)
@@ -170,20 +176,99 @@ async def test_browsers_get_the_opus_audio(server_factory):
                          profile="baseline")
     try:
         assert await next_message(ws) == {"type": "playing"}
-        video, audio = [], []
-        while len(audio) < 100 or len(video) < 25:
-            m = await next_message(ws)
-            assert not isinstance(m, dict), m
+        video, audio, clocks = [], [], {}
+        skew = []  # wall-clock time of each Opus packet less that of the access unit before it
+        while len(audio) < 100 or len(video) < 25 or len(clocks) < 2:
+            m = await next_message(ws, clocks=True)
+            if isinstance(m, dict):
+                assert m["type"] == "clock" and m["kind"] in (1, 2), m
+                assert set(m) == {"type", "kind", "rtp", "ntp_ms"}, m
+                clocks[m["kind"]] = m
+                continue
             (audio if m.is_audio else video).append(m)
+            if m.is_audio and len(clocks) == 2 and video:
+                skew.append(wall_ms(clocks[2], m.ts, 48000) - wall_ms(clocks[1], video[-1].ts, 90000))
         assert video[0].is_key
         steps = [b.ts - a.ts for a, b in zip(audio, audio[1:])]
         assert steps.count(960) >= len(steps) - 2, steps[:20]  # 20 ms each, in order
         twenty_ms = {3, 7, 11, 13, 15, 19, 23, 27, 31}  # RFC 6716 section 3.1: configurations of 20 ms
         assert all(p.opus and p.opus[0] >> 3 in twenty_ms and p.opus[0] & 3 == 0 for p in audio), \
             [p.opus[:1].hex() for p in audio[:10]]
+        # An access unit every 40 ms, a packet every 20 ms: a packet's sound is
+        # captured close to the picture that came before it.
+        assert len(skew) >= 20 and sorted(abs(x) for x in skew)[len(skew) // 2] < 200, skew[:40]
+        assert abs(clocks[1]["ntp_ms"] - clocks[2]["ntp_ms"]) < 60000, clocks
+
+        # A browser that starts now gets both clocks right after "playing".
+        late = await open_media(srv, (await media_token(viewer, live)).text)
+        assert await next_message(late) == {"type": "playing"}
+        first = [await next_message(late, clocks=True) for _ in range(2)]
+        assert {m["kind"] for m in first if isinstance(m, dict) and m.get("type") == "clock"} == {1, 2}, first
     finally:
         stop(caster)
         await terminate(alice, media_jid(live), "cast")
+
+
+def wall_ms(clock, ts, rate):
+    """The broadcaster's wall-clock time (ms) of an RTP timestamp, from a clock message."""
+    diff = (ts - clock["rtp"]) & 0xFFFFFFFF
+    if diff >= 1 << 31:
+        diff -= 1 << 32
+    return clock["ntp_ms"] + diff * 1000 / rate
+
+
+async def test_a_browser_follows_the_broadcaster_back(server_factory, tmp_path):
+    """The broadcaster ends the live and goes live again inside the ingest
+    window: the browser closed at the end opens again with a new token (as
+    the live page does), waits, and plays the new stream from its first
+    keyframe, with nothing of the old stream before it."""
+    srv = server_factory(CONFIG)
+    live = book_live(srv, start=soon())  # public
+    viewer = await guest(srv)
+    ws = await open_media(srv, (await media_token(viewer, live)).text)
+    assert await next_message(ws) == {"type": "waiting"}
+
+    alice, caster = await cast_video(srv, live, seconds=20)
+    try:
+        assert await next_message(ws) == {"type": "playing"}
+        first = [await next_message(ws) for _ in range(10)]
+        assert all(not isinstance(m, dict) for m in first) and first[0].is_key
+        await terminate(alice, media_jid(live), "cast")
+        rest, (code, _) = await closed(ws)
+        assert rest and rest[-1] == {"type": "ended", "message": "the live has ended"}, rest[-3:]
+        assert code == 1000
+    finally:
+        stop(caster)
+    await wait_for(lambda: health(srv)["media_lives_on_air"] == 0, 5, "the live's end")
+
+    # Off air, inside the window: a new token, and the browser waits.
+    ws = await open_media(srv, (await media_token(viewer, live)).text)
+    assert await next_message(ws) == {"type": "waiting"}
+    with pytest.raises(TimeoutError):  # nothing is sent while off air (the old stream is not kept)
+        await next_message(ws, timeout=1)
+
+    # The broadcaster is back: the browser plays the new stream.
+    alice, caster = await cast_video(srv, live, seconds=20)
+    try:
+        assert await next_message(ws) == {"type": "playing"}
+        units = []
+        while len(units) < 30:
+            m = await next_message(ws)
+            assert not isinstance(m, dict), m
+            units.append(m)
+        assert units[0].is_key and {7, 8, 5} <= set(units[0].nal_types()), units[0].nal_types()
+        assert {b.ts - a.ts for a, b in zip(units, units[1:])} == {3600}
+        path = tmp_path / "again.h264"
+        path.write_bytes(b"".join(u.annexb for u in units))
+        out = subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-f", "h264", "-i", str(path), "-f",
+                              "framemd5", "-"], capture_output=True, text=True, timeout=30)
+        frames = [line for line in out.stdout.splitlines() if line and not line.startswith("#")]
+        assert len(frames) == 30 and not out.stderr.strip(), (len(frames), out.stderr)
+    finally:
+        stop(caster)
+        await terminate(alice, media_jid(live), "cast")
+    rest, (code, _) = await closed(ws)
+    assert rest and rest[-1] == {"type": "ended", "message": "the live has ended"}, rest[-3:]
 
 
 async def test_a_browser_without_token_is_closed(server_factory):

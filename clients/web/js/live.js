@@ -197,6 +197,7 @@ async function startStream() {
     });
     player.addEventListener("audio", (e) => {
       $("player").dataset.audioFrames = String(e.detail.frames);
+      $("player").dataset.audioSynced = String(e.detail.synced); // played in step with the pictures
       $("sound").hidden = false; // the live has sound
     });
   }

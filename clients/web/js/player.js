@@ -5,25 +5,32 @@
 // stream (F20).
 //
 // Messages: JSON text ({type: "waiting"|"playing"|"ended"|"error",
-// message}) and binary ones: byte 0 the kind (1: an H.264 access unit in
+// message}; {type: "clock", kind, rtp, ntp_ms}, the broadcaster's sender
+// reports) and binary ones: byte 0 the kind (1: an H.264 access unit in
 // Annex B form; 2: an Opus packet), byte 1 the flags (bit 0: keyframe),
 // bytes 4-7 the RTP timestamp (90 kHz for video, 48 kHz for audio,
 // big-endian), then the access unit or the packet.  The codec string comes
 // from the SPS of the first keyframe.  The sound is decoded with
 // AudioDecoder (Opus) and, once the viewer turns it on (browsers start
-// sound only after a gesture), played through Web Audio in the order it
-// came, 100 ms behind, as it arrives.
+// sound only after a gesture), played through Web Audio: when both clocks
+// are known, each packet at the time the picture of the same wall-clock
+// time is drawn (lip sync; at once when the sound is late), otherwise in
+// the order it came, 100 ms behind, as it arrives.
 //
 // Events (dispatched on the LivePlayer, an EventTarget):
 //   state  {state: "connecting"|"waiting"|"playing"|"ended"|"error", text}
 //   frame  {frames}       a picture was drawn (the count so far)
-//   audio  {frames}       an Opus packet was decoded (the count so far)
+//   audio  {frames, synced} an Opus packet was decoded (the count so far;
+//                         synced: how many were played in step with the pictures)
 
 const KIND_H264 = 1;
 const KIND_OPUS = 2;
 const AUDIO_DELAY_S = 0.1; // what the sound is played behind, against jitter
 const FLAG_KEY = 1;
 const MAX_QUEUE = 30; // access units waiting in the decoder before we drop to the next keyframe
+const RATES = { [KIND_H264]: 90000, [KIND_OPUS]: 48000 };
+const SYNC_SLACK_S = 0.03; // how far the sound may drift from its picture before it is moved
+const SYNC_STALE_S = 1; // pictures older than this on the AudioContext's clock no longer lead the sound
 
 // "avc1.PPCCLL" from the first SPS (NAL type 7) of an Annex B access unit.
 export function codecOf(au) {
@@ -54,6 +61,17 @@ export class LivePlayer extends EventTarget {
     this.audioCtx = null; // made when the viewer turns the sound on
     this.muted = true;
     this.playAt = 0; // where the next sound goes on the AudioContext's clock
+    this.clocks = {}; // kind -> {rtp, ntp_ms}: the latest sender report of each stream
+    this.walls = new Map(); // video chunk timestamp -> its wall-clock time (ms), until drawn
+    this.audioWalls = new Map(); // audio chunk timestamp -> its wall-clock time (ms), until played
+    this.shown = null; // {ctxTime, wall}: the last picture drawn, on the AudioContext's clock
+    this.synced = 0;
+  }
+
+  // The broadcaster's wall-clock time (ms) of an RTP timestamp of a kind, or null.
+  _wall(kind, ts) {
+    const c = this.clocks[kind];
+    return c ? c.ntp_ms + (((ts - c.rtp) | 0) * 1000) / RATES[kind] : null;
   }
 
   // Sound on or off; on needs a user gesture the first time (the AudioContext).
@@ -115,6 +133,9 @@ export class LivePlayer extends EventTarget {
       return;
     }
     if (m.type === "waiting" || m.type === "playing" || m.type === "ended" || m.type === "error") this._set(m.type, m.message || "");
+    else if (m.type === "clock" && RATES[m.kind] && Number.isFinite(m.rtp) && Number.isFinite(m.ntp_ms)) {
+      this.clocks[m.kind] = { rtp: m.rtp >>> 0, ntp_ms: m.ntp_ms };
+    }
   }
 
   _closeDecoder() {
@@ -125,6 +146,10 @@ export class LivePlayer extends EventTarget {
     if (this.audioDecoder && this.audioDecoder.state !== "closed") this.audioDecoder.close();
     this.audioDecoder = null;
     this.audioLastTs = null;
+    this.clocks = {};
+    this.walls.clear();
+    this.audioWalls.clear();
+    this.shown = null;
   }
 
   _onAudio(bytes) {
@@ -132,6 +157,8 @@ export class LivePlayer extends EventTarget {
     const ts = ((bytes[4] << 24) | (bytes[5] << 16) | (bytes[6] << 8) | bytes[7]) >>> 0;
     if (this.audioLastTs !== null) this.audioTime += Math.round((((ts - this.audioLastTs) >>> 0) * 1e6) / 48000);
     this.audioLastTs = ts;
+    const wall = this._wall(KIND_OPUS, ts);
+    if (wall !== null && this.audioWalls.size < 500) this.audioWalls.set(this.audioTime, wall);
     if (!this.audioDecoder) {
       this.audioDecoder = new AudioDecoder({
         output: (data) => this._play(data),
@@ -148,9 +175,22 @@ export class LivePlayer extends EventTarget {
     }
   }
 
+  // Where a sound of this wall-clock time goes on the AudioContext's clock to
+  // be heard with its picture: the last picture drawn gives the mapping.
+  _syncTime(wall, now) {
+    const shown = this.shown;
+    if (wall === undefined || !shown || now - shown.ctxTime > SYNC_STALE_S) return null;
+    const at = shown.ctxTime + (wall - shown.wall) / 1000;
+    return at > now + SYNC_STALE_S ? null : at;
+  }
+
   _play(data) {
     this.audioFrames++;
-    this.dispatchEvent(new CustomEvent("audio", { detail: { frames: this.audioFrames } }));
+    const wall = this.audioWalls.get(data.timestamp);
+    for (const t of this.audioWalls.keys()) {
+      if (t > data.timestamp) break;
+      this.audioWalls.delete(t);
+    }
     const ctx = this.audioCtx;
     if (!this.muted && ctx && ctx.state === "running") {
       const buf = ctx.createBuffer(data.numberOfChannels, data.numberOfFrames, data.sampleRate);
@@ -160,14 +200,22 @@ export class LivePlayer extends EventTarget {
         buf.copyToChannel(plane, ch);
       }
       const now = ctx.currentTime;
-      // behind or too far ahead (a gap, a stall): start again just behind now
-      if (this.playAt < now || this.playAt > now + 1) this.playAt = now + AUDIO_DELAY_S;
+      const at = this._syncTime(wall, now);
+      if (at !== null) {
+        // in step with the pictures: moved only when it has drifted (a click is better than a lag)
+        if (Math.abs(this.playAt - at) > SYNC_SLACK_S || this.playAt < now) this.playAt = Math.max(at, now);
+        this.synced++;
+      } else if (this.playAt < now || this.playAt > now + 1) {
+        // behind or too far ahead (a gap, a stall): start again just behind now
+        this.playAt = now + AUDIO_DELAY_S;
+      }
       const src = ctx.createBufferSource();
       src.buffer = buf;
       src.connect(ctx.destination);
       src.start(this.playAt);
       this.playAt += buf.duration;
     }
+    this.dispatchEvent(new CustomEvent("audio", { detail: { frames: this.audioFrames, synced: this.synced } }));
     data.close();
   }
 
@@ -178,6 +226,12 @@ export class LivePlayer extends EventTarget {
       c.height = frame.displayHeight;
     }
     c.getContext("2d").drawImage(frame, 0, 0, c.width, c.height);
+    const wall = this.walls.get(frame.timestamp);
+    for (const t of this.walls.keys()) {
+      if (t > frame.timestamp) break;
+      this.walls.delete(t);
+    }
+    if (wall !== undefined && this.audioCtx) this.shown = { ctxTime: this.audioCtx.currentTime, wall };
     frame.close();
     this.frames++;
     if (this.state === "error") this._set("playing"); // decoding again from a keyframe
@@ -207,6 +261,8 @@ export class LivePlayer extends EventTarget {
       });
       this.decoder.configure({ codec, optimizeForLatency: true });
     }
+    const wall = this._wall(KIND_H264, ts);
+    if (wall !== null && this.walls.size < 500) this.walls.set(this.time, wall);
     try {
       this.decoder.decode(new EncodedVideoChunk({ type: isKey ? "key" : "delta", timestamp: this.time, data: au }));
       this.needKey = false;
