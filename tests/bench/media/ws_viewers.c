@@ -196,6 +196,8 @@ static void on_json(wsv *v, const uint8_t *msg, size_t len)
         set_state(v, W_WAITING);
     else if (strcmp(type, "error") == 0 || strcmp(type, "ended") == 0)
         finish(v, "%s: %s", type, text ? text : "(no message)");
+    else if (strcmp(type, "clock") == 0 && v->state == W_PLAYING)
+        ; /* the broadcaster's sender reports, for lip sync: nothing to check here */
     else
         finish(v, "unexpected {\"type\":\"%s\"} while %s", type,
                v->state == W_PLAYING ? "playing" : v->state == W_WAITING ? "waiting" : "awaiting the answer");
