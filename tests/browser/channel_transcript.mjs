@@ -4,16 +4,11 @@
 // as text, and the text form downloaded as a file.  Input: base, user,
 // password, done (ID), said (a viewer's message).
 import { readFileSync } from "node:fs";
-import { input, run, newPage, shot, check, text } from "./lib.mjs";
+import { input, run, newPage, shot, check, text, myChannel } from "./lib.mjs";
 
 run(async () => {
   const page = await newPage({ name: "transcript" });
-  await page.goto(`${input.base}/channel`);
-  await page.fill("#login-user", input.user);
-  await page.fill("#login-password", input.password);
-  await page.click("form.login button[type=submit]");
-  const card = page.locator(`#reservations li[data-id="${input.done}"]`);
-  await card.waitFor();
+  const card = await myChannel(page, input.done);
   check((await text(page, `#reservations li[data-id="${input.done}"] dd.viewers-total`)) === "0", "no viewer in all");
   // by keyboard: focus the card's Transcript button and press Enter
   await card.locator("button.show-transcript").focus();

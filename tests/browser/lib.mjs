@@ -105,6 +105,17 @@ export async function shot(page, name) {
   await page.screenshot({ path: join(input.artifacts, `${name}.png`), fullPage: true });
 }
 
+// My channel, logged in as input.user; returns the card of reservation id.
+export async function myChannel(page, id) {
+  await page.goto(`${input.base}/channel`);
+  await page.fill("#login-user", input.user);
+  await page.fill("#login-password", input.password);
+  await page.click("form.login button[type=submit]");
+  const card = page.locator(`#reservations li[data-id="${id}"]`);
+  await card.waitFor();
+  return card;
+}
+
 // The page's text of a selector, trimmed.
 export async function text(page, selector) {
   return (await page.locator(selector).first().textContent()).trim();

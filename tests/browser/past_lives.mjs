@@ -1,16 +1,11 @@
 // My channel after a live has ended: its state is "Done", its viewer count
 // is shown, and it offers neither reconfirming nor cancelling.  Input:
 // base, user, password, done (ID), viewers.
-import { input, run, newPage, shot, check, text } from "./lib.mjs";
+import { input, run, newPage, shot, check, text, myChannel } from "./lib.mjs";
 
 run(async () => {
   const page = await newPage({ name: "past" });
-  await page.goto(`${input.base}/channel`);
-  await page.fill("#login-user", input.user);
-  await page.fill("#login-password", input.password);
-  await page.click("form.login button[type=submit]");
-  const card = page.locator(`#reservations li[data-id="${input.done}"]`);
-  await card.waitFor();
+  const card = await myChannel(page, input.done);
   check((await text(page, `#reservations li[data-id="${input.done}"] .badge.state`)) === "Done", "the live is done");
   check((await text(page, `#reservations li[data-id="${input.done}"] dd.viewers`)) === String(input.viewers),
     "its viewer count is shown");

@@ -31,8 +31,9 @@ def soon():
     return (int(time.time()) // 60 + 1) * 60 + 60
 
 
-async def cast(srv, live, seconds, gop=25):
-    """The owner negotiates video and audio, then ffmpeg sends them."""
+async def cast(srv, live, seconds, gop=25, profile=None):
+    """The owner negotiates video and audio, then ffmpeg sends them;
+    returns (the owner's client, ffmpeg, the server's media address)."""
     alice = jingle.watch(await owner(srv, live))
     vport, aport = free_udp_pair(), free_udp_pair()
     offer = Offer("broadcast", password="cast-secret")
@@ -42,7 +43,8 @@ async def cast(srv, live, seconds, gop=25):
     acc = await wait_accept(alice, "cast")
     server = (acc.contents["video"].ip, acc.contents["video"].port)
     assert server == (acc.contents["audio"].ip, acc.contents["audio"].port)
-    proc = ffmpeg_cast(server, video=(vport, v["key"]), audio=(aport, a["key"]), seconds=seconds, gop=gop)
+    proc = ffmpeg_cast(server, video=(vport, v["key"]), audio=(aport, a["key"]), seconds=seconds, gop=gop,
+                       profile=profile)
     return alice, proc, server
 
 

@@ -65,13 +65,19 @@ def key_group(seq, ts):
            [(seq + 1 + i, ts, p, i == 2) for i, p in enumerate(idr)]
 
 
-async def test_relay_reprotects_and_drops_what_is_not_authentic(server_factory):
-    srv = server_factory(CONFIG)
+async def on_air(srv):
+    """A live booked and on air, its broadcaster's packets from an SrtpPeer:
+    (live, the peer, the owner's client, its key, the acceptance, the server's address)."""
     live = book_live(srv, start=soon())
     tx = SrtpPeer(b"\x00" * 30)
     alice, key, acc = await go_live(srv, live, tx.port)
     tx.set_key(key, inbound=False)
-    to = server_addr(acc)
+    return live, tx, alice, key, acc, server_addr(acc)
+
+
+async def test_relay_reprotects_and_drops_what_is_not_authentic(server_factory):
+    srv = server_factory(CONFIG)
+    live, tx, alice, key, acc, to = await on_air(srv)
     assert acc.contents["video"].rtcp_mux and to[1] == health(srv)["media_port"]
     # The live's settings name the same endpoint and address.
     r = request(srv, "GET", f"/api/v1/reservations/{live.id}/settings", token=live.token)
@@ -130,11 +136,7 @@ async def test_a_viewer_on_aes_gcm(server_factory):
     answer in the same suite, the stream re-protected under it (the
     broadcaster on AES-CM); a key of the wrong length is refused."""
     srv = server_factory(CONFIG)
-    live = book_live(srv, start=soon())
-    tx = SrtpPeer(b"\x00" * 30)
-    alice, key, acc = await go_live(srv, live, tx.port)
-    tx.set_key(key, inbound=False)
-    to = server_addr(acc)
+    live, tx, alice, key, acc, to = await on_air(srv)
     viewer = await guest(srv)
     wrong = Offer("watch", credential=False)
     wrong.content("video", port=9, pt=(102, "H264", 90000), suite="AEAD_AES_128_GCM", key=b"\x01" * 30)

@@ -19,6 +19,7 @@ from jingle import Offer, initiate, initiate_error, media_jid, terminate, wait_a
 from media_peer import FFMPEG, free_udp_pair, ffmpeg_cast, health, stop
 from media_ws import closed, media_token, next_message, open_media, token_error
 from muc_client import book_live, guest, join, owner
+from test_media_ffmpeg import cast as cast_av
 from webapi import login, request
 
 TTL = 3
@@ -164,16 +165,7 @@ async def test_browsers_get_the_opus_audio(server_factory):
     viewer = await guest(srv)
     ws = await open_media(srv, (await media_token(viewer, live)).text)
     assert await next_message(ws) == {"type": "waiting"}
-    alice = jingle.watch(await owner(srv, live))
-    vport, aport = free_udp_pair(), free_udp_pair()
-    offer = Offer("broadcast", password="cast-secret")
-    v = offer.content("video", port=vport, pt=(96, "H264", 90000))
-    a = offer.content("audio", port=aport, pt=(111, "opus", 48000, 2))
-    await initiate(alice, media_jid(live), "cast", offer)
-    acc = await wait_accept(alice, "cast")
-    server = (acc.contents["video"].ip, acc.contents["video"].port)
-    caster = ffmpeg_cast(server, video=(vport, v["key"]), audio=(aport, a["key"]), seconds=20, gop=25,
-                         profile="baseline")
+    alice, caster, _ = await cast_av(srv, live, seconds=20, profile="baseline")
     try:
         assert await next_message(ws) == {"type": "playing"}
         video, audio, clocks = [], [], {}
