@@ -815,6 +815,16 @@ static bool police(media_service *m, media_live *l, size_t len, int64_t now)
     return true;
 }
 
+/* What of an ingest content goes to browsers: WS_KIND_H264, WS_KIND_OPUS, or 0. */
+static unsigned ws_kind_of(const media_content *c)
+{
+    if (c->media == MJ_VIDEO && c->codec == MEDIA_CODEC_H264)
+        return WS_KIND_H264;
+    if (c->media == MJ_AUDIO && strcasecmp(c->pt.name, "opus") == 0)
+        return WS_KIND_OPUS;
+    return 0;
+}
+
 static void ingest_packet(media_service *m, media_session *s, media_content *c, uint8_t *p, size_t len)
 {
     media_live *l = s->live;
@@ -842,9 +852,7 @@ static void ingest_packet(media_service *m, media_session *s, media_content *c, 
         int n = rtcp_walk(p, len, items, 16, &kinds);
         if (n <= 0 || !(kinds & RTCP_HAS_SR))
             return;
-        unsigned kind = c->media == MJ_VIDEO && c->codec == MEDIA_CODEC_H264 ? WS_KIND_H264
-                        : c->media == MJ_AUDIO && strcasecmp(c->pt.name, "opus") == 0 ? WS_KIND_OPUS
-                                                                                     : 0;
+        unsigned kind = ws_kind_of(c);
         for (int i = 0; kind && i < n && i < 16; i++)
             if (items[i].pt == 200)
                 ws_clock_all(l, kind, p + items[i].off, items[i].len);
@@ -856,9 +864,10 @@ static void ingest_packet(media_service *m, media_session *s, media_content *c, 
         return;
     if (c->media == MJ_VIDEO && c->codec != MEDIA_CODEC_OTHER)
         cache_packet(m, l, c->codec, p, len, &h);
-    if (c->media == MJ_VIDEO && c->codec == MEDIA_CODEC_H264)
+    unsigned kind = ws_kind_of(c);
+    if (kind == WS_KIND_H264)
         h264_au_push(&l->au, p, &h, ws_deliver_all, l);
-    else if (c->media == MJ_AUDIO && strcasecmp(c->pt.name, "opus") == 0 && h.payload_len > 0)
+    else if (kind == WS_KIND_OPUS && h.payload_len > 0)
         ws_audio_all(l, p + h.header_len, h.payload_len, h.ts);
     relay(m, l, c->media, p, len, false);
 }
@@ -1389,6 +1398,15 @@ static void ws_refuse(media_wsv *v, const char *type, unsigned short code, const
     web_ws_close_reason(v->ws, code, text);
 }
 
+/* A binary message's header (specs/media.md, "The stream"): kind, flags
+ * (bit 0: keyframe), two zero bytes, the RTP timestamp big-endian. */
+static void ws_header(uint8_t hdr[WS_HEADER_LEN], unsigned kind, bool is_key, uint32_t ts)
+{
+    const uint8_t h[WS_HEADER_LEN] = {(uint8_t)kind, is_key ? 1 : 0, 0, 0, (uint8_t)(ts >> 24), (uint8_t)(ts >> 16),
+                                      (uint8_t)(ts >> 8), (uint8_t)ts};
+    memcpy(hdr, h, WS_HEADER_LEN);
+}
+
 /* One access unit to one browser: the header (specs/media.md, "Browsers")
  * and the Annex B bytes.  A browser whose queue is over the limit misses it
  * and everything until the next keyframe; nothing ever waits for it. */
@@ -1403,8 +1421,8 @@ static void ws_deliver(media_wsv *v, const uint8_t *au, size_t len, uint32_t ts,
         v->need_key = true;
         return;
     }
-    uint8_t hdr[WS_HEADER_LEN] = {WS_KIND_H264, is_key ? 1 : 0, 0, 0, (uint8_t)(ts >> 24), (uint8_t)(ts >> 16),
-                                  (uint8_t)(ts >> 8), (uint8_t)ts};
+    uint8_t hdr[WS_HEADER_LEN];
+    ws_header(hdr, WS_KIND_H264, is_key, ts);
     const char *parts[2] = {(const char *)hdr, (const char *)au};
     size_t lens[2] = {sizeof hdr, len};
     if (web_ws_send_binary(v->ws, parts, lens, 2) == 0 && is_key)
@@ -1424,7 +1442,8 @@ static void ws_deliver_all(void *ud, const uint8_t *au, size_t len, uint32_t ts,
  * one that does not fit a browser's queue is dropped for it alone. */
 static void ws_audio_all(media_live *l, const uint8_t *frame, size_t len, uint32_t ts)
 {
-    uint8_t hdr[WS_HEADER_LEN] = {WS_KIND_OPUS, 0, 0, 0, (uint8_t)(ts >> 24), (uint8_t)(ts >> 16), (uint8_t)(ts >> 8), (uint8_t)ts};
+    uint8_t hdr[WS_HEADER_LEN];
+    ws_header(hdr, WS_KIND_OPUS, false, ts);
     const char *parts[2] = {(const char *)hdr, (const char *)frame};
     size_t lens[2] = {sizeof hdr, len};
     media_wsv *v;
@@ -1453,14 +1472,12 @@ static void ws_send_clock(media_wsv *v, unsigned kind, const ws_clock *c)
  * wall clock (specs/media.md, "The stream"). */
 static void ws_clock_all(media_live *l, unsigned kind, const uint8_t *sr, size_t len)
 {
-    if (len < 28 || kind < 1 || kind > 2)
+    if (kind < 1 || kind > 2)
         return;
-    uint64_t sec = (uint64_t)sr[8] << 24 | (uint64_t)sr[9] << 16 | (uint64_t)sr[10] << 8 | sr[11];
-    uint64_t frac = (uint64_t)sr[12] << 24 | (uint64_t)sr[13] << 16 | (uint64_t)sr[14] << 8 | sr[15];
     ws_clock *c = &l->clocks[kind - 1];
+    if (rtcp_sender_clock(sr, len, &c->ntp_ms, &c->rtp) != 0)
+        return;
     c->is_set = true;
-    c->rtp = (uint32_t)sr[16] << 24 | (uint32_t)sr[17] << 16 | (uint32_t)sr[18] << 8 | sr[19];
-    c->ntp_ms = (int64_t)(sec * 1000 + ((frac * 1000) >> 32));
     media_wsv *v;
     DL_FOREACH(l->ws_viewers, v)
     {

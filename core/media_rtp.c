@@ -152,3 +152,13 @@ int rtcp_walk(const uint8_t *p, size_t len, rtcp_item *items, size_t max, unsign
     }
     return n;
 }
+
+int rtcp_sender_clock(const uint8_t *sr, size_t len, int64_t *ntp_ms, uint32_t *rtp)
+{
+    if (len < 28)
+        return -1;
+    uint64_t sec = be32(sr + 8), frac = be32(sr + 12);
+    *ntp_ms = (int64_t)(sec * 1000 + ((frac * 1000) >> 32));
+    *rtp = be32(sr + 16);
+    return 0;
+}

@@ -57,5 +57,9 @@ typedef struct rtcp_item {
  * are, or -1 when the lengths do not add up (the whole packet is then
  * ignored).  *kinds gets the RTCP_HAS_* bits. */
 int rtcp_walk(const uint8_t *p, size_t len, rtcp_item *items, size_t max, unsigned *kinds);
+/* A sender report (RFC 3550 section 6.4.1, one item of rtcp_walk): the
+ * wall-clock instant, in milliseconds since 1900 (NTP era 0), and the RTP
+ * timestamp of the same instant.  0, or -1 when it is too short. */
+int rtcp_sender_clock(const uint8_t *sr, size_t len, int64_t *ntp_ms, uint32_t *rtp);
 
 #endif
