@@ -2,7 +2,8 @@
 # tests/bench/media.sh - the live stream's relay benchmark (specs/media.md).
 #
 #   sh tests/bench/media.sh [--viewers "100 1000 2000"] [--ws-viewers "0 500"] [--seconds 10]
-#                           [--kbps 2000] [--suite AES_CM_128_HMAC_SHA1_80|AEAD_AES_128_GCM] [--keep]
+#                           [--kbps 2000] [--suite AES_CM_128_HMAC_SHA1_80|AEAD_AES_128_GCM]
+#                           [--fanout-seconds 6] [--keep]
 #
 # Builds onaird, onairctl and onair-media-bench in release mode (build/release,
 # or $ONAIR_BUILD_DIR; only what changed), starts onaird with a private
@@ -13,14 +14,16 @@
 # and N viewer sessions and asks M media WebSocket tokens
 # (tests/bench/media_run.py, with the tests' Jingle client), then
 # onair-media-bench, pinned to core 0, measures the bare cost of libsrtp2
-# protect + sendmsg (and + sendmmsg in batches of 1024) on this machine,
+# protect + sendmsg (and + sendmmsg in batches of 1024) on this machine and
+# the delay of a paced fan-out of the same stream to N sockets without a
+# server (the physical limit of the relay's delay; --fanout-seconds, 0: none),
 # connects the M WebSocket viewers, sends an H.264 stream of --kbps (25
 # access units a second, a keyframe every 2 s, FU-A packets of 1,200 bytes)
 # as SRTP for --seconds, and receives it on N UDP sockets, unprotecting
 # each viewer's copy with its own key (loss, gaps and the delay from send to
-# receipt), and on the M WebSockets (access units, missing ones, and the
+# the kernel's receipt stamp), and on the M WebSockets (access units, missing ones, and the
 # delay from the send of a unit's last packet to the receipt of its
-# message).  The server's CPU time over the run gives relayed packets per
+# message).  The server's CPU time over the stream gives relayed packets per
 # second per core.  --suite is the SRTP viewers' crypto suite (and the bare
 # cost's); the broadcaster is on AES-CM.  Prints one JSON line per N and a table; results.jsonl in
 # the work folder (kept with --keep).  Every step is bounded; the server is
@@ -32,6 +35,7 @@ WS_VIEWERS=0
 SECS=10
 KBPS=2000
 SUITE=AES_CM_128_HMAC_SHA1_80
+FANOUT=6
 KEEP=0
 while [ $# -gt 0 ]; do
     case $1 in
@@ -40,8 +44,9 @@ while [ $# -gt 0 ]; do
     --seconds) SECS=$2; shift ;;
     --kbps) KBPS=$2; shift ;;
     --suite) SUITE=$2; shift ;;
+    --fanout-seconds) FANOUT=$2; shift ;;
     --keep) KEEP=1 ;;
-    -h | --help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "media.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
     shift
@@ -112,19 +117,19 @@ for N in $VIEWERS; do
     [ $((N + M)) -le 100000 ] || { echo "media.sh: $N + $M viewers exceed the bench channel's capacity" >&2; exit 2; }
     timeout $((SECS * 3 + 360)) /usr/bin/python3 "$ROOT/tests/bench/media_run.py" --c2s "$C2S" --http "$HTTP" \
         --pid "$PID" --ctl "$BUILD/onairctl -c $WORK/onaird.conf" --tool "$TOOL" --tool-cpu 0 \
-        --viewers "$N" --ws-viewers "$M" --seconds "$SECS" --kbps "$KBPS" --suite "$SUITE" --slot "$slot" |
+        --viewers "$N" --ws-viewers "$M" --seconds "$SECS" --kbps "$KBPS" --suite "$SUITE" --fanout-seconds "$FANOUT" --slot "$slot" |
         tee -a "$WORK/results.jsonl"
     slot=$((slot + 1))
 done
 /usr/bin/python3 - "$WORK/results.jsonl" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-print(f"{'viewers':>8} {'sent':>6} {'lost':>6} {'p50 us':>7} {'p99 us':>7} {'max us':>7} {'srv cpu s':>9} "
+print(f"{'viewers':>8} {'sent':>6} {'lost':>6} {'p50 us':>7} {'p99 us':>7} {'max us':>7} {'tool p99':>8} {'bare fan-out p99':>16} {'srv cpu s':>9} "
       f"{'relayed pps':>11} {'pps/core':>9} {'bare 1 key':>10} {'1 key mmsg':>10} {'bare N keys':>11} {'N keys mmsg':>11} "
       f"{'ws':>5} {'ws ok':>5} {'ws units':>8} {'ws lost':>7} {'ws p50 us':>9} {'ws p99 us':>9} {'ws max us':>9}")
 for r in rows:
     print(f"{r['viewers']:>8} {r['sent']:>6} {r['lost']:>6} {r['lat_p50_us']:>7.0f} {r['lat_p99_us']:>7.0f} "
-          f"{r['lat_max_us']:>7} {r['server_cpu_s']:>9.2f} {r['server_pps']:>11} {r['server_pps_per_core'] or 0:>9} "
+          f"{r['lat_max_us']:>7} {r['tool_lat_p99_us']:>8.0f} {r['fanout_p99_us']:>16.0f} {r['server_stream_cpu_s']:>9.2f} {r['server_pps']:>11} {r['server_pps_per_core'] or 0:>9} "
           f"{r['bare_protect_sendmsg_pps']:>10.0f} {r['bare_protect_sendmmsg_pps']:>10.0f} "
           f"{r['bare_n_keys_sendmsg_pps']:>11.0f} {r['bare_n_keys_sendmmsg_pps']:>11.0f} "
           f"{r['ws_viewers']:>5} {r['ws_viewers_ok']:>5} {r['ws_units']:>8} {r['ws_lost']:>7} "

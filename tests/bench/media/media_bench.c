@@ -8,6 +8,12 @@
  *      call), and the same with sendmmsg in batches of 1024, to a sink
  *      socket on loopback that a second thread drains on another core (as
  *      the viewers' sockets are read by another process);
+ *   1b. measures the physical limit of the relay's delay (--fanout-seconds,
+ *      0: not at all): a thread on the other core (the server's, idle
+ *      then) fans the same stream, paced the same way, out to N sockets of
+ *      this tool, each copy under its own key, in sendmmsg batches of
+ *      --fanout-batch (1024, as the relay); the delay from each packet's
+ *      due time to the kernel's receipt stamp of each copy;
  *   2. connects the WebSocket viewers (ws_viewers.c), if any, before the
  *      stream starts: each upgrades to the media WebSocket, sends its token
  *      and must hear "playing" (or "waiting") within --ws-connect-seconds;
@@ -22,16 +28,19 @@
  *   4. plays every SRTP viewer: one UDP socket each on its negotiated port,
  *      unprotecting with the server's key for it, counting packets, gaps
  *      (by the RTP sequence number) and the delay from the packet's send to
- *      its receipt (the relay's added latency plus this tool's own
- *      scheduling), and every WebSocket viewer: access units, missing ones,
- *      and the delay from the send of the unit's last packet to the receipt
- *      of its message.
+ *      the kernel's receipt stamp (SO_TIMESTAMPNS; on loopback taken as the
+ *      relay's send reaches the socket: the relay's added latency), and to
+ *      this tool's read (its own scheduling too), and every WebSocket
+ *      viewer: access units, missing ones, and the delay from the send of
+ *      the unit's last packet to the receipt of its message.  With
+ *      --server-pid, the server's CPU time over the stream.
  *
- * One thread (and the sink's during phase 1), epoll.  Prints one JSON line.
- * Everything is bounded in time.
+ * One thread (and the sink's during phase 1, the fan-out's in 1b), epoll.
+ * Prints one JSON line.  Everything is bounded in time.
  *
  *   onair-media-bench --server 127.0.0.1:5004 --cast-port 40000 --cast-key B64 \
  *       --sessions FILE [--seconds 10] [--kbps 2000] [--pkt 1200] [--gop 50] [--bare-seconds 2] \
+ *       [--fanout-seconds 6] [--fanout-batch 1024] [--server-pid PID (its CPU time over the stream)] \
  *       [--suite AES_CM_128_HMAC_SHA1_80|AEAD_AES_128_GCM (the viewers' and the bare cost's)] \
  *       [--ws-viewers TOKENS --http 127.0.0.1:5280 [--ws-connect-seconds 30]]
  *
@@ -88,6 +97,25 @@ static double cpu_s(void)
     getrusage(RUSAGE_SELF, &ru);
     return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
            ru.ru_stime.tv_usec / 1e6;
+}
+
+/* The CPU time of process pid (utime + stime from /proc/pid/stat) in
+ * seconds; -1 when it cannot be read. */
+static double proc_cpu_s(int pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')'); /* after the command's name, which may hold anything */
+    unsigned long long ut, st;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
 static void die(const char *what)
@@ -334,12 +362,9 @@ static void *drain(void *arg)
     return NULL;
 }
 
-/* The sink's thread runs on another core than this one when there is one. */
-static void start_drain(sink *k, pthread_t *t)
+/* Starts fn(arg) on another core than this one when there is one. */
+static void start_elsewhere(pthread_t *t, void *(*fn)(void *), void *arg)
 {
-    struct timeval tv = {0, 100000};
-    fcntl(k->fd, F_SETFL, fcntl(k->fd, F_GETFL) & ~O_NONBLOCK);
-    setsockopt(k->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     int here = sched_getcpu();
@@ -351,12 +376,22 @@ static void start_drain(sink *k, pthread_t *t)
     }
     if (CPU_COUNT(&others) > 0)
         pthread_attr_setaffinity_np(&attr, sizeof others, &others);
-    if (pthread_create(t, &attr, drain, k) != 0) {
+    if (pthread_create(t, &attr, fn, arg) != 0) {
         pthread_attr_destroy(&attr);
         pthread_attr_init(&attr);
-        pthread_create(t, &attr, drain, k);
+        if (pthread_create(t, &attr, fn, arg) != 0)
+            die("pthread_create");
     }
     pthread_attr_destroy(&attr);
+}
+
+/* The sink's thread runs on another core than this one when there is one. */
+static void start_drain(sink *k, pthread_t *t)
+{
+    struct timeval tv = {0, 100000};
+    fcntl(k->fd, F_SETFL, fcntl(k->fd, F_GETFL) & ~O_NONBLOCK);
+    setsockopt(k->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    start_elsewhere(t, drain, k);
 }
 
 /* Phase 1: the bare cost of copy + protect + send, per datagram, with
@@ -440,20 +475,49 @@ static void bare(double seconds, size_t pkt, size_t nctx, double *pps_sendmsg, d
     free(ctxs);
 }
 
-/* The SRTP viewers' receipts. */
+/* The SRTP viewers' receipts.  lat: from the packet's send to the kernel's
+ * receipt stamp (SO_TIMESTAMPNS: on loopback taken when the relay's send
+ * reaches the viewer's socket, so the relay's added latency alone);
+ * tool_lat: to this tool's read, its own scheduling included. */
 typedef struct udp_rx {
     uint8_t buf[16][2048];
+    uint8_t ctl[16][CMSG_SPACE(sizeof(struct timespec))];
     struct mmsghdr m[16];
     struct iovec iov[16];
-    lat_hist lat;
-    uint64_t rtcp, bad;
+    lat_hist lat, tool_lat;
+    uint64_t rtcp, bad, unstamped;
 } udp_rx;
+
+/* The kernel's receipt stamp of message k (CLOCK_REALTIME), as
+ * CLOCK_MONOTONIC by the offset between the two clocks now; 0 if none. */
+static uint64_t rx_stamp(udp_rx *rx, int k, int64_t real_minus_mono)
+{
+    struct msghdr *h = &rx->m[k].msg_hdr;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+            struct timespec ts;
+            memcpy(&ts, CMSG_DATA(c), sizeof ts);
+            int64_t real = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+            return (uint64_t)(real - real_minus_mono);
+        }
+    }
+    return 0;
+}
 
 static void udp_input(udp_rx *rx, viewer *v, const stream *s)
 {
     int r;
-    while ((r = recvmmsg(v->fd, rx->m, 16, MSG_DONTWAIT, NULL)) > 0) {
+    for (;;) {
+        for (int k = 0; k < 16; k++) {
+            rx->m[k].msg_hdr.msg_control = rx->ctl[k];
+            rx->m[k].msg_hdr.msg_controllen = sizeof rx->ctl[k];
+        }
+        if ((r = recvmmsg(v->fd, rx->m, 16, MSG_DONTWAIT, NULL)) <= 0)
+            break;
+        struct timespec real;
+        clock_gettime(CLOCK_REALTIME, &real);
         uint64_t t = now_ns();
+        int64_t off = (int64_t)real.tv_sec * 1000000000 + real.tv_nsec - (int64_t)t;
         for (int k = 0; k < r; k++) {
             uint8_t *d = rx->buf[k];
             int len = (int)rx->m[k].msg_len;
@@ -477,10 +541,199 @@ static void udp_input(udp_rx *rx, viewer *v, const stream *s)
                 v->dup_or_old++;
             else
                 v->last_seq = i;
-            uint64_t sent = s->pkt_sent_ns[i];
-            lat_add(&rx->lat, t > sent ? (t - sent) / 1000 : 0);
+            uint64_t sent = s->pkt_sent_ns[i], stamp = rx_stamp(rx, k, off);
+            if (stamp == 0) {
+                rx->unstamped++;
+                stamp = t;
+            }
+            lat_add(&rx->lat, stamp > sent ? (stamp - sent) / 1000 : 0);
+            lat_add(&rx->tool_lat, t > sent ? (t - sent) / 1000 : 0);
         }
     }
+}
+
+/* Phase 1b: the physical limit of the relay's job, paced as the live is.
+ * A thread on another core (the server's) plays a relay with nothing but
+ * the work: at each packet's due time in the same stream (stream_next_ns),
+ * it copies the packet once per viewer, protects it with that viewer's own
+ * context and sends the copies with sendmmsg in batches of BATCH, to N
+ * sockets of this thread; the delay is from the due time to each copy's
+ * kernel receipt stamp, as the relay's.  No event loop, no Jingle, no
+ * session lookup: what is left is libsrtp2 and the kernel.  Sequence
+ * numbers are packet indexes (the phase is at most 60 s: below 65,536). */
+typedef struct fanout {
+    size_t n, batch;
+    srtp_t *ctxs;
+    struct sockaddr_in *to;
+    stream st;
+    _Atomic uint64_t *due; /* per packet index, stored before its copies go */
+    atomic_bool done;
+    double cpu_s, elapsed_s;
+    uint64_t sent, send_errors;
+} fanout;
+
+static void *fanout_send(void *arg)
+{
+    fanout *f = arg;
+    int out = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    int big = 64 << 20;
+    setsockopt(out, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof big);
+    static uint8_t slots[BATCH][MAX_PKT + 64];
+    static struct mmsghdr msgs[BATCH];
+    static struct iovec iov[BATCH];
+    uint8_t p[MAX_PKT + 64];
+    struct timespec c0, c1;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+    f->st.t0 = now_ns() + 100000000ull;
+    while (!stream_done(&f->st)) {
+        uint64_t due = stream_next_ns(&f->st);
+        struct timespec ts = {(time_t)(due / 1000000000ull), (long)(due % 1000000000ull)};
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+            ;
+        size_t len = stream_packet(&f->st, p);
+        uint64_t idx = f->st.sent; /* its sequence number's 16 bits */
+        atomic_store_explicit(&f->due[idx], due, memory_order_release);
+        size_t k = 0;
+        for (size_t v = 0; v < f->n; v++) {
+            memcpy(slots[k], p, len);
+            int l = (int)len;
+            if (srtp_protect(f->ctxs[v], slots[k], &l) != srtp_err_status_ok)
+                continue;
+            iov[k] = (struct iovec){slots[k], (size_t)l};
+            memset(&msgs[k], 0, sizeof msgs[k]);
+            msgs[k].msg_hdr.msg_name = &f->to[v];
+            msgs[k].msg_hdr.msg_namelen = sizeof f->to[v];
+            msgs[k].msg_hdr.msg_iov = &iov[k];
+            msgs[k].msg_hdr.msg_iovlen = 1;
+            if (++k == f->batch || v + 1 == f->n) {
+                size_t done = 0;
+                while (done < k) {
+                    int r = sendmmsg(out, msgs + done, (unsigned)(k - done), 0);
+                    if (r <= 0) {
+                        f->send_errors++;
+                        done++;
+                        continue;
+                    }
+                    done += (size_t)r;
+                    f->sent += (uint64_t)r;
+                }
+                k = 0;
+            }
+        }
+        stream_sent(&f->st, due);
+    }
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+    f->cpu_s = (double)(c1.tv_sec - c0.tv_sec) + (double)(c1.tv_nsec - c0.tv_nsec) / 1e9;
+    f->elapsed_s = (double)(now_ns() - f->st.t0) / 1e9;
+    close(out);
+    atomic_store(&f->done, true);
+    return NULL;
+}
+
+typedef struct fanout_result {
+    size_t viewers;
+    uint64_t expected, received;
+    lat_hist lat;
+    double cpu_share;
+} fanout_result;
+
+static void bare_fanout(double seconds, double kbps, size_t pkt, size_t gop, size_t n, size_t batch,
+                        fanout_result *res)
+{
+    static fanout f;
+    memset(&f, 0, sizeof f);
+    f.n = n;
+    f.batch = batch;
+    f.ctxs = calloc(n, sizeof *f.ctxs);
+    f.to = calloc(n, sizeof *f.to);
+    int *fds = calloc(n, sizeof *fds);
+    stream_init(&f.st, seconds, kbps, pkt, gop, 0x20000000u);
+    f.due = calloc(f.st.pkt_cap, sizeof *f.due);
+    if (!f.ctxs || !f.to || !fds || !f.due || f.st.pkt_cap > 65536) {
+        fprintf(stderr, "onair-media-bench: the paced fan-out needs fewer than 65,536 packets\n");
+        exit(1);
+    }
+    int ep = epoll_create1(0);
+    for (size_t v = 0; v < n; v++) {
+        uint8_t key[KEY_LEN];
+        for (int i = 0; i < KEY_LEN; i++)
+            key[i] = (uint8_t)(i * 5 + 3 + v);
+        f.ctxs[v] = srtp_ctx(key, true, viewers_gcm);
+        fds[v] = udp_socket(0, 1 << 20);
+        int on = 1;
+        if (setsockopt(fds[v], SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) != 0)
+            die("SO_TIMESTAMPNS");
+        socklen_t tl = sizeof f.to[v];
+        getsockname(fds[v], (struct sockaddr *)&f.to[v], &tl);
+        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = v};
+        epoll_ctl(ep, EPOLL_CTL_ADD, fds[v], &ev);
+    }
+    atomic_init(&f.done, false);
+    pthread_t sender;
+    start_elsewhere(&sender, fanout_send, &f);
+
+    static udp_rx rx;
+    memset(&rx, 0, sizeof rx);
+    for (int k = 0; k < 16; k++) {
+        rx.iov[k] = (struct iovec){rx.buf[k], sizeof rx.buf[k]};
+        rx.m[k].msg_hdr.msg_iov = &rx.iov[k];
+        rx.m[k].msg_hdr.msg_iovlen = 1;
+    }
+    uint64_t received = 0, t_end = UINT64_MAX, limit = now_ns() + (uint64_t)((seconds + 30) * 1e9);
+    struct epoll_event evs[256];
+    for (;;) {
+        uint64_t now = now_ns();
+        if (t_end == UINT64_MAX && atomic_load(&f.done))
+            t_end = now + 1000000000ull; /* 1 s to drain */
+        if (now >= t_end || now >= limit)
+            break;
+        int ne = epoll_wait(ep, evs, 256, 100);
+        for (int e = 0; e < ne; e++) {
+            int fd = fds[evs[e].data.u64], r;
+            for (;;) {
+                for (int k = 0; k < 16; k++) {
+                    rx.m[k].msg_hdr.msg_control = rx.ctl[k];
+                    rx.m[k].msg_hdr.msg_controllen = sizeof rx.ctl[k];
+                }
+                if ((r = recvmmsg(fd, rx.m, 16, MSG_DONTWAIT, NULL)) <= 0)
+                    break;
+                struct timespec real;
+                clock_gettime(CLOCK_REALTIME, &real);
+                uint64_t t = now_ns();
+                int64_t off = (int64_t)real.tv_sec * 1000000000 + real.tv_nsec - (int64_t)t;
+                for (int k = 0; k < r; k++) {
+                    const uint8_t *d = rx.buf[k];
+                    if (rx.m[k].msg_len < 12)
+                        continue;
+                    uint64_t idx = (uint64_t)(d[2] << 8 | d[3]);
+                    uint64_t due = idx < f.st.pkt_cap ? atomic_load_explicit(&f.due[idx], memory_order_acquire) : 0;
+                    if (due == 0)
+                        continue;
+                    uint64_t stamp = rx_stamp(&rx, k, off);
+                    if (stamp == 0)
+                        stamp = t;
+                    received++;
+                    lat_add(&rx.lat, stamp > due ? (stamp - due) / 1000 : 0);
+                }
+            }
+        }
+    }
+    pthread_join(sender, NULL);
+    res->viewers = n;
+    res->expected = (uint64_t)f.st.sent * n;
+    res->received = received;
+    res->lat = rx.lat;
+    res->cpu_share = f.elapsed_s > 0 ? f.cpu_s / f.elapsed_s : 0;
+    for (size_t v = 0; v < n; v++) {
+        close(fds[v]);
+        srtp_dealloc(f.ctxs[v]);
+    }
+    close(ep);
+    free(fds);
+    free(f.ctxs);
+    free(f.to);
+    free((void *)f.due);
+    stream_free(&f.st);
 }
 
 #define WS_TAG UINT64_MAX /* the epoll event of the WebSocket viewers' set */
@@ -489,9 +742,9 @@ int main(int argc, char **argv)
 {
     const char *server = "127.0.0.1:5004", *sessions = NULL, *cast_key_b64 = NULL, *ws_tokens = NULL,
                *http = NULL;
-    int cast_port = 0;
-    double seconds = 10, bare_seconds = 2, kbps = 2000, ws_connect_s = 30;
-    size_t pkt = 1200, gop = 50;
+    int cast_port = 0, server_pid = 0;
+    double seconds = 10, bare_seconds = 2, fanout_seconds = 6, kbps = 2000, ws_connect_s = 30;
+    size_t pkt = 1200, gop = 50, fanout_batch = BATCH;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
@@ -506,10 +759,16 @@ int main(int argc, char **argv)
             cast_key_b64 = v;
         else if (strcmp(a, "--cast-port") == 0)
             cast_port = atoi(v);
+        else if (strcmp(a, "--server-pid") == 0)
+            server_pid = atoi(v);
         else if (strcmp(a, "--seconds") == 0)
             seconds = atof(v);
         else if (strcmp(a, "--bare-seconds") == 0)
             bare_seconds = atof(v);
+        else if (strcmp(a, "--fanout-seconds") == 0)
+            fanout_seconds = atof(v);
+        else if (strcmp(a, "--fanout-batch") == 0)
+            fanout_batch = (size_t)atoi(v);
         else if (strcmp(a, "--kbps") == 0)
             kbps = atof(v);
         else if (strcmp(a, "--pkt") == 0)
@@ -532,12 +791,14 @@ int main(int argc, char **argv)
         i++;
     }
     if (!sessions || !cast_key_b64 || !cast_port || pkt < 64 || pkt > MAX_PKT || seconds <= 0 ||
-        seconds > 3600 || kbps < 1 || kbps > 1000000 || gop < 1 || !ws_tokens != !http || ws_connect_s <= 0) {
+        seconds > 3600 || fanout_seconds < 0 || fanout_seconds > 60 || fanout_batch < 1 || fanout_batch > BATCH ||
+        kbps < 1 || kbps > 1000000 || gop < 1 || !ws_tokens != !http || ws_connect_s <= 0) {
         fprintf(stderr, "usage: onair-media-bench --server H:P --cast-port N --cast-key B64 --sessions FILE "
                         "[--seconds S (to 3600)] [--kbps K] [--pkt BYTES (64-%d)] [--gop UNITS] [--bare-seconds S] "
+                        "[--fanout-seconds S (to 60)] [--fanout-batch N (to %d)] [--server-pid PID] "
                         "[--ws-viewers TOKENS --http H:P [--ws-connect-seconds S]] "
                         "[--suite AES_CM_128_HMAC_SHA1_80|AEAD_AES_128_GCM]\n",
-                MAX_PKT);
+                MAX_PKT, BATCH);
         return 2;
     }
     if (srtp_init() != srtp_err_status_ok)
@@ -568,6 +829,9 @@ int main(int argc, char **argv)
         }
         memset(&vs[nv], 0, sizeof vs[nv]);
         vs[nv].fd = udp_socket(port, 1 << 20);
+        int on = 1;
+        if (setsockopt(vs[nv].fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) != 0)
+            die("SO_TIMESTAMPNS");
         vs[nv].rx = srtp_ctx(key, false, viewers_gcm);
         vs[nv].last_seq = -1;
         nv++;
@@ -588,6 +852,9 @@ int main(int argc, char **argv)
         bare(bare_seconds, pkt, 1, &bare_pps, &bare_mmsg_pps);
         bare(bare_seconds, pkt, nv ? nv : 1, &bare_n_pps, &bare_n_mmsg_pps);
     }
+    static fanout_result fo;
+    if (fanout_seconds > 0 && nv > 0)
+        bare_fanout(fanout_seconds, kbps, pkt, gop, nv, fanout_batch, &fo);
     if (wv)
         wsv_connect_all(wv, ws_connect_s);
     int ep = epoll_create1(0);
@@ -625,7 +892,7 @@ int main(int argc, char **argv)
     uint64_t send_errors = 0, t_last_send = 0;
     st.t0 = now_ns();
     uint64_t t_end = UINT64_MAX;
-    double cpu0 = cpu_s();
+    double cpu0 = cpu_s(), srv_cpu0 = server_pid ? proc_cpu_s(server_pid) : -1;
     uint8_t p[MAX_PKT + 64];
     struct epoll_event evs[256];
     for (;;) {
@@ -653,7 +920,8 @@ int main(int argc, char **argv)
                 udp_input(&rx, &vs[evs[i].data.u64], &st);
         }
     }
-    double cpu = cpu_s() - cpu0;
+    double cpu = cpu_s() - cpu0, srv_cpu1 = server_pid ? proc_cpu_s(server_pid) : -1;
+    double stream_s = (double)(now_ns() - st.t0) / 1e9;
     uint64_t received = 0, gaps = 0, old = 0, min_rx = UINT64_MAX;
     for (size_t i = 0; i < nv; i++) {
         received += vs[i].received;
@@ -667,12 +935,14 @@ int main(int argc, char **argv)
            "\"unit_bytes\": %zu, \"sent\": %llu, \"send_errors\": %llu, \"expected\": %llu, "
            "\"received\": %llu, \"lost\": %lld, \"gaps\": %llu, \"out_of_order\": %llu, \"unauthentic\": %llu, "
            "\"rtcp\": %llu, \"min_per_viewer\": %llu, \"lat_p50_us\": %.0f, \"lat_p99_us\": %.0f, "
-           "\"lat_p999_us\": %.0f, \"lat_max_us\": %llu, ",
+           "\"lat_p999_us\": %.0f, \"lat_max_us\": %llu, \"unstamped\": %llu, \"tool_lat_p50_us\": %.0f, "
+           "\"tool_lat_p99_us\": %.0f, ",
            nv, kbps, pkt, seconds, st.u, gop, st.plan.unit_bytes, (unsigned long long)sent,
            (unsigned long long)send_errors, (unsigned long long)expected, (unsigned long long)received,
            (long long)expected - (long long)received, (unsigned long long)gaps, (unsigned long long)old,
            (unsigned long long)rx.bad, (unsigned long long)rx.rtcp, (unsigned long long)(nv ? min_rx : 0),
-           lat_pct(&rx.lat, 0.5), lat_pct(&rx.lat, 0.99), lat_pct(&rx.lat, 0.999), (unsigned long long)rx.lat.max_us);
+           lat_pct(&rx.lat, 0.5), lat_pct(&rx.lat, 0.99), lat_pct(&rx.lat, 0.999), (unsigned long long)rx.lat.max_us,
+           (unsigned long long)rx.unstamped, lat_pct(&rx.tool_lat, 0.5), lat_pct(&rx.tool_lat, 0.99));
     ws_report wr = {0};
     static const lat_hist no_lat;
     const lat_hist *wl = &no_lat;
@@ -688,6 +958,13 @@ int main(int argc, char **argv)
            (long long)wr.expected - (long long)wr.units, (unsigned long long)wr.gaps, (unsigned long long)wr.old,
            (unsigned long long)wr.bad, (unsigned long long)wr.other_kinds, (unsigned long long)wr.min_per_viewer,
            wl->n ? lat_pct(wl, 0.5) : 0.0, wl->n ? lat_pct(wl, 0.99) : 0.0, (unsigned long long)wl->max_us);
+    printf("\"fanout_viewers\": %zu, \"fanout_expected\": %llu, \"fanout_lost\": %lld, \"fanout_p50_us\": %.0f, "
+           "\"fanout_p99_us\": %.0f, \"fanout_max_us\": %llu, \"fanout_core_share\": %.2f, ",
+           fo.viewers, (unsigned long long)fo.expected, (long long)fo.expected - (long long)fo.received,
+           fo.lat.n ? lat_pct(&fo.lat, 0.5) : 0.0, fo.lat.n ? lat_pct(&fo.lat, 0.99) : 0.0,
+           (unsigned long long)fo.lat.max_us, fo.cpu_share);
+    printf("\"stream_s\": %.2f, \"server_stream_cpu_s\": %.2f, ", stream_s,
+           srv_cpu0 >= 0 && srv_cpu1 >= 0 ? srv_cpu1 - srv_cpu0 : -1.0);
     printf("\"tool_cpu_s\": %.2f, \"bare_protect_sendmsg_pps\": %.0f, \"bare_protect_sendmmsg_pps\": %.0f, "
            "\"bare_n_keys_sendmsg_pps\": %.0f, \"bare_n_keys_sendmmsg_pps\": %.0f}\n",
            cpu, bare_pps, bare_mmsg_pps, bare_n_pps, bare_n_mmsg_pps);
