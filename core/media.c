@@ -7,7 +7,7 @@
  * One socket serves every live (specs/architecture.md, "Media"): datagrams
  * are matched to a session content by their source address (a hash of the
  * candidates' addresses), and a packet for N viewers leaves in
- * ceil(N / 1024) sendmmsg calls.  Nothing unauthenticated is relayed or
+ * ceil(N / 64) sendmmsg calls, each batch protected just before it goes.  Nothing unauthenticated is relayed or
  * parsed beyond its SRTP header.
  *
  * Browsers watch over the media WebSocket (specs/media.md, "Browsers"): a
@@ -47,7 +47,7 @@
 
 #define NS_STANZAS "urn:ietf:params:xml:ns:xmpp-stanzas"
 #define NS_DISCO_INFO_URI "http://jabber.org/protocol/disco#info"
-#define BATCH_MAX 1024           /* datagrams per sendmmsg */
+#define BATCH_MAX 64             /* datagrams per sendmmsg (the first viewers do not wait for every protect) */
 #define PACKET_MAX 65536         /* largest datagram read */
 #define SLOT_MAX (PACKET_MAX + MEDIA_SRTP_TRAILER_MAX)
 #define COUNT_WRITE_MS 1000      /* viewer counts reach the store at most this often */

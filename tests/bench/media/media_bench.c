@@ -12,7 +12,7 @@
  *      0: not at all): a thread on the other core (the server's, idle
  *      then) fans the same stream, paced the same way, out to N sockets of
  *      this tool, each copy under its own key, in sendmmsg batches of
- *      --fanout-batch (1024, as the relay); the delay from each packet's
+ *      --fanout-batch (64, as the relay); the delay from each packet's
  *      due time to the kernel's receipt stamp of each copy;
  *   2. connects the WebSocket viewers (ws_viewers.c), if any, before the
  *      stream starts: each upgrades to the media WebSocket, sends its token
@@ -40,7 +40,7 @@
  *
  *   onair-media-bench --server 127.0.0.1:5004 --cast-port 40000 --cast-key B64 \
  *       --sessions FILE [--seconds 10] [--kbps 2000] [--pkt 1200] [--gop 50] [--bare-seconds 2] \
- *       [--fanout-seconds 6] [--fanout-batch 1024] [--server-pid PID (its CPU time over the stream)] \
+ *       [--fanout-seconds 6] [--fanout-batch 64] [--server-pid PID (its CPU time over the stream)] \
  *       [--suite AES_CM_128_HMAC_SHA1_80|AEAD_AES_128_GCM (the viewers' and the bare cost's)] \
  *       [--ws-viewers TOKENS --http 127.0.0.1:5280 [--ws-connect-seconds 30]]
  *
@@ -556,7 +556,7 @@ static void udp_input(udp_rx *rx, viewer *v, const stream *s)
  * A thread on another core (the server's) plays a relay with nothing but
  * the work: at each packet's due time in the same stream (stream_next_ns),
  * it copies the packet once per viewer, protects it with that viewer's own
- * context and sends the copies with sendmmsg in batches of BATCH, to N
+ * context and sends the copies with sendmmsg in batches of f->batch, to N
  * sockets of this thread; the delay is from the due time to each copy's
  * kernel receipt stamp, as the relay's.  No event loop, no Jingle, no
  * session lookup: what is left is libsrtp2 and the kernel.  Sequence
@@ -744,7 +744,7 @@ int main(int argc, char **argv)
                *http = NULL;
     int cast_port = 0, server_pid = 0;
     double seconds = 10, bare_seconds = 2, fanout_seconds = 6, kbps = 2000, ws_connect_s = 30;
-    size_t pkt = 1200, gop = 50, fanout_batch = BATCH;
+    size_t pkt = 1200, gop = 50, fanout_batch = 64;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
