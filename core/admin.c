@@ -17,6 +17,7 @@
 #include "adhoc.h"
 #include "jid.h"
 #include "media.h"
+#include "muc.h"
 #include "plugin.h"
 #include "server.h"
 #include "session.h"
@@ -161,6 +162,11 @@ static void handle_line(admin_client *c, char *line)
             (unsigned long long)ms->packets_out, (unsigned long long)ms->send_errors,
             (unsigned long long)ms->feedback_forwarded, (unsigned long long)ms->feedback_limited,
             (unsigned long long)ms->feedback_rejected);
+        size_t log_entries = 0;
+        uint64_t logs_removed = 0;
+        muc_log_figures(srv, &log_entries, &logs_removed);
+        len += (size_t)snprintf(buf + len, sizeof buf - len, "data\tmuc_log_entries\t%zu\ndata\tmuc_logs_removed\t%llu\n",
+                                log_entries, (unsigned long long)logs_removed);
         const char *names[CONFIG_MAX_PLUGINS];
         size_t nplugins = plugins_loaded(srv, names, CONFIG_MAX_PLUGINS);
         len += (size_t)snprintf(buf + len, sizeof buf - len, "data\tplugins\t");

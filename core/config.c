@@ -73,6 +73,7 @@ static const key_spec schema[] = {
     {"muc", "rate_burst", KEY_INT, 1, 1000000},
     {"muc", "max_message_bytes", KEY_INT, 16, 64 * 1024 * 1024},
     {"muc", "count_interval_s", KEY_INT, 1, 3600},
+    {"muc", "closed_log_keep_s", KEY_INT, 0, 3650LL * 86400},
     {"media", "domain", KEY_STRING, 0, 0},
     {"media", "listen", KEY_STRING, 0, 0},
     {"media", "port", KEY_INT, 0, 65535},
@@ -153,6 +154,7 @@ void config_defaults(config *cfg)
     cfg->muc_rate_burst = 10;
     cfg->muc_max_message_bytes = 4096;
     cfg->muc_count_interval_s = 5;
+    cfg->muc_closed_log_keep_s = 30 * 86400;
     cfg->media_listen = strdup("127.0.0.1");
     cfg->media_port = 5004;
     cfg->media_bandwidth_headroom_percent = 25;
@@ -582,6 +584,8 @@ static int apply(load_ctx *lc, config *cfg, const key_spec *spec, config_setting
             cfg->muc_max_message_bytes = (size_t)num;
         else if (strcmp(k, "count_interval_s") == 0)
             cfg->muc_count_interval_s = (unsigned)num;
+        else if (strcmp(k, "closed_log_keep_s") == 0)
+            cfg->muc_closed_log_keep_s = num;
     } else if (strcmp(g, "media") == 0 && strcmp(k, "domain") != 0) {
         if (strcmp(k, "public_ip") == 0 && str[0] == '\0') {
             set_str(&cfg->media_public_ip, NULL);

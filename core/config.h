@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "log.h"
 
@@ -119,6 +120,7 @@ typedef struct config {
     unsigned muc_rate_burst;             /* ... with this burst */
     size_t muc_max_message_bytes;        /* bytes of one message body */
     unsigned muc_count_interval_s;       /* restricted rooms: occupant count at most this often */
+    int64_t muc_closed_log_keep_s;       /* a closed room's log is removed this long after; 0 = kept */
     /* media: the live stream (specs/media.md) */
     char *media_listen;                  /* owned: address of the UDP socket */
     int media_port;                      /* its port; 0 = any free one */

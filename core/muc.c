@@ -505,6 +505,15 @@ static void fire_closed(muc_service *m, const char *id, const char *room_jid, co
     log_copy_free(&c);
 }
 
+/* A room closed at closed_ms: its log is due for removal then plus the
+ * keep time; the next pass is no later. */
+static void prune_after(muc_service *m, int64_t closed_ms)
+{
+    int64_t keep_ms = m->srv->cfg.muc_closed_log_keep_s * 1000;
+    if (keep_ms > 0 && closed_ms + keep_ms < m->prune_at_ms)
+        m->prune_at_ms = closed_ms + keep_ms;
+}
+
 /* Destroys an open room: XEP-0045 destroy presence to each occupant, the
  * event with the whole log, the record marked closed. */
 static void room_close(muc_service *m, muc_room *r, const char *reason)
@@ -528,6 +537,7 @@ static void room_close(muc_service *m, muc_room *r, const char *reason)
     r->rec.state = MUC_ROOM_CLOSED;
     r->rec.closed_ms = now;
     muc_room_save(m, r);
+    prune_after(m, now);
     HASH_DEL(m->rooms, r);
     muc_room_free(r);
 }
@@ -810,6 +820,7 @@ static void reopen(muc_service *m, const char *id)
             else
                 store_txn_abort(t);
         }
+        prune_after(m, rec.closed_ms);
         muc_room_record_clear(&rec);
         if (have)
             reservation_clear(&res);
@@ -1486,12 +1497,123 @@ void muc_free(server *srv)
     srv->muc = NULL;
 }
 
+/* ---- the logs of closed rooms ---- */
+
+#define PRUNE_EVERY_MS 60000 /* a pass over the room records at least this often */
+#define PRUNE_ROOMS_MAX 32   /* logs removed in one pass; the next pass follows a second later */
+
+typedef struct prune_scan {
+    int64_t now, keep_ms, next;
+    char ids[PRUNE_ROOMS_MAX][RES_ID_LEN + 1];
+    size_t n;
+} prune_scan;
+
+static int prune_scan_one(void *ud, const muc_room_record *rec)
+{
+    prune_scan *p = ud;
+    if (rec->state != MUC_ROOM_CLOSED || rec->log_removed_ms != 0)
+        return 0;
+    int64_t due = rec->closed_ms + p->keep_ms;
+    if (due > p->now) {
+        if (due < p->next)
+            p->next = due;
+    } else if (p->n < PRUNE_ROOMS_MAX) {
+        memcpy(p->ids[p->n++], rec->id, RES_ID_LEN + 1);
+    } else {
+        p->next = p->now + 1000; /* more are due: the next pass goes on */
+    }
+    return 0;
+}
+
+/* Removes the log of closed room id, and marks its record, in one
+ * transaction: after a crash either both happened or neither. */
+static void remove_log(muc_service *m, const char *id, int64_t now)
+{
+    server *srv = m->srv;
+    store_txn *t;
+    if (store_txn_begin(srv->store, true, &t) != STORE_OK)
+        return;
+    muc_room_record rec;
+    uint64_t last = 0;
+    int rc = muc_room_record_get(t, id, &rec);
+    if (rc == STORE_OK && (rec.state != MUC_ROOM_CLOSED || rec.log_removed_ms != 0)) {
+        store_txn_abort(t);
+        muc_room_record_clear(&rec);
+        return;
+    }
+    if (rc == STORE_OK)
+        rc = muc_log_last_seq(t, id, &last);
+    if (rc == STORE_OK)
+        rc = muc_log_remove(t, id);
+    if (rc == STORE_OK) {
+        rec.log_removed_ms = now;
+        rc = muc_room_record_put(t, &rec);
+    }
+    if (rc == STORE_OK)
+        rc = store_txn_commit(t);
+    else
+        store_txn_abort(t);
+    if (rc == STORE_OK) {
+        m->logs_removed++;
+        log_write(&srv->log, LOG_INFO, "muc", "room %s: its log of %llu messages removed (closed %lld s ago)", id,
+                  (unsigned long long)last, (long long)((now - rec.closed_ms) / 1000));
+    } else {
+        log_write(&srv->log, LOG_ERROR, "muc", "room %s: cannot remove its log (%d)", id, rc);
+    }
+    muc_room_record_clear(&rec);
+}
+
+/* One pass: the logs of rooms closed at least muc.closed_log_keep_s ago
+ * (PRUNE_ROOMS_MAX at most), and when the next pass is due. */
+static void prune_logs(muc_service *m, int64_t now)
+{
+    server *srv = m->srv;
+    m->prune_at_ms = now + PRUNE_EVERY_MS;
+    if (srv->cfg.muc_closed_log_keep_s == 0)
+        return;
+    prune_scan *p = calloc(1, sizeof *p);
+    if (!p)
+        return;
+    p->now = now;
+    p->keep_ms = srv->cfg.muc_closed_log_keep_s * 1000;
+    p->next = m->prune_at_ms;
+    store_txn *t;
+    int rc = store_txn_begin(srv->store, false, &t);
+    if (rc == STORE_OK) {
+        rc = muc_room_record_list(t, prune_scan_one, p);
+        store_txn_abort(t);
+    }
+    if (rc != STORE_OK) {
+        log_write(&srv->log, LOG_ERROR, "muc", "cannot read the room records to remove old logs (%d)", rc);
+        free(p);
+        return;
+    }
+    m->prune_at_ms = p->next;
+    for (size_t i = 0; i < p->n; i++)
+        remove_log(m, p->ids[i], now);
+    free(p);
+}
+
+void muc_log_figures(server *srv, size_t *entries, uint64_t *removed)
+{
+    *entries = 0;
+    *removed = srv->muc ? srv->muc->logs_removed : 0;
+    store_txn *t;
+    if (store_txn_begin(srv->store, false, &t) == STORE_OK) {
+        if (muc_log_count(t, entries) != STORE_OK)
+            *entries = 0;
+        store_txn_abort(t);
+    }
+}
+
 void muc_sweep(server *srv)
 {
     muc_service *m = srv->muc;
     if (!m || m->stopping)
         return;
     int64_t now = now_ms();
+    if (now >= m->prune_at_ms)
+        prune_logs(m, now);
     int64_t every = (int64_t)srv->cfg.muc_count_interval_s * 1000;
     for (muc_room *r = m->rooms; r; r = r->hh.next) {
         if (r->restricted && r->count_sent != r->nocc && now - r->count_sent_ms >= every) {
@@ -1509,4 +1631,7 @@ void muc_reload(server *srv, const config *next)
     srv->cfg.muc_rate_burst = next->muc_rate_burst;
     srv->cfg.muc_max_message_bytes = next->muc_max_message_bytes;
     srv->cfg.muc_count_interval_s = next->muc_count_interval_s;
+    srv->cfg.muc_closed_log_keep_s = next->muc_closed_log_keep_s;
+    if (srv->muc)
+        srv->muc->prune_at_ms = 0; /* a pass under the new keep time at the next sweep */
 }

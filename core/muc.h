@@ -106,8 +106,12 @@ int muc_start(struct server *srv, char *err, size_t errlen);
 void muc_stop(struct server *srv);
 /* After the loop has ended: frees the rooms. */
 void muc_free(struct server *srv);
-/* Once a second (the server's sweep): occupant counts of restricted rooms. */
+/* Once a second (the server's sweep): occupant counts of restricted rooms,
+ * and the logs of rooms closed muc.closed_log_keep_s ago removed. */
 void muc_sweep(struct server *srv);
+/* For onairctl health: the entries of every room's log in the store (0 if
+ * it cannot be read) and the closed rooms' logs removed since the start. */
+void muc_log_figures(struct server *srv, size_t *entries, uint64_t *removed);
 /* Whether full_jid is an occupant of the open room of reservation room_id
  * (the media service lets room occupants watch without the password). */
 bool muc_has_occupant(const struct server *srv, const char *room_id, const char *full_jid);

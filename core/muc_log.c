@@ -57,7 +57,7 @@ int muc_room_record_put(store_txn *t, const muc_room_record *r)
     if (!id_ok(r->id))
         return STORE_ERROR;
     record_writer w;
-    record_writer_init(&w, 12);
+    record_writer_init(&w, r->log_removed_ms ? 13 : 12);
     record_put_uint(&w, "state", (uint64_t)r->state);
     record_put_int(&w, "opened", r->opened_ms);
     record_put_int(&w, "close_at", r->close_at);
@@ -70,6 +70,8 @@ int muc_room_record_put(store_txn *t, const muc_room_record *r)
     put_s(&w, "bans", r->bans);
     put_s(&w, "devoiced", r->devoiced);
     put_s(&w, "reason", r->close_reason);
+    if (r->log_removed_ms)
+        record_put_int(&w, "log_removed", r->log_removed_ms);
     const void *data;
     size_t len;
     int rc = record_finish(&w, &data, &len);
@@ -113,6 +115,8 @@ static int record_decode(const char *id, size_t idlen, const void *val, size_t v
         rc = get_s(&r, "devoiced", &out->devoiced);
     if (rc == STORE_OK)
         rc = get_s(&r, "reason", &out->close_reason);
+    if (rc == STORE_OK && record_field(&r, "log_removed"))
+        rc = record_get_int(&r, "log_removed", &out->log_removed_ms);
     record_reader_free(&r);
     if (rc == STORE_OK && (state > MUC_ROOM_CLOSED || slow > UINT32_MAX || notices > UINT32_MAX))
         rc = STORE_CORRUPT;
@@ -201,6 +205,19 @@ int muc_log_append(store_txn *t, const char *room_id, const muc_log_entry *e)
     }
     record_writer_free(&w);
     return rc;
+}
+
+int muc_log_remove(store_txn *t, const char *room_id)
+{
+    if (!id_ok(room_id))
+        return STORE_ERROR;
+    int rc = store_del_prefix(t, MUC_DB_LOG, room_id, RES_ID_LEN);
+    return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
+int muc_log_count(store_txn *t, size_t *n)
+{
+    return store_count(t, MUC_DB_LOG, n);
 }
 
 int muc_log_last_seq(store_txn *t, const char *room_id, uint64_t *seq)

@@ -47,6 +47,7 @@ typedef struct muc_room_record {
     char *bans;         /* banned bare JIDs, one per line ("" if none) */
     char *devoiced;     /* bare JIDs without voice, one per line */
     char *close_reason; /* "" while open; "ended", "cancelled" */
+    int64_t log_removed_ms; /* when its log was removed (muc.closed_log_keep_s after closing); 0 = kept */
 } muc_room_record;
 
 /* STORE_OK or a store code. */
@@ -59,6 +60,10 @@ void muc_room_record_clear(muc_room_record *r);
 
 /* Appends e (e->seq must be the next number) to the log of room_id. */
 int muc_log_append(store_txn *t, const char *room_id, const muc_log_entry *e);
+/* Removes every entry of room_id's log (STORE_OK also when it had none). */
+int muc_log_remove(store_txn *t, const char *room_id);
+/* The entries of every room's log in *n. */
+int muc_log_count(store_txn *t, size_t *n);
 /* The highest sequence number of room_id's log in *seq (0 when empty). */
 int muc_log_last_seq(store_txn *t, const char *room_id, uint64_t *seq);
 /* Entries of room_id with seq >= from_seq in order; the strings are borrowed

@@ -110,6 +110,8 @@ typedef struct muc_service {
     bool stopping;
     xml_buf tmp, wire;    /* scratch serializer buffers */
     uint64_t deliveries;  /* spliced stanzas handed to the router */
+    int64_t prune_at_ms;  /* the next pass over the closed rooms' logs (0: the next sweep) */
+    uint64_t logs_removed; /* closed rooms' logs removed since the start */
 } muc_service;
 
 /* ---- muc_room.c: occupants and stanzas ---- */

@@ -516,6 +516,23 @@ static int store_del_one(void *ud, const void *key, size_t klen, const void *val
     return store_del(c->t, c->db, copy, klen);
 }
 
+int store_count(store_txn *t, const char *db, size_t *n)
+{
+    *n = 0;
+    MDB_dbi dbi;
+    int rc = store_dbi(t, db, &dbi);
+    if (rc == STORE_NOTFOUND)
+        return STORE_OK;
+    if (rc != STORE_OK)
+        return rc;
+    MDB_stat st;
+    rc = mdb_stat(t->txn, dbi, &st);
+    if (rc != MDB_SUCCESS)
+        return store_rc(t->s, rc, db);
+    *n = st.ms_entries;
+    return STORE_OK;
+}
+
 int store_del_prefix(store_txn *t, const char *db, const void *prefix, size_t plen)
 {
     if (plen == 0)

@@ -68,6 +68,9 @@ int store_iter(store_txn *t, const char *db, const void *prefix, size_t plen, st
 int store_iter_range(store_txn *t, const char *db, const void *from, size_t flen, const void *to, size_t tlen,
                      store_iter_cb cb, void *ud);
 
+/* The number of keys in db in *n (0 when db has never been written). */
+int store_count(store_txn *t, const char *db, size_t *n);
+
 /* Deletes every key starting with prefix (plen > 0), in a write transaction. */
 int store_del_prefix(store_txn *t, const char *db, const void *prefix, size_t plen);
 

@@ -663,10 +663,13 @@ static int ctl_print_room(void *ud, const muc_room_record *r)
     ctl_room_ctx *c = ud;
     uint64_t last = 0;
     muc_log_last_seq(c->t, r->id, &last);
-    char a[DATETIME_MAX];
-    printf("%s\t%s\tcloses %s\t%llu messages%s%s\n", r->id, r->state == MUC_ROOM_OPEN ? "open" : "closed",
-           datetime_format(r->close_at, a), (unsigned long long)last, r->close_reason[0] ? "\t" : "",
-           r->close_reason);
+    char a[DATETIME_MAX], b[DATETIME_MAX], n[48];
+    if (r->log_removed_ms)
+        snprintf(n, sizeof n, "log removed %s", datetime_format(r->log_removed_ms / 1000, b));
+    else
+        snprintf(n, sizeof n, "%llu messages", (unsigned long long)last);
+    printf("%s\t%s\tcloses %s\t%s%s%s\n", r->id, r->state == MUC_ROOM_OPEN ? "open" : "closed",
+           datetime_format(r->close_at, a), n, r->close_reason[0] ? "\t" : "", r->close_reason);
     return 0;
 }
 
@@ -713,7 +716,13 @@ static int ctl_room(const config *cfg, const char *sub, char **args, int nargs)
         } else {
             muc_room_record r;
             rc = muc_room_record_get(t, args[0], &r);
-            if (rc == STORE_OK) {
+            if (rc == STORE_OK && r.log_removed_ms) {
+                char a[DATETIME_MAX];
+                fprintf(stderr, "onairctl: the log of room %s was removed at %s (muc.closed_log_keep_s after it closed)\n",
+                        args[0], datetime_format(r.log_removed_ms / 1000, a));
+                muc_room_record_clear(&r);
+                rc = STORE_NOTFOUND;
+            } else if (rc == STORE_OK) {
                 muc_room_record_clear(&r);
                 rc = muc_log_read(t, args[0], 1, ctl_print_log, NULL);
             } else if (rc == STORE_NOTFOUND) {

@@ -3,13 +3,15 @@ few seconds (specs/muc.md, "Lifecycle"): a room absent before its opening
 time and present after, the notices at their times, the destroy presence
 at the close with the "room closed" event carrying every message (seen in
 the log), cancellation before and during the room, and kill -9 restarts
-that keep history and the schedule."""
+that keep history and the schedule; the log of a closed room removed
+muc.closed_log_keep_s later."""
 import asyncio
 import re
 import time
 
 from slixmpp import JID
 
+from clients import health
 from muc_client import (book_live, cancel_live, groupchat, guest, join, join_error, member, owner, wait_presence)
 from webapi import request
 
@@ -216,3 +218,49 @@ async def test_cancelled_while_down_closes_at_start_up(server_factory):
     _, cond, text = await join_error(g, live, "g")
     assert cond == "item-not-found" and "cancelled" in text
     assert f"{live.id}\tclosed\t" in srv.ctl("room", "list").stdout
+
+
+async def test_closed_room_log_removed_after_keep_time(server_factory):
+    """muc.closed_log_keep_s after a room closes its log leaves the store, in
+    one transaction with the room's record (specs/muc.md, "The log after the
+    room"): an open room's log stays, onairctl says when it went, and kill -9
+    keeps both."""
+    srv = server_factory({**FAST, "muc": {"closed_log_keep_s": 3}})
+    start = start_after(5)
+    short = book_live(srv, start=start, slot=SLOT, seconds=SLOT)
+    long = book_live(srv, start=start, slot=SLOT, seconds=SLOT * 15, channel="side")
+    alice = await owner(srv, short)
+    bob = await owner(srv, long)
+    await join_when_open(alice, short, "Alice")
+    await join_when_open(bob, long, "Bob")
+    await groupchat(alice, short.room, "said in the short live")
+    await groupchat(bob, long.room, "said in the long live")
+    await wait_presence(alice, lambda p: p["type"] == "unavailable" and p["from"].bare == short.room, timeout=15)
+    closed = time.time()
+    rooms = srv.ctl("room", "list").stdout
+    assert re.search(rf"{short.id}\tclosed\t.*\t\d+ messages\tended", rooms), rooms
+    assert len(srv.ctl("room", "log", short.id).stdout.splitlines()) >= 1
+    before = int(health(srv)["muc_log_entries"])
+    m = await wait_log(srv, rf"room {short.id}: its log of (\d+) messages removed", timeout=15)
+    assert time.time() >= closed + 3 - 1.0
+    removed = int(m.group(1))
+    assert removed >= 4  # "starts in", "due", "closes in" and Alice's message
+    h = health(srv)
+    assert int(h["muc_logs_removed"]) == 1
+    assert int(h["muc_log_entries"]) == before - removed
+    long_log = srv.ctl("room", "log", long.id).stdout
+    assert "said in the long live" in long_log
+
+    def removed_and_kept():
+        rooms = srv.ctl("room", "list").stdout
+        assert re.search(rf"{short.id}\tclosed\t.*\tlog removed \S+\tended", rooms), rooms
+        assert re.search(rf"{long.id}\topen\t.*\t\d+ messages", rooms), rooms
+        r = srv.ctl("room", "log", short.id, check=False)
+        assert r.returncode != 0 and f"the log of room {short.id} was removed at" in r.stderr
+        assert srv.ctl("room", "log", long.id).stdout == long_log
+
+    removed_and_kept()
+    srv.kill9()
+    srv.start()
+    removed_and_kept()
+    assert int(health(srv)["muc_logs_removed"]) == 0  # nothing left to remove after the restart

@@ -83,6 +83,22 @@ static void test_room_record_round_trip(void **state)
     assert_string_equal(got.bans, r.bans);
     assert_string_equal(got.devoiced, "");
     assert_string_equal(got.close_reason, "");
+    assert_int_equal(got.log_removed_ms, 0); /* absent: kept */
+    muc_room_record_clear(&got);
+
+    /* closed, its log removed: the time is kept */
+    r.state = MUC_ROOM_CLOSED;
+    r.closed_ms = 1900007200000;
+    r.close_reason = "ended";
+    r.log_removed_ms = 1902599200000;
+    t = begin(f, true);
+    assert_int_equal(muc_room_record_put(t, &r), STORE_OK);
+    assert_int_equal(store_txn_commit(t), STORE_OK);
+    t = begin(f, false);
+    assert_int_equal(muc_room_record_get(t, ROOM_A, &got), STORE_OK);
+    store_txn_abort(t);
+    assert_int_equal(got.state, MUC_ROOM_CLOSED);
+    assert_int_equal(got.log_removed_ms, r.log_removed_ms);
     muc_room_record_clear(&got);
 }
 
@@ -185,6 +201,24 @@ static void test_log_order_and_rooms(void **state)
     assert_int_equal(muc_log_read(t, ROOM_B, 1, seen_one, &s), STORE_OK);
     assert_int_equal(s.n, 1);
     assert_string_equal(s.nick[0], "carol");
+    size_t n = 0;
+    assert_int_equal(muc_log_count(t, &n), STORE_OK);
+    assert_int_equal(n, 301);
+    store_txn_abort(t);
+
+    /* one room's log removed: the other's stays; removing again is no error */
+    t = begin(f, true);
+    assert_int_equal(muc_log_remove(t, ROOM_A), STORE_OK);
+    assert_int_equal(muc_log_remove(t, ROOM_A), STORE_OK);
+    assert_int_equal(muc_log_remove(t, "short"), STORE_ERROR);
+    assert_int_equal(store_txn_commit(t), STORE_OK);
+    t = begin(f, false);
+    assert_int_equal(muc_log_count(t, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(muc_log_last_seq(t, ROOM_A, &last), STORE_OK);
+    assert_int_equal(last, 0);
+    assert_int_equal(muc_log_last_seq(t, ROOM_B, &last), STORE_OK);
+    assert_int_equal(last, 1);
     store_txn_abort(t);
 }
 
