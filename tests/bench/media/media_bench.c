@@ -890,6 +890,7 @@ int main(int argc, char **argv)
         rx.m[k].msg_hdr.msg_iovlen = 1;
     }
     uint64_t send_errors = 0, t_last_send = 0;
+    static lat_hist cast_late; /* the broadcaster's packets: from their due time to their send */
     st.t0 = now_ns();
     uint64_t t_end = UINT64_MAX;
     double cpu0 = cpu_s(), srv_cpu0 = server_pid ? proc_cpu_s(server_pid) : -1;
@@ -900,7 +901,8 @@ int main(int argc, char **argv)
         while (!stream_done(&st) && now >= stream_next_ns(&st)) {
             int n = (int)stream_packet(&st, p);
             srtp_protect(tx, p, &n);
-            uint64_t t = now_ns();
+            uint64_t t = now_ns(), due = stream_next_ns(&st);
+            lat_add(&cast_late, t > due ? (t - due) / 1000 : 0);
             if (sendto(cfd, p, (size_t)n, 0, (struct sockaddr *)&srv, sizeof srv) < 0)
                 send_errors++;
             stream_sent(&st, t);
@@ -963,6 +965,8 @@ int main(int argc, char **argv)
            fo.viewers, (unsigned long long)fo.expected, (long long)fo.expected - (long long)fo.received,
            fo.lat.n ? lat_pct(&fo.lat, 0.5) : 0.0, fo.lat.n ? lat_pct(&fo.lat, 0.99) : 0.0,
            (unsigned long long)fo.lat.max_us, fo.cpu_share);
+    printf("\"cast_late_p50_us\": %.0f, \"cast_late_p99_us\": %.0f, \"cast_late_max_us\": %llu, ",
+           lat_pct(&cast_late, 0.5), lat_pct(&cast_late, 0.99), (unsigned long long)cast_late.max_us);
     printf("\"stream_s\": %.2f, \"server_stream_cpu_s\": %.2f, ", stream_s,
            srv_cpu0 >= 0 && srv_cpu1 >= 0 ? srv_cpu1 - srv_cpu0 : -1.0);
     printf("\"tool_cpu_s\": %.2f, \"bare_protect_sendmsg_pps\": %.0f, \"bare_protect_sendmmsg_pps\": %.0f, "
