@@ -33,6 +33,8 @@
 #include <openssl/ssl.h>
 #include <uv.h>
 
+#include "proc_stat.h"
+
 /* ---- options ------------------------------------------------------------ */
 
 typedef enum bench_mode {
@@ -385,9 +387,8 @@ unsigned long muc_senders_between(unsigned long n, unsigned long s, unsigned lon
  * parent and res_fd takes "READY" and the result lines; both -1 alone. */
 int bench_run(const bench_opts *o, int ctl_fd, int res_fd, result *out);
 
-/* main.c helpers shared with modes.c */
+/* main.c helpers shared with modes.c (and read_cpu_ticks, proc_stat.h) */
 long read_vmrss_kib(long pid);
-long read_cpu_ticks(long pid); /* utime+stime of a process, -1 if unknown */
 long read_machine_busy_ticks(void); /* all CPUs, non-idle, from /proc/stat */
 double ticks_to_s(long ticks);
 double ns_to_s(uint64_t ns);

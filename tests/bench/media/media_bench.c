@@ -71,6 +71,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../proc_stat.h"
 #include "media_bench.h"
 
 #define KEY_LEN 30
@@ -99,23 +100,11 @@ static double cpu_s(void)
            ru.ru_stime.tv_usec / 1e6;
 }
 
-/* The CPU time of process pid (utime + stime from /proc/pid/stat) in
- * seconds; -1 when it cannot be read. */
+/* The CPU time of process pid in seconds; -1 when it cannot be read. */
 static double proc_cpu_s(int pid)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')'); /* after the command's name, which may hold anything */
-    unsigned long long ut, st;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-        return -1;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+    long ticks = read_cpu_ticks(pid);
+    return ticks < 0 ? -1 : (double)ticks / (double)sysconf(_SC_CLK_TCK);
 }
 
 static void die(const char *what)
@@ -504,20 +493,31 @@ static uint64_t rx_stamp(udp_rx *rx, int k, int64_t real_minus_mono)
     return 0;
 }
 
+/* Reads up to 16 datagrams of fd with their receipt stamps, without
+ * waiting; the number read (0 or less: none).  *t: now (CLOCK_MONOTONIC);
+ * *off: CLOCK_REALTIME minus CLOCK_MONOTONIC now, for rx_stamp. */
+static int rx_read(udp_rx *rx, int fd, uint64_t *t, int64_t *off)
+{
+    for (int k = 0; k < 16; k++) {
+        rx->m[k].msg_hdr.msg_control = rx->ctl[k];
+        rx->m[k].msg_hdr.msg_controllen = sizeof rx->ctl[k];
+    }
+    int r = recvmmsg(fd, rx->m, 16, MSG_DONTWAIT, NULL);
+    if (r > 0) {
+        struct timespec real;
+        clock_gettime(CLOCK_REALTIME, &real);
+        *t = now_ns();
+        *off = (int64_t)real.tv_sec * 1000000000 + real.tv_nsec - (int64_t)*t;
+    }
+    return r;
+}
+
 static void udp_input(udp_rx *rx, viewer *v, const stream *s)
 {
     int r;
-    for (;;) {
-        for (int k = 0; k < 16; k++) {
-            rx->m[k].msg_hdr.msg_control = rx->ctl[k];
-            rx->m[k].msg_hdr.msg_controllen = sizeof rx->ctl[k];
-        }
-        if ((r = recvmmsg(v->fd, rx->m, 16, MSG_DONTWAIT, NULL)) <= 0)
-            break;
-        struct timespec real;
-        clock_gettime(CLOCK_REALTIME, &real);
-        uint64_t t = now_ns();
-        int64_t off = (int64_t)real.tv_sec * 1000000000 + real.tv_nsec - (int64_t)t;
+    uint64_t t;
+    int64_t off;
+    while ((r = rx_read(rx, v->fd, &t, &off)) > 0) {
         for (int k = 0; k < r; k++) {
             uint8_t *d = rx->buf[k];
             int len = (int)rx->m[k].msg_len;
@@ -690,17 +690,9 @@ static void bare_fanout(double seconds, double kbps, size_t pkt, size_t gop, siz
         int ne = epoll_wait(ep, evs, 256, 100);
         for (int e = 0; e < ne; e++) {
             int fd = fds[evs[e].data.u64], r;
-            for (;;) {
-                for (int k = 0; k < 16; k++) {
-                    rx.m[k].msg_hdr.msg_control = rx.ctl[k];
-                    rx.m[k].msg_hdr.msg_controllen = sizeof rx.ctl[k];
-                }
-                if ((r = recvmmsg(fd, rx.m, 16, MSG_DONTWAIT, NULL)) <= 0)
-                    break;
-                struct timespec real;
-                clock_gettime(CLOCK_REALTIME, &real);
-                uint64_t t = now_ns();
-                int64_t off = (int64_t)real.tv_sec * 1000000000 + real.tv_nsec - (int64_t)t;
+            uint64_t t;
+            int64_t off;
+            while ((r = rx_read(&rx, fd, &t, &off)) > 0) {
                 for (int k = 0; k < r; k++) {
                     const uint8_t *d = rx.buf[k];
                     if (rx.m[k].msg_len < 12)
