@@ -1519,7 +1519,7 @@ static int prune_scan_one(void *ud, const muc_room_record *rec)
             p->next = due;
     } else if (p->n < PRUNE_ROOMS_MAX) {
         memcpy(p->ids[p->n++], rec->id, RES_ID_LEN + 1);
-    } else {
+    } else if (p->now + 1000 < p->next) {
         p->next = p->now + 1000; /* more are due: the next pass goes on */
     }
     return 0;
