@@ -110,7 +110,8 @@ typedef struct media_content {
     char name[MJ_NAME_MAX + 1];
     char creator[12];
     mj_payload pt;              /* ingest: the live's payload type; viewer: its number for the live's codec */
-    mj_payload offered[MJ_MAX_PAYLOADS]; /* viewer: what it accepts (to answer once the live is on air) */
+    mj_payload *offered;        /* owned, noffered of them: a viewer's payload types, to answer each
+                                   time the live goes on air (NULL for the broadcaster) */
     size_t noffered;
     char tag[16];
     media_srtp_suite suite;
@@ -535,6 +536,7 @@ static void session_free(media_service *m, media_session *s)
     for (size_t i = 0; i < s->ncontents; i++) {
         media_srtp_free(s->contents[i].in);
         media_srtp_free(s->contents[i].out);
+        free(s->contents[i].offered);
     }
     OPENSSL_cleanse(s->contents, sizeof s->contents);
     HASH_DEL(m->sessions, s);
@@ -1112,8 +1114,11 @@ static int content_setup(media_content *mc, const mj_content *c, mj_role role)
         mc->pt = c->pts[0];
         mc->codec = mj_payload_codec(&mc->pt);
         mc->is_active = true;
-    } else {
-        memcpy(mc->offered, c->pts, c->npts * sizeof c->pts[0]);
+    } else if (c->npts > 0) {
+        mc->offered = malloc(c->npts * sizeof *mc->offered);
+        if (!mc->offered)
+            return -1;
+        memcpy(mc->offered, c->pts, c->npts * sizeof *mc->offered);
         mc->noffered = c->npts;
     }
     uint8_t key[MEDIA_SRTP_KEY_MAX];

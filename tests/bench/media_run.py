@@ -93,6 +93,7 @@ async def main(a):
     acc = await jingle.wait_accept(owner, "cast")
     server = acc.contents["video"]
     viewer = jingle.watch(await clients.login(srv, "guest.localhost", "", mech="ANONYMOUS", timeout=30))
+    rss_before = health(a.ctl).get("rss_kb", 0)
     keys = []
     for first in range(0, a.viewers, BATCH):
         batch = range(first, min(first + BATCH, a.viewers))
@@ -105,6 +106,8 @@ async def main(a):
             iq.send()  # the acceptances are awaited below
         for i in batch:
             keys.append((await jingle.wait_accept(viewer, f"v{i}", timeout=60)).contents["video"].key)
+    # the server's memory per viewer session (its SRTP contexts included), before any packet
+    rss_viewers = health(a.ctl).get("rss_kb", 0)
     with tempfile.NamedTemporaryFile("w", delete=False, suffix=".sessions") as f:
         for p, k in zip(ports, keys):
             f.write(f"{p} {jingle.b64(k)}\n")
@@ -142,6 +145,7 @@ async def main(a):
     cpu = res["server_stream_cpu_s"] if res["server_stream_cpu_s"] > 0 else res["server_cpu_s"]
     res["server_pps_per_core"] = round(res["server_packets_out"] / cpu) if cpu else None
     res["server_pps"] = round(res["server_packets_out"] / res["seconds"])
+    res["server_kib_per_viewer"] = round((rss_viewers - rss_before) / a.viewers, 2) if a.viewers else None
     print(json.dumps(res), flush=True)
     await jingle.terminate(owner, media, "cast")
     await clients.close_all()
