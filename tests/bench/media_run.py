@@ -149,6 +149,13 @@ async def main(a):
     print(json.dumps(res), flush=True)
     await jingle.terminate(owner, media, "cast")
     await clients.close_all()
+    # The viewers' sessions end with the guest's stream; the next run's ports
+    # must not meet one still open (its candidate address would be refused).
+    deadline = time.monotonic() + 30
+    while health(a.ctl).get("media_viewers", 0) > 0:
+        if time.monotonic() > deadline:
+            sys.exit("media_run: viewer sessions still open 30 s after the run")
+        await asyncio.sleep(0.2)
 
 
 if __name__ == "__main__":
