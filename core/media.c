@@ -7,8 +7,8 @@
  * One socket serves every live (specs/architecture.md, "Media"): datagrams
  * are matched to a session content by their source address (a hash of the
  * candidates' addresses), and a packet for N viewers leaves in
- * ceil(N / 64) sendmmsg calls, each batch protected just before it goes.  Nothing unauthenticated is relayed or
- * parsed beyond its SRTP header.
+ * ceil(N / 64) sendmmsg calls, each batch protected just before it goes.
+ * Nothing unauthenticated is relayed or parsed beyond its SRTP header.
  *
  * Browsers watch over the media WebSocket (specs/media.md, "Browsers"): a
  * room occupant asks the endpoint for a token over XMPP, opens
@@ -1363,9 +1363,14 @@ done:
 
 /* ---- browsers: the media WebSocket ---- */
 
-/* One JSON text message (obj stolen). */
+/* Whether n more bytes fit a browser's queue (media.websocket_queue_bytes). */
+static bool ws_fits(const media_wsv *v, size_t n)
+{
+    return web_ws_queued(v->ws) + n <= v->srv->cfg.media_websocket_queue_bytes;
+}
+
 /* Sends obj (taken) as a text message; when bounded, only if it fits the
- * browser's queue bound (media.websocket_queue_bytes). */
+ * browser's queue (ws_fits). */
 static void ws_send_json_to(media_wsv *v, json_t *obj, bool bounded)
 {
     char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
@@ -1374,7 +1379,7 @@ static void ws_send_json_to(media_wsv *v, json_t *obj, bool bounded)
         return;
     const char *parts[1] = {text};
     size_t lens[1] = {strlen(text)};
-    if (!bounded || web_ws_queued(v->ws) + lens[0] <= v->srv->cfg.media_websocket_queue_bytes)
+    if (!bounded || ws_fits(v, lens[0]))
         web_ws_send(v->ws, parts, lens, 1);
     free(text);
 }
@@ -1419,7 +1424,7 @@ static void ws_deliver(media_wsv *v, const uint8_t *au, size_t len, uint32_t ts,
 {
     if (v->is_done || (v->need_key && !is_key))
         return;
-    if (web_ws_queued(v->ws) + len > v->srv->cfg.media_websocket_queue_bytes) {
+    if (!ws_fits(v, len)) {
         if (!v->need_key)
             log_write(&v->srv->log, LOG_DEBUG, "media", "%s: browser %s behind, dropping to the next keyframe",
                       v->live ? v->live->id : "?", v->peer);
@@ -1454,8 +1459,7 @@ static void ws_audio_all(media_live *l, const uint8_t *frame, size_t len, uint32
     media_wsv *v;
     DL_FOREACH(l->ws_viewers, v)
     {
-        if (v->is_done || !v->is_playing ||
-            web_ws_queued(v->ws) + sizeof hdr + len > v->srv->cfg.media_websocket_queue_bytes)
+        if (v->is_done || !v->is_playing || !ws_fits(v, sizeof hdr + len))
             continue;
         web_ws_send_binary(v->ws, parts, lens, 2);
     }

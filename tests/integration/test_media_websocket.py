@@ -47,6 +47,16 @@ async def cast_video(srv, live, seconds):
     return alice, ffmpeg_cast(server, video=(vport, v["key"]), seconds=seconds, gop=25, profile="baseline")
 
 
+async def read_units(ws, n):
+    """The next n access units of a playing browser (no text message among them)."""
+    units = []
+    while len(units) < n:
+        m = await next_message(ws)
+        assert not isinstance(m, dict), m
+        units.append(m)
+    return units
+
+
 async def wait_for(pred, timeout, what):
     deadline = time.monotonic() + timeout
     while not pred():
@@ -102,11 +112,7 @@ async def test_tokens_capacity_and_stream(server_factory, tmp_path):
     alice, caster = await cast_video(srv, live, seconds=6)
     try:
         assert await next_message(ws1) == {"type": "playing"}
-        units = []
-        while len(units) < 50:
-            m = await next_message(ws1)
-            assert not isinstance(m, dict), m
-            units.append(m)
+        units = await read_units(ws1, 50)
         first = units[0]
         assert first.is_key, first.nal_types()
         assert {7, 8, 5} <= set(first.nal_types()), first.nal_types()
@@ -243,11 +249,7 @@ async def test_a_browser_follows_the_broadcaster_back(server_factory, tmp_path):
     alice, caster = await cast_video(srv, live, seconds=20)
     try:
         assert await next_message(ws) == {"type": "playing"}
-        units = []
-        while len(units) < 30:
-            m = await next_message(ws)
-            assert not isinstance(m, dict), m
-            units.append(m)
+        units = await read_units(ws, 30)
         assert units[0].is_key and {7, 8, 5} <= set(units[0].nal_types()), units[0].nal_types()
         assert {b.ts - a.ts for a, b in zip(units, units[1:])} == {3600}
         path = tmp_path / "again.h264"
